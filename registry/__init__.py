@@ -1,0 +1,1 @@
+"""The DHG Registry: system of record for media assets, transcripts, jobs and the audit log."""

@@ -1,0 +1,99 @@
+"""create_app: wires settings, the database, routes, error handling, metrics and background workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import make_asgi_app
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry import background
+from registry.db import make_engine, make_sessionmaker
+from registry.deps import TokenCache
+from registry.errors import PROBLEM_MEDIA_TYPE, BadRequest, InvalidRequest, NotFound, RegistryError
+from registry.middleware import RequestContextMiddleware
+from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
+from registry.settings import Settings, get_settings
+
+log = logging.getLogger("registry")
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def _problem(request: Request, error: RegistryError) -> ProblemResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return ProblemResponse(error.problem(instance=request.url.path), status_code=error.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RegistryError)
+    async def registry_error(request: Request, error: RegistryError) -> Response:
+        return _problem(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                  for e in error.errors()]
+        return _problem(request, InvalidRequest("The request does not match the API schema.", errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404:
+            return _problem(request, NotFound(f"No route matches {request.url.path}."))
+        generic = BadRequest(str(error.detail))
+        generic.status = error.status_code
+        generic.title = "HTTP error"
+        return _problem(request, generic)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error")
+        return _problem(request, RegistryError("An unexpected error occurred; see the server log."))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = make_engine(settings)
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
+    settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    tasks = background.start(app)
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await background.stop(app)
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="DHG Registry",
+        version="0.1.0",
+        summary="System of record: media assets, transcripts, jobs, search and the audit log.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):
+        app.include_router(module.router)
+    app.mount("/metrics", make_asgi_app())
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_json_bytes=settings.max_json_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    return app

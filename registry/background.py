@@ -1,0 +1,74 @@
+"""Work the Registry process does beside serving: embeddings, webhook deliveries, gauges of stored totals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry import embeddings, metrics
+from registry.models import Asset, Segment, Transcript
+from registry.settings import Settings
+from registry.storage import LocalStorage
+from registry.store import search, webhooks
+from registry.webhooks import dispatcher
+
+log = logging.getLogger("registry.background")
+STATS_INTERVAL_SECONDS = 10.0
+
+
+async def refresh_stats(sessions: async_sessionmaker[AsyncSession], app: FastAPI | None = None) -> None:
+    async with sessions() as session:
+        assets, asset_bytes = (await session.execute(
+            select(func.count(), func.coalesce(func.sum(Asset.size_bytes), 0)).select_from(Asset))).one()
+        metrics.ASSETS.set(assets)
+        metrics.ASSET_BYTES.set(asset_bytes)
+        metrics.TRANSCRIPTS.set(await session.scalar(select(func.count()).select_from(Transcript)) or 0)
+        metrics.SEGMENTS.set(await session.scalar(select(func.count()).select_from(Segment)) or 0)
+        metrics.EMBEDDING_BACKLOG.set(await search.embedding_backlog(session))
+        metrics.WEBHOOK_PENDING.set(await webhooks.pending_count(session))
+    if app is not None:
+        pool = app.state.engine.pool
+        metrics.DB_POOL.labels("size").set(pool.size())
+        metrics.DB_POOL.labels("checked_out").set(pool.checkedout())
+        metrics.DB_POOL.labels("idle").set(pool.checkedin())
+        metrics.DB_POOL.labels("overflow").set(max(pool.overflow(), 0))
+
+
+async def _stats_loop(app: FastAPI) -> None:
+    while True:
+        try:
+            await refresh_stats(app.state.sessions, app)
+        except Exception:  # gauges are best effort; the next round tries again
+            log.exception("could not refresh stored-total gauges")
+        await asyncio.sleep(STATS_INTERVAL_SECONDS)
+
+
+async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
+    embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
+    app.state.embedder = embedder
+    metrics.EMBEDDER_AVAILABLE.set(1 if embedder else 0)
+    if embedder is not None:
+        await embeddings.run_worker(app.state.sessions, embedder, settings, app.state.embedding_wakeup)
+
+
+def start(app: FastAPI) -> list[asyncio.Task[None]]:
+    settings: Settings = app.state.settings
+    app.state.storage = LocalStorage(settings.storage_dir)
+    app.state.embedder = None
+    app.state.embedding_wakeup = asyncio.Event()
+    app.state.webhook_wakeup = asyncio.Event()
+    tasks = [asyncio.create_task(_stats_loop(app), name="stats")]
+    if settings.embeddings != "off":
+        tasks.append(asyncio.create_task(_embedding_loop(app, settings), name="embeddings"))
+    if settings.webhooks_enabled:
+        tasks.append(asyncio.create_task(
+            dispatcher.run(app.state.sessions, settings, app.state.webhook_wakeup), name="webhooks"))
+    return tasks
+
+
+async def stop(app: FastAPI) -> None:
+    """Nothing to flush: every piece of background work is durable in the database."""

@@ -1,0 +1,142 @@
+"""FastAPI dependencies: settings, sessions, the caller's token, and in-transaction auditing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry import auth
+from registry.errors import Forbidden, Unauthenticated
+from registry.settings import Settings
+from registry.store import audit, tokens
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_sessions(request)() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+class TokenCache:
+    """Verified tokens for a few seconds, so a hot read path costs no token query; revoke clears it."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, auth.Principal]] = {}
+
+    def get(self, token_hash: str) -> auth.Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, principal: auth.Principal) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[token_hash] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+async def authenticate(request: Request) -> auth.Principal:
+    """The caller behind the bearer token; 401 when missing, unknown or revoked."""
+    token = auth.parse_bearer(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthenticated("An Authorization: Bearer <token> header is required.")
+    settings: Settings = request.app.state.settings
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if admin and auth.matches(token, admin):
+        return auth.Principal(actor=auth.BOOTSTRAP_ACTOR, scopes=frozenset(auth.SCOPES))
+    cache: TokenCache = request.app.state.token_cache
+    token_hash = auth.hash_token(token)
+    principal = cache.get(token_hash)
+    if principal is None:
+        async with get_sessions(request)() as session:
+            row = await tokens.find_active(session, token=token)
+        if row is None:
+            raise Unauthenticated("The bearer token is unknown or revoked.")
+        principal = auth.Principal(actor=f"token:{row.name}", scopes=frozenset(row.scopes), token_id=row.id)
+        cache.put(token_hash, principal)
+    return principal
+
+
+def require(scope: auth.Scope) -> Callable[[Request], Coroutine[Any, Any, auth.Principal]]:
+    async def dependency(request: Request) -> auth.Principal:
+        request.state.actor = "anonymous"
+        principal = await authenticate(request)
+        request.state.actor = principal.actor
+        if not principal.allows(scope):
+            raise Forbidden(f"This call needs the '{scope}' scope; the token has {sorted(principal.scopes)}.")
+        return principal
+
+    return dependency
+
+
+ReadAccess = Annotated[auth.Principal, Depends(require("read"))]
+WriteAccess = Annotated[auth.Principal, Depends(require("write"))]
+AdminAccess = Annotated[auth.Principal, Depends(require("admin"))]
+
+
+class Pagination:
+    def __init__(self, limit: int, offset: int) -> None:
+        self.limit = limit
+        self.offset = offset
+
+
+def pagination(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, description="Page size (capped by the server).")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Pagination:
+    cap: int = request.app.state.settings.page_limit_max
+    return Pagination(min(limit, cap), offset)
+
+
+PageDep = Annotated[Pagination, Depends(pagination)]
+
+
+async def record_audit(
+    request: Request,
+    session: AsyncSession,
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    status_code: int,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Audit a successful mutation inside its own transaction, so the change and its audit row land together."""
+    await audit.record(
+        session,
+        actor=getattr(request.state, "actor", "anonymous"),
+        action=action,
+        outcome="ok",
+        status_code=status_code,
+        method=request.method,
+        path=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        entity_type=entity_type,
+        entity_id=entity_id,
+        detail=detail,
+    )
+    request.state.audited = True

@@ -1,0 +1,73 @@
+"""The Registry's errors, each with a stable RFC 9457 problem `type`; one handler renders them all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://dhg.ai/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class RegistryError(Exception):
+    """Base of every error the API reports as problem+json."""
+
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status,
+                                "detail": self.detail}
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class Unauthenticated(RegistryError):
+    status, slug, title = 401, "unauthenticated", "Missing or invalid bearer token"
+
+
+class Forbidden(RegistryError):
+    status, slug, title = 403, "forbidden", "Token lacks the required scope"
+
+
+class NotFound(RegistryError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(RegistryError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(RegistryError):
+    status, slug, title = 409, "invalid-transition", "Invalid job phase transition"
+
+
+class TooLarge(RegistryError):
+    status, slug, title = 413, "too-large", "Request body too large"
+
+
+class UnsupportedMedia(RegistryError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class InvalidRequest(RegistryError):
+    status, slug, title = 422, "validation", "Request validation failed"
+
+
+class BadRequest(RegistryError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Unavailable(RegistryError):
+    status, slug, title = 503, "unavailable", "Service unavailable"

@@ -1,0 +1,81 @@
+"""Transcript writers: json, text, srt, vtt, tsv (pure functions over plain data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+Segment = Mapping[str, Any]
+Writer = Callable[[Mapping[str, Any]], str]
+
+MEDIA_TYPES = {
+    "json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
+}
+
+
+def timestamp(seconds: float, *, decimal: str = ".", always_hours: bool = True) -> str:
+    """`HH:MM:SS.mmm` (VTT) or `HH:MM:SS,mmm` (SRT) for a non-negative time in seconds."""
+    total_ms = round(max(seconds, 0.0) * 1000)
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    head = f"{hours:02d}:" if always_hours or hours else ""
+    return f"{head}{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def _cue_text(segment: Segment) -> str:
+    return " ".join(str(segment["text"]).split())
+
+
+def write_text(transcript: Mapping[str, Any]) -> str:
+    segments: Sequence[Segment] = transcript["segments"]
+    if not segments:
+        return str(transcript.get("text", "")).strip() + "\n"
+    return "".join(_cue_text(s) + "\n" for s in segments)
+
+
+def write_srt(transcript: Mapping[str, Any]) -> str:
+    cues = []
+    for index, segment in enumerate(transcript["segments"], start=1):
+        start = timestamp(segment["start"], decimal=",")
+        end = timestamp(segment["end"], decimal=",")
+        cues.append(f"{index}\n{start} --> {end}\n{_cue_text(segment)}\n")
+    return "\n".join(cues)
+
+
+def write_vtt(transcript: Mapping[str, Any]) -> str:
+    cues = [f"{timestamp(s['start'])} --> {timestamp(s['end'])}\n{_cue_text(s)}\n" for s in transcript["segments"]]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def write_tsv(transcript: Mapping[str, Any]) -> str:
+    """openai-whisper's TSV: integer milliseconds, tabs in the text replaced by spaces."""
+    rows = ["start\tend\ttext"]
+    for segment in transcript["segments"]:
+        text = _cue_text(segment).replace("\t", " ")
+        rows.append(f"{round(segment['start'] * 1000)}\t{round(segment['end'] * 1000)}\t{text}")
+    return "\n".join(rows) + "\n"
+
+
+def write_json(transcript: Mapping[str, Any]) -> str:
+    return orjson.dumps(transcript, default=str).decode()
+
+
+WRITERS: dict[str, Writer] = {
+    "json": write_json,
+    "text": write_text,
+    "srt": write_srt,
+    "vtt": write_vtt,
+    "tsv": write_tsv,
+}
+
+
+def render(transcript: Mapping[str, Any], fmt: str) -> tuple[str, str]:
+    """The transcript in `fmt` and its media type; KeyError for an unknown format."""
+    return WRITERS[fmt](transcript), MEDIA_TYPES[fmt]

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the Registry, defined once. Labels come from route templates, never from ids."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "dhg_registry_http_requests_total", "HTTP requests handled, by route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "dhg_registry_http_request_duration_seconds", "HTTP request latency by route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+HTTP_IN_FLIGHT = Gauge("dhg_registry_http_requests_in_flight", "HTTP requests being handled now.")
+DB_POOL = Gauge("dhg_registry_db_pool_connections", "Database pool connections by state.", ["state"])
+ASSETS = Gauge("dhg_registry_assets", "Media assets stored.")
+ASSET_BYTES = Gauge("dhg_registry_asset_bytes", "Bytes of media stored.")
+TRANSCRIPTS = Gauge("dhg_registry_transcripts", "Transcripts stored.")
+SEGMENTS = Gauge("dhg_registry_segments", "Transcript segments stored.")
+TRANSCRIPTS_CREATED = Counter("dhg_registry_transcripts_created_total", "Transcripts written (not replays).")
+TRANSCRIPT_REPLAYS = Counter(
+    "dhg_registry_transcript_replays_total", "Transcript pushes answered with an earlier result (idempotency)."
+)
+ASSETS_CREATED = Counter("dhg_registry_assets_created_total", "Media assets uploaded (not de-duplicated).")
+ASSET_DEDUPLICATED = Counter("dhg_registry_assets_deduplicated_total", "Uploads matching a stored sha256.")
+EMBEDDING_BACKLOG = Gauge("dhg_registry_embedding_backlog_segments", "Segments waiting for an embedding.")
+EMBEDDINGS_COMPUTED = Counter("dhg_registry_embeddings_computed_total", "Segment embeddings computed.")
+EMBEDDING_BATCH_SECONDS = Histogram(
+    "dhg_registry_embedding_batch_duration_seconds", "Time to embed one batch of segments.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EMBEDDER_AVAILABLE = Gauge("dhg_registry_embedder_available", "1 when the embedding model is loaded.")
+SEARCHES = Counter("dhg_registry_searches_total", "Searches by the mode actually used.", ["mode"])
+WEBHOOK_PENDING = Gauge("dhg_registry_webhook_deliveries_pending", "Webhook deliveries waiting to be sent.")
+WEBHOOK_ATTEMPTS = Counter(
+    "dhg_registry_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"]
+)
+AUDIT_WRITE_FAILURES = Counter("dhg_registry_audit_write_failures_total", "Audit rows that could not be written.")

@@ -1,0 +1,119 @@
+"""Media assets: streamed multipart upload with sha256 de-duplication, metadata, download, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from registry import metrics
+from registry.deps import PageDep, ReadAccess, SessionDep, SettingsDep, WriteAccess, record_audit
+from registry.errors import NotFound
+from registry.schemas import AssetOut, Page
+from registry.storage import Storage, key_for
+from registry.store import assets, events
+from registry.uploads import probe_async, receive_file
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}},
+        }}},
+    }
+}
+
+
+def _storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+@router.post("", name="asset.create", status_code=201, response_model=AssetOut, openapi_extra=UPLOAD_BODY,
+             responses={200: {"model": AssetOut, "description": "Already stored (same sha256)."}})
+async def upload_asset(request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+                       who: WriteAccess) -> AssetOut:
+    """Upload one media file as multipart/form-data (`file`); identical bytes are stored once."""
+    storage = _storage(request)
+    staged = await receive_file(request.stream(), content_type=request.headers.get("content-type", ""),
+                                storage=storage, max_bytes=settings.max_upload_bytes)
+    try:
+        async with session.begin():
+            existing = await assets.by_sha256(session, sha256=staged.sha256)
+        if existing is None:
+            info = await probe_async(staged.path, declared_type=staged.content_type, filename=staged.filename)
+            storage.put_file(key_for(staged.sha256), staged.path)
+        async with session.begin():
+            if existing is None:
+                row, created = await assets.create(
+                    session, sha256=staged.sha256, size_bytes=staged.size_bytes, content_type=info.content_type,
+                    filename=staged.filename, duration_seconds=info.duration_seconds,
+                    storage_key=key_for(staged.sha256), created_by=who.actor)
+            else:
+                row, created = existing, False
+            status = 201 if created else 200
+            await record_audit(request, session, action="asset.create", entity_type="asset", entity_id=row.id,
+                               status_code=status, detail={"sha256": row.sha256, "deduplicated": not created})
+            if created:
+                await events.emit(session, event="asset.created", data={"asset_id": str(row.id),
+                                                                        "sha256": row.sha256})
+    finally:
+        staged.path.unlink(missing_ok=True)
+    (metrics.ASSETS_CREATED if created else metrics.ASSET_DEDUPLICATED).inc()
+    response.status_code = status
+    if not created:
+        response.headers["Location"] = f"/v1/assets/{row.id}"
+    return AssetOut.model_validate(row)
+
+
+@router.get("", name="asset.list")
+async def list_assets(session: SessionDep, page: PageDep, who: ReadAccess,
+                      content_type: Annotated[str | None, Query(max_length=100)] = None) -> Page[AssetOut]:
+    rows, total = await assets.list_page(session, limit=page.limit, offset=page.offset, content_type=content_type)
+    return Page(items=[AssetOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{asset_id}", name="asset.get")
+async def get_asset(asset_id: uuid.UUID, session: SessionDep, who: ReadAccess) -> AssetOut:
+    row = await assets.get(session, asset_id=asset_id)
+    if row is None:
+        raise NotFound(f"No asset {asset_id}.")
+    return AssetOut.model_validate(row)
+
+
+@router.get("/{asset_id}/content", name="asset.content", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The media bytes."}})
+async def download_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadAccess) -> Response:
+    """The stored bytes, with Range support."""
+    row = await assets.get(session, asset_id=asset_id)
+    if row is None:
+        raise NotFound(f"No asset {asset_id}.")
+    storage = _storage(request)
+    path = storage.local_path(row.storage_key)
+    headers = {"ETag": f'"{row.sha256}"'}
+    if path is not None:
+        return FileResponse(path, media_type=row.content_type, filename=row.filename or f"{row.id}",
+                            headers=headers)
+    return StreamingResponse(storage.read_chunks(row.storage_key), media_type=row.content_type, headers=headers)
+
+
+@router.delete("/{asset_id}", name="asset.delete", status_code=204)
+async def delete_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: WriteAccess) -> Response:
+    """Delete the asset and its bytes; transcripts made from it stay, without the link."""
+    async with session.begin():
+        row = await assets.remove(session, asset_id=asset_id)
+        if row is None:
+            raise NotFound(f"No asset {asset_id}.")
+        await record_audit(request, session, action="asset.delete", entity_type="asset", entity_id=asset_id,
+                           status_code=204, detail={"sha256": row.sha256})
+        await events.emit(session, event="asset.deleted", data={"asset_id": str(asset_id)})
+    async with session.begin():
+        reuploaded = await assets.by_sha256(session, sha256=row.sha256)
+    if reuploaded is None:
+        _storage(request).delete(row.storage_key)
+    return Response(status_code=204)

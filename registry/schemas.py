@@ -1,0 +1,261 @@
+"""The Registry's API schemas: the one source of its OpenAPI document and of its Python client's types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+from registry.auth import Scope
+
+T = TypeVar("T")
+JobPhase = Literal["Pending", "Scheduling", "Running", "Succeeded", "Failed", "Cancelled"]
+TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
+Device = Literal["cpu", "gpu", "cuda"]
+TranscriptFormat = Literal["json", "text", "srt", "vtt", "tsv"]
+EventType = Literal[
+    "asset.created", "asset.deleted",
+    "transcript.created", "transcript.deleted",
+    "job.created", "job.updated", "job.succeeded", "job.failed", "job.cancelled",
+]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+MAX_SEGMENTS = 100_000
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+class Page(Model, Generic[T]):
+    """One page of a list; `total` counts every match, not just this page."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class TokenCreate(Model):
+    name: Name
+    scopes: list[Scope] = Field(min_length=1)
+
+
+class TokenOut(Model):
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The bearer token; shown only once.")
+
+
+class AssetOut(Model):
+    id: uuid.UUID
+    sha256: str
+    size_bytes: int
+    content_type: str
+    filename: str | None
+    duration_seconds: float | None
+    created_by: str
+    created_at: datetime
+
+
+class Word(Model):
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    word: str
+    probability: float | None = Field(default=None, ge=0, le=1)
+
+
+class SegmentIn(Model):
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: str = Field(max_length=20_000)
+    words: list[Word] | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentIn:
+        if self.end < self.start:
+            raise ValueError("segment end is before its start")
+        return self
+
+
+class SegmentOut(SegmentIn):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    id: uuid.UUID
+    position: int
+
+
+class TranscriptIn(Model):
+    """A finished transcription. `job_id` is the idempotency key: a second push returns the first result."""
+
+    job_id: uuid.UUID
+    asset_id: uuid.UUID | None = None
+    text: str | None = Field(default=None, description="Full text; joined from the segments when absent.")
+    language: str | None = Field(default=None, max_length=32)
+    model: str | None = Field(default=None, max_length=500)
+    engine: str | None = Field(default=None, max_length=100)
+    device: str | None = Field(default=None, max_length=32)
+    duration_seconds: float | None = Field(default=None, ge=0)
+    processing_seconds: float | None = Field(default=None, ge=0)
+    timings: dict[str, float] = Field(default_factory=dict)
+    segments: list[SegmentIn] = Field(default_factory=list, max_length=MAX_SEGMENTS)
+
+
+class TranscriptSummary(Model):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    id: uuid.UUID
+    job_id: uuid.UUID
+    asset_id: uuid.UUID | None
+    language: str | None
+    model: str | None
+    engine: str | None
+    device: str | None
+    duration_seconds: float | None
+    processing_seconds: float | None
+    timings: dict[str, float]
+    segment_count: int
+    created_by: str
+    created_at: datetime
+
+
+class TranscriptOut(TranscriptSummary):
+    text: str
+    segments: list[SegmentOut]
+
+
+class JobSource(Model):
+    """Exactly one of url, asset_id, path."""
+
+    url: AnyHttpUrl | None = None
+    asset_id: uuid.UUID | None = None
+    path: str | None = Field(default=None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> JobSource:
+        given = [name for name in ("url", "asset_id", "path") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("source needs exactly one of url, asset_id, path")
+        return self
+
+
+class JobIn(Model):
+    id: uuid.UUID | None = Field(default=None, description="Client-chosen id; creating it again returns it.")
+    name: str | None = Field(default=None, max_length=300)
+    source: JobSource
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobPatch(Model):
+    phase: JobPhase | None = None
+    device: Device | None = None
+    attempts: int | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, max_length=10_000)
+    transcript_id: uuid.UUID | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobOut(Model):
+    id: uuid.UUID
+    name: str | None
+    source: dict[str, Any]
+    parameters: dict[str, Any]
+    phase: JobPhase
+    device: str | None
+    attempts: int
+    error: str | None
+    transcript_id: uuid.UUID | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class SearchHit(Model):
+    segment_id: uuid.UUID
+    transcript_id: uuid.UUID
+    asset_id: uuid.UUID | None
+    position: int
+    start: float
+    end: float
+    text: str
+    language: str | None
+    score: float = Field(description="Cosine similarity (semantic) or ts_rank_cd (fulltext); higher is closer.")
+
+
+class SearchResult(Model):
+    query: str
+    mode: Literal["semantic", "fulltext"]
+    items: list[SearchHit]
+
+
+class AuditOut(Model):
+    id: uuid.UUID
+    seq: int
+    ts: datetime
+    actor: str
+    action: str
+    entity_type: str | None
+    entity_id: str | None
+    outcome: Literal["ok", "refused", "error"]
+    status_code: int
+    request_id: str | None
+    method: str
+    path: str
+    detail: dict[str, Any]
+
+
+class WebhookIn(Model):
+    url: AnyHttpUrl
+    events: list[EventType] = Field(min_length=1)
+    secret: str | None = Field(default=None, min_length=16, max_length=200,
+                               description="HMAC key; generated when absent.")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookOut(Model):
+    id: uuid.UUID
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+    created_by: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret; shown only once.")
+
+
+class DeliveryOut(Model):
+    id: uuid.UUID
+    webhook_id: uuid.UUID
+    event: str
+    payload: dict[str, Any]
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class AttemptOut(Model):
+    id: uuid.UUID
+    delivery_id: uuid.UUID
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float

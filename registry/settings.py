@@ -1,0 +1,45 @@
+"""Registry settings: one object, read once from `DHG_REGISTRY_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DHG_REGISTRY_", extra="ignore")
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/dhg"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    storage_dir: Path = Path("./.local/registry-media")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bootstrap admin bearer token; compared in constant time, never stored."
+    )
+    max_upload_bytes: int = 2 * 1024**3
+    max_json_bytes: int = 32 * 1024**2
+    page_limit_max: int = 500
+    token_cache_seconds: float = 2.0
+    embeddings: Literal["auto", "on", "off"] = "auto"
+    embedding_model: str = "bundled"
+    embedding_batch_size: int = 64
+    embedding_poll_seconds: float = 1.0
+    webhooks_enabled: bool = True
+    webhook_poll_seconds: float = 1.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_backoff_base_seconds: float = 2.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_allow_private: bool = True
+    log_level: str = "INFO"
+    service_name: str = "registry"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, built once."""
+    return Settings()

@@ -1,0 +1,69 @@
+"""Search over transcript segments: semantic (pgvector cosine, HNSW) and full-text (tsvector)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.models import Segment, Transcript
+
+HIT_COLUMNS = [Segment.id.label("segment_id"), Segment.transcript_id, Transcript.asset_id, Segment.position,
+               Segment.start, Segment.end, Segment.text, Transcript.language]
+
+
+def _filters(*, language: str | None, transcript_id: uuid.UUID | None, asset_id: uuid.UUID | None) -> list[Any]:
+    conditions: list[Any] = []
+    if language:
+        conditions.append(Transcript.language == language)
+    if transcript_id:
+        conditions.append(Segment.transcript_id == transcript_id)
+    if asset_id:
+        conditions.append(Transcript.asset_id == asset_id)
+    return conditions
+
+
+async def semantic(session: AsyncSession, *, embedding: Sequence[float], limit: int, ef_search: int,
+                   language: str | None = None, transcript_id: uuid.UUID | None = None,
+                   asset_id: uuid.UUID | None = None, min_score: float | None = None) -> list[dict[str, Any]]:
+    """Nearest segments by cosine distance; filters are applied with pgvector's iterative scan so a
+    selective filter still returns `limit` hits."""
+    distance = Segment.embedding.cosine_distance(list(embedding))
+    await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
+    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    statement = (
+        select(*HIT_COLUMNS, (1 - distance).label("score"))
+        .join(Transcript, Transcript.id == Segment.transcript_id)
+        .where(Segment.embedding.is_not(None),
+               *_filters(language=language, transcript_id=transcript_id, asset_id=asset_id))
+        .order_by(distance)
+        .limit(limit)
+    )
+    rows = [dict(r) for r in (await session.execute(statement)).mappings()]
+    rows.sort(key=lambda r: -r["score"])  # relaxed_order may return near-ties slightly out of order
+    if min_score is not None:
+        rows = [r for r in rows if r["score"] >= min_score]
+    return rows
+
+
+async def fulltext(session: AsyncSession, *, query: str, limit: int, language: str | None = None,
+                   transcript_id: uuid.UUID | None = None, asset_id: uuid.UUID | None = None
+                   ) -> list[dict[str, Any]]:
+    tsquery = func.websearch_to_tsquery("english", query)
+    rank = func.ts_rank_cd(Segment.tsv, tsquery)
+    statement = (
+        select(*HIT_COLUMNS, rank.label("score"))
+        .join(Transcript, Transcript.id == Segment.transcript_id)
+        .where(Segment.tsv.op("@@")(tsquery),
+               *_filters(language=language, transcript_id=transcript_id, asset_id=asset_id))
+        .order_by(rank.desc(), Segment.id)
+        .limit(limit)
+    )
+    return [dict(r) for r in (await session.execute(statement)).mappings()]
+
+
+async def embedding_backlog(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(Segment).where(Segment.embedding.is_(None))) or 0

@@ -1,0 +1,1 @@
+"""Webhook subscriptions: signed deliveries from a durable outbox in the database."""
