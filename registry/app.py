@@ -7,15 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import background
 from registry.db import make_engine, make_sessionmaker
-from registry.deps import TokenCache
+from registry.deps import TokenCache, required_scope
 from registry.errors import PROBLEM_MEDIA_TYPE, BadRequest, InvalidRequest, NotFound, RegistryError
 from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
@@ -59,6 +60,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return _problem(request, RegistryError("An unexpected error occurred; see the server log."))
 
 
+def publish_required_scopes(router: APIRouter) -> None:
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            scope = required_scope(route.dependant)
+            if scope:
+                route.openapi_extra = {**(route.openapi_extra or {}), "x-required-scope": scope}
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -89,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):
+        publish_required_scopes(module.router)
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(

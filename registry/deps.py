@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import auth
@@ -80,8 +81,15 @@ async def authenticate(request: Request) -> auth.Principal:
     return principal
 
 
-def require(scope: auth.Scope) -> Callable[[Request], Coroutine[Any, Any, auth.Principal]]:
-    async def dependency(request: Request) -> auth.Principal:
+BEARER = HTTPBearer(auto_error=False, description="A Registry API token (`dhg-registry token create`).")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+
+
+def require(scope: auth.Scope) -> Callable[..., Coroutine[Any, Any, auth.Principal]]:
+    """A dependency admitting callers whose token holds `scope`; its scope is published in the OpenAPI
+    document as `x-required-scope` on every operation that uses it."""
+
+    async def dependency(request: Request, _credentials: Credentials) -> auth.Principal:
         request.state.actor = "anonymous"
         principal = await authenticate(request)
         request.state.actor = principal.actor
@@ -89,7 +97,17 @@ def require(scope: auth.Scope) -> Callable[[Request], Coroutine[Any, Any, auth.P
             raise Forbidden(f"This call needs the '{scope}' scope; the token has {sorted(principal.scopes)}.")
         return principal
 
+    dependency.required_scope = scope  # type: ignore[attr-defined]
     return dependency
+
+
+def required_scope(dependant: Any) -> str | None:
+    """The scope a route's dependency tree requires, if any."""
+    for sub in dependant.dependencies:
+        scope = getattr(sub.call, "required_scope", None) or required_scope(sub)
+        if scope:
+            return str(scope)
+    return None
 
 
 ReadAccess = Annotated[auth.Principal, Depends(require("read"))]

@@ -1,0 +1,91 @@
+"""Media assets over real HTTP: streamed upload, sha256 de-duplication, download, delete, refusals."""
+
+import hashlib
+import uuid
+
+import pytest
+
+from tests.conftest import start_registry
+from tests.registry.integration.media import sine_wav
+
+
+def upload(client, data, filename="tone.wav", content_type="audio/wav"):
+    return client.post("/v1/assets", files={"file": (filename, data, content_type)})
+
+
+def test_upload_stores_hash_size_type_and_duration(writer):
+    data = sine_wav(1.25, frequency=523.0)
+    response = upload(writer, data)
+    assert response.status_code == 201, response.text
+    asset = response.json()
+    assert asset["sha256"] == hashlib.sha256(data).hexdigest()
+    assert asset["size_bytes"] == len(data)
+    assert asset["content_type"].startswith("audio/")
+    assert asset["filename"] == "tone.wav"
+    assert asset["duration_seconds"] == pytest.approx(1.25, abs=0.01)
+
+
+def test_identical_bytes_are_stored_once(writer, reader):
+    data = sine_wav(0.5, frequency=611.0)
+    first = upload(writer, data, filename="a.wav")
+    second = upload(writer, data, filename="b.wav")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["id"] == first.json()["id"]
+    assert second.headers["location"] == f"/v1/assets/{first.json()['id']}"
+    sha = first.json()["sha256"]
+    listed = reader.get("/v1/assets", params={"limit": 500}).json()["items"]
+    assert sum(1 for a in listed if a["sha256"] == sha) == 1
+
+
+def test_download_returns_the_same_bytes_and_honours_ranges(writer, reader):
+    data = sine_wav(0.3, frequency=700.0)
+    asset = upload(writer, data).json()
+    whole = reader.get(f"/v1/assets/{asset['id']}/content")
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["etag"] == f'"{asset["sha256"]}"'
+    part = reader.get(f"/v1/assets/{asset['id']}/content", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == data[10:20]
+
+
+def test_delete_removes_metadata_and_bytes(writer, reader):
+    asset = upload(writer, sine_wav(0.2, frequency=800.0)).json()
+    assert writer.delete(f"/v1/assets/{asset['id']}").status_code == 204
+    assert reader.get(f"/v1/assets/{asset['id']}").status_code == 404
+    assert reader.get(f"/v1/assets/{asset['id']}/content").status_code == 404
+    assert writer.delete(f"/v1/assets/{asset['id']}").status_code == 404
+    again = upload(writer, sine_wav(0.2, frequency=800.0))
+    assert again.status_code == 201 and again.json()["id"] != asset["id"]
+    assert reader.get(f"/v1/assets/{again.json()['id']}/content").status_code == 200
+
+
+@pytest.mark.parametrize(("files", "status", "slug"), [
+    ({"file": ("notes.txt", b"just some text, not audio", "text/plain")}, 415, "unsupported-media-type"),
+    ({"file": ("empty.wav", b"", "audio/wav")}, 422, "validation"),
+    ({"other": ("x.wav", b"RIFF", "audio/wav")}, 422, "validation"),
+])
+def test_bad_uploads_get_problem_details(writer, files, status, slug):
+    response = writer.post("/v1/assets", files=files)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith(slug)
+
+
+def test_a_non_multipart_upload_is_refused(writer):
+    response = writer.post("/v1/assets", content=b"raw", headers={"Content-Type": "audio/wav"})
+    assert response.status_code == 415
+    assert response.json()["type"].endswith("unsupported-media-type")
+
+
+def test_uploads_over_the_limit_are_refused_and_leave_nothing_behind(postgres, tmp_path):
+    server = start_registry(postgres.create_database(f"small_{uuid.uuid4().hex[:8]}"), tmp_path / "media",
+                            embeddings="off", max_upload_bytes=4000)
+    try:
+        with server.client(server.admin_token) as admin:
+            response = upload(admin, sine_wav(1.0))
+            assert response.status_code == 413, response.text
+            assert response.json()["type"].endswith("too-large")
+            assert admin.get("/v1/assets").json()["total"] == 0
+            assert upload(admin, sine_wav(0.05)).status_code == 201
+        assert list((tmp_path / "media" / ".staging").iterdir()) == []
+    finally:
+        server.stop()

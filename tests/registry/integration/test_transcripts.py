@@ -1,0 +1,133 @@
+"""Transcripts: idempotent pushes (also concurrent), renderings, listing, deletion, refusals."""
+
+import threading
+import uuid
+
+import pytest
+
+SEGMENTS = [
+    {"start": 0.0, "end": 2.0, "text": " The quick brown fox.",
+     "words": [{"start": 0.0, "end": 0.4, "word": " The", "probability": 0.98},
+               {"start": 0.4, "end": 0.9, "word": " quick", "probability": 0.91}]},
+    {"start": 2.0, "end": 4.5, "text": " Jumps over the lazy dog.", "avg_logprob": -0.2, "no_speech_prob": 0.01},
+]
+
+
+def transcript(job_id=None, **extra):
+    body = {"job_id": str(job_id or uuid.uuid4()), "language": "en", "model": "tiny.en",
+            "engine": "faster-whisper", "device": "cpu", "duration_seconds": 4.5, "processing_seconds": 0.3,
+            "timings": {"decode": 0.05, "transcribe": 0.25}, "segments": SEGMENTS}
+    body.update(extra)
+    return body
+
+
+def test_push_stores_text_segments_words_and_metadata(writer, reader):
+    response = writer.post("/v1/transcripts", json=transcript())
+    assert response.status_code == 201, response.text
+    stored = reader.get(response.headers["location"]).json()
+    assert stored["text"] == "The quick brown fox. Jumps over the lazy dog."
+    assert [s["position"] for s in stored["segments"]] == [0, 1]
+    assert stored["segments"][0]["words"][1] == {"start": 0.4, "end": 0.9, "word": " quick", "probability": 0.91}
+    assert stored["segments"][1]["no_speech_prob"] == 0.01
+    assert (stored["model"], stored["engine"], stored["device"], stored["segment_count"]) == \
+        ("tiny.en", "faster-whisper", "cpu", 2)
+    assert stored["timings"] == {"decode": 0.05, "transcribe": 0.25}
+    assert stored["created_at"].endswith(("Z", "+00:00"))
+
+
+def test_the_same_job_pushed_twice_is_stored_once_and_returns_the_first(writer, reader):
+    body = transcript()
+    first = writer.post("/v1/transcripts", json=body)
+    second = writer.post("/v1/transcripts", json={**body, "text": "a different retry"})
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    listed = reader.get("/v1/transcripts", params={"job_id": body["job_id"]}).json()
+    assert listed["total"] == 1
+
+
+def test_concurrent_duplicate_pushes_store_exactly_one(registry, admin, writer, reader):
+    body = transcript()
+    token = writer.headers["authorization"].split()[1]
+    results, barrier = [], threading.Barrier(12)
+
+    def push():
+        with registry.client(token) as client:
+            barrier.wait()
+            results.append(client.post("/v1/transcripts", json=body))
+
+    threads = [threading.Thread(target=push) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200] * 11 + [201]
+    assert len({r.json()["id"] for r in results}) == 1
+    assert reader.get("/v1/transcripts", params={"job_id": body["job_id"]}).json()["total"] == 1
+    stored = reader.get(f"/v1/transcripts/{results[0].json()['id']}").json()
+    assert len(stored["segments"]) == 2
+    audit = admin.get("/v1/audit", params={"entity_id": stored["id"], "limit": 100}).json()["items"]
+    assert sorted(e["detail"]["replayed"] for e in audit) == [False] + [True] * 11
+
+
+@pytest.mark.parametrize(("fmt", "media_type", "expected"), [
+    ("text", "text/plain", "The quick brown fox.\nJumps over the lazy dog.\n"),
+    ("srt", "application/x-subrip", "1\n00:00:00,000 --> 00:00:02,000\nThe quick brown fox.\n\n2\n"),
+    ("vtt", "text/vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nThe quick brown fox.\n"),
+    ("tsv", "text/tab-separated-values", "start\tend\ttext\n0\t2000\tThe quick brown fox.\n2000\t4500\t"),
+])
+def test_transcripts_render_in_every_format(writer, reader, fmt, media_type, expected):
+    created = writer.post("/v1/transcripts", json=transcript()).json()
+    response = reader.get(f"/v1/transcripts/{created['id']}", params={"format": fmt})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(media_type)
+    assert response.text.startswith(expected)
+
+
+def test_unknown_format_and_missing_transcript_are_problems(reader):
+    response = reader.get(f"/v1/transcripts/{uuid.uuid4()}", params={"format": "docx"})
+    assert response.status_code == 422 and response.json()["type"].endswith("/validation")
+    response = reader.get(f"/v1/transcripts/{uuid.uuid4()}")
+    assert response.status_code == 404 and response.json()["type"].endswith("/not-found")
+    assert reader.get("/v1/transcripts/not-a-uuid").status_code == 422
+
+
+@pytest.mark.parametrize("body", [
+    {"segments": []},
+    {"job_id": "not-a-uuid", "segments": []},
+    {"job_id": str(uuid.uuid4()), "segments": [{"start": 3, "end": 1, "text": "backwards"}]},
+    {"job_id": str(uuid.uuid4()), "segments": [], "surprise": True},
+])
+def test_invalid_transcripts_are_refused_with_the_field_named(writer, body):
+    response = writer.post("/v1/transcripts", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"].endswith("/validation") and problem["status"] == 422 and problem["errors"]
+
+
+def test_malformed_json_is_a_problem_not_a_crash(writer):
+    response = writer.post("/v1/transcripts", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_delete_removes_transcript_and_segments(writer, reader):
+    created = writer.post("/v1/transcripts", json=transcript()).json()
+    assert writer.delete(f"/v1/transcripts/{created['id']}").status_code == 204
+    assert reader.get(f"/v1/transcripts/{created['id']}").status_code == 404
+    assert writer.delete(f"/v1/transcripts/{created['id']}").status_code == 404
+
+
+def test_listing_filters_and_counts_the_total(writer, reader):
+    language = "x" + uuid.uuid4().hex[:6]
+    ids = [writer.post("/v1/transcripts", json=transcript(language=language)).json()["id"] for _ in range(5)]
+    page = reader.get("/v1/transcripts", params={"language": language, "limit": 2, "offset": 1}).json()
+    assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 1
+    assert len(page["items"]) == 2 and {i["id"] for i in page["items"]} <= set(ids)
+    assert "segments" not in page["items"][0]
+
+
+def test_page_size_is_capped_and_negative_offsets_refused(reader):
+    assert reader.get("/v1/transcripts", params={"limit": 100000}).json()["limit"] == 500
+    assert reader.get("/v1/transcripts", params={"offset": -1}).status_code == 422

@@ -1,0 +1,137 @@
+"""Webhooks: signed deliveries to a real HTTP receiver, retried from the durable outbox until it is up."""
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dhg.postgres import free_port
+from registry.webhooks.signing import verify
+
+
+class Receiver:
+    """A real subscriber on loopback that records what it gets; `fail_next` makes it answer 500."""
+
+    def __init__(self, port):
+        self.port, self.received, self.fail_next = port, [], 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail_next:
+                    receiver.fail_next -= 1
+                    self.send_response(500)
+                else:
+                    receiver.received.append((dict(self.headers), body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+def wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def subscribe(admin, url, events):
+    response = admin.post("/v1/webhooks", json={"url": url, "events": events})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver(free_port())
+    yield r
+    r.close()
+
+
+def test_deliveries_are_signed_and_carry_event_and_delivery_ids(admin, writer, receiver):
+    hook = subscribe(admin, receiver.url, ["transcript.created"])
+    assert len(hook["secret"]) >= 32
+    assert "secret" not in admin.get(f"/v1/webhooks/{hook['id']}").json()
+    job_id = str(uuid.uuid4())
+    writer.post("/v1/transcripts", json={"job_id": job_id, "segments": [{"start": 0, "end": 1, "text": "hi"}]})
+    wait_for(lambda: any(json.loads(b)["data"]["job_id"] == job_id for _, b in receiver.received))
+    headers, body = next((h, b) for h, b in receiver.received if json.loads(b)["data"]["job_id"] == job_id)
+    assert headers["DHG-Event"] == "transcript.created"
+    assert verify(hook["secret"], headers["DHG-Signature"], body)
+    assert not verify("wrong-secret-wrong-secret", headers["DHG-Signature"], body)
+    payload = json.loads(body)
+    assert payload["type"] == "transcript.created" and payload["id"] == headers["DHG-Delivery"]
+    admin.delete(f"/v1/webhooks/{hook['id']}")
+
+
+def test_only_subscribed_events_are_delivered(admin, writer, receiver):
+    hook = subscribe(admin, receiver.url, ["job.failed"])
+    job = writer.post("/v1/jobs", json={"source": {"path": "/a.wav"}}).json()
+    writer.patch(f"/v1/jobs/{job['id']}", json={"phase": "Running"})
+    writer.patch(f"/v1/jobs/{job['id']}", json={"phase": "Failed", "error": "bad audio"})
+    wait_for(lambda: len(receiver.received) >= 1)
+    time.sleep(0.5)
+    events = [h["DHG-Event"] for h, _ in receiver.received]
+    assert events == ["job.failed"]
+    assert json.loads(receiver.received[0][1])["data"]["error"] == "bad audio"
+    admin.delete(f"/v1/webhooks/{hook['id']}")
+
+
+def test_a_subscriber_that_is_down_misses_nothing(admin, writer):
+    port = free_port()
+    hook = subscribe(admin, f"http://127.0.0.1:{port}/hook", ["transcript.created"])
+    job_ids = [str(uuid.uuid4()) for _ in range(5)]
+    for job_id in job_ids:
+        writer.post("/v1/transcripts", json={"job_id": job_id, "segments": []})
+
+    def failed_attempts():
+        deliveries = admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
+        return len(deliveries) == 5 and all(d["attempts"] >= 2 and d["state"] == "pending" for d in deliveries)
+
+    wait_for(failed_attempts)
+    delivery = admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"][0]
+    attempts = admin.get(f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/attempts").json()
+    assert attempts[0]["attempt"] == 1 and attempts[0]["status_code"] is None and "Connect" in attempts[0]["error"]
+
+    receiver = Receiver(port)
+    receiver.fail_next = 2  # it comes back unhealthy at first: 500s are retried too
+    try:
+        wait_for(lambda: len(receiver.received) == 5, timeout=60)
+        got = sorted(json.loads(b)["data"]["job_id"] for _, b in receiver.received)
+        assert got == sorted(job_ids)
+        wait_for(lambda: admin.get(f"/v1/webhooks/{hook['id']}/deliveries",
+                                   params={"state": "delivered"}).json()["total"] == 5)
+        statuses = [a["status_code"] for d in admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
+                    for a in admin.get(f"/v1/webhooks/{hook['id']}/deliveries/{d['id']}/attempts").json()]
+        assert statuses.count(500) == 2 and statuses.count(204) == 5
+    finally:
+        receiver.close()
+        admin.delete(f"/v1/webhooks/{hook['id']}")
+
+
+def test_webhook_urls_and_events_are_validated(admin):
+    assert admin.post("/v1/webhooks", json={"url": "not a url", "events": ["job.failed"]}).status_code == 422
+    assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": ["job.exploded"]}
+                      ).status_code == 422
+    assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": []}).status_code == 422
+    assert admin.delete(f"/v1/webhooks/{uuid.uuid4()}").status_code == 404
