@@ -11,7 +11,7 @@ from typing import Literal
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
-TOKEN_PREFIX = "dhg_"
+TOKEN_PREFIX = "dhg_"  # noqa: S105 (a public prefix, not a secret)
 BOOTSTRAP_ACTOR = "bootstrap-admin"
 
 
@@ -29,7 +29,7 @@ class Principal:
 
 def has_scope(granted: frozenset[str] | set[str] | list[str], required: Scope) -> bool:
     """`admin` implies `write` implies `read`."""
-    rank = {scope: index for index, scope in enumerate(SCOPES)}
+    rank: dict[str, int] = {scope: index for index, scope in enumerate(SCOPES)}
     return any(rank.get(scope, -1) >= rank[required] for scope in granted)
 
 

@@ -22,8 +22,9 @@ STATS_INTERVAL_SECONDS = 10.0
 
 async def refresh_stats(sessions: async_sessionmaker[AsyncSession], app: FastAPI | None = None) -> None:
     async with sessions() as session:
-        assets, asset_bytes = (await session.execute(
-            select(func.count(), func.coalesce(func.sum(Asset.size_bytes), 0)).select_from(Asset))).one()
+        assets, asset_bytes = (
+            await session.execute(select(func.count(), func.coalesce(func.sum(Asset.size_bytes), 0)).select_from(Asset))
+        ).one()
         metrics.ASSETS.set(assets)
         metrics.ASSET_BYTES.set(asset_bytes)
         metrics.TRANSCRIPTS.set(await session.scalar(select(func.count()).select_from(Transcript)) or 0)
@@ -65,8 +66,9 @@ def start(app: FastAPI) -> list[asyncio.Task[None]]:
     if settings.embeddings != "off":
         tasks.append(asyncio.create_task(_embedding_loop(app, settings), name="embeddings"))
     if settings.webhooks_enabled:
-        tasks.append(asyncio.create_task(
-            dispatcher.run(app.state.sessions, settings, app.state.webhook_wakeup), name="webhooks"))
+        tasks.append(
+            asyncio.create_task(dispatcher.run(app.state.sessions, settings, app.state.webhook_wakeup), name="webhooks")
+        )
     return tasks
 
 

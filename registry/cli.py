@@ -6,16 +6,20 @@ import asyncio
 import getpass
 import sys
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import migrate
 from registry.auth import SCOPES
 from registry.db import make_engine, make_sessionmaker, transaction
+from registry.models import ApiToken
 from registry.settings import get_settings
 from registry.store import audit, tokens
 
+T = TypeVar("T")
 app = typer.Typer(help="The DHG Registry.", no_args_is_help=True, add_completion=False)
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -48,7 +52,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, migrate_first: bool = True)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
-async def _with_session(action):  # type: ignore[no-untyped-def]
+async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     engine = make_engine(get_settings())
     try:
         async with transaction(make_sessionmaker(engine)) as session:
@@ -71,11 +75,21 @@ def token_create(
     if unknown:
         _fail(f"unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}")
 
-    async def action(session):  # type: ignore[no-untyped-def]
+    async def action(session: AsyncSession) -> tuple[ApiToken, str]:
         row, token = await tokens.create(session, name=name, scopes=scope, created_by=_actor())
-        await audit.record(session, actor=_actor(), action="token.create", outcome="ok", status_code=0,
-                           method="CLI", path="dhg-registry token create", request_id=None,
-                           entity_type="token", entity_id=row.id, detail={"name": name, "scopes": scope})
+        await audit.record(
+            session,
+            actor=_actor(),
+            action="token.create",
+            outcome="ok",
+            status_code=0,
+            method="CLI",
+            path="dhg-registry token create",
+            request_id=None,
+            entity_type="token",
+            entity_id=row.id,
+            detail={"name": name, "scopes": scope},
+        )
         return row, token
 
     row, token = asyncio.run(_with_session(action))
@@ -91,12 +105,21 @@ def token_revoke(token_id: str) -> None:
     except ValueError:
         _fail(f"not a token id: {token_id!r}")
 
-    async def action(session):  # type: ignore[no-untyped-def]
+    async def action(session: AsyncSession) -> ApiToken | None:
         row = await tokens.revoke(session, token_id=parsed)
         if row is not None:
-            await audit.record(session, actor=_actor(), action="token.revoke", outcome="ok", status_code=0,
-                               method="CLI", path="dhg-registry token revoke", request_id=None,
-                               entity_type="token", entity_id=parsed)
+            await audit.record(
+                session,
+                actor=_actor(),
+                action="token.revoke",
+                outcome="ok",
+                status_code=0,
+                method="CLI",
+                path="dhg-registry token revoke",
+                request_id=None,
+                entity_type="token",
+                entity_id=parsed,
+            )
         return row
 
     if asyncio.run(_with_session(action)) is None:
@@ -108,7 +131,7 @@ def token_revoke(token_id: str) -> None:
 def token_list() -> None:
     """List tokens (never their secrets)."""
 
-    async def action(session):  # type: ignore[no-untyped-def]
+    async def action(session: AsyncSession) -> tuple[list[ApiToken], int]:
         return await tokens.list_all(session, limit=1000, offset=0)
 
     rows, _ = asyncio.run(_with_session(action))

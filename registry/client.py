@@ -84,10 +84,17 @@ def _error(response: httpx.Response) -> RegistryAPIError:
         problem = response.json()
     except ValueError:
         problem = {"detail": response.text[:500]}
-    message = f"{response.request.method} {response.request.url.path} → {response.status_code}: " \
-              f"{problem.get('detail') or problem.get('title') or 'error'}"
-    kind = NotFoundError if response.status_code == 404 else AuthError if response.status_code in (401, 403) \
+    message = (
+        f"{response.request.method} {response.request.url.path} → {response.status_code}: "
+        f"{problem.get('detail') or problem.get('title') or 'error'}"
+    )
+    kind = (
+        NotFoundError
+        if response.status_code == 404
+        else AuthError
+        if response.status_code in (401, 403)
         else RegistryAPIError
+    )
     return kind(response.status_code, problem, message)
 
 
@@ -104,8 +111,9 @@ def _none(response: httpx.Response) -> None:
 
 
 def _params(**values: Any) -> dict[str, Any]:
-    return {key: str(value) if isinstance(value, uuid.UUID) else value
-            for key, value in values.items() if value is not None}
+    return {
+        key: str(value) if isinstance(value, uuid.UUID) else value for key, value in values.items() if value is not None
+    }
 
 
 class _Calls:
@@ -113,8 +121,7 @@ class _Calls:
 
     @staticmethod
     def upload_asset(content: bytes, filename: str, content_type: str) -> _Call[Pushed[AssetOut]]:
-        return _Call("POST", "/v1/assets", _pushed(AssetOut),
-                     {"files": {"file": (filename, content, content_type)}})
+        return _Call("POST", "/v1/assets", _pushed(AssetOut), {"files": {"file": (filename, content, content_type)}})
 
     @staticmethod
     def get_asset(asset_id: uuid.UUID) -> _Call[AssetOut]:
@@ -130,9 +137,12 @@ class _Calls:
 
     @staticmethod
     def push_transcript(transcript: TranscriptIn) -> _Call[Pushed[TranscriptOut]]:
-        return _Call("POST", "/v1/transcripts", _pushed(TranscriptOut),
-                     {"content": transcript.model_dump_json(exclude_none=True),
-                      "headers": {"Content-Type": "application/json"}})
+        return _Call(
+            "POST",
+            "/v1/transcripts",
+            _pushed(TranscriptOut),
+            {"content": transcript.model_dump_json(exclude_none=True), "headers": {"Content-Type": "application/json"}},
+        )
 
     @staticmethod
     def get_transcript(transcript_id: uuid.UUID) -> _Call[TranscriptOut]:
@@ -144,8 +154,12 @@ class _Calls:
 
     @staticmethod
     def list_transcripts(limit: int, offset: int, **filters: Any) -> _Call[Page[TranscriptSummary]]:
-        return _Call("GET", "/v1/transcripts", _model(Page[TranscriptSummary]),
-                     {"params": _params(limit=limit, offset=offset, **filters)})
+        return _Call(
+            "GET",
+            "/v1/transcripts",
+            _model(Page[TranscriptSummary]),
+            {"params": _params(limit=limit, offset=offset, **filters)},
+        )
 
     @staticmethod
     def delete_transcript(transcript_id: uuid.UUID) -> _Call[None]:
@@ -153,8 +167,12 @@ class _Calls:
 
     @staticmethod
     def create_job(job: JobIn) -> _Call[Pushed[JobOut]]:
-        return _Call("POST", "/v1/jobs", _pushed(JobOut), {"content": job.model_dump_json(exclude_none=True),
-                                                            "headers": {"Content-Type": "application/json"}})
+        return _Call(
+            "POST",
+            "/v1/jobs",
+            _pushed(JobOut),
+            {"content": job.model_dump_json(exclude_none=True), "headers": {"Content-Type": "application/json"}},
+        )
 
     @staticmethod
     def get_job(job_id: uuid.UUID) -> _Call[JobOut]:
@@ -162,19 +180,24 @@ class _Calls:
 
     @staticmethod
     def update_job(job_id: uuid.UUID, patch: JobPatch) -> _Call[JobOut]:
-        return _Call("PATCH", f"/v1/jobs/{job_id}", _model(JobOut),
-                     {"content": patch.model_dump_json(exclude_unset=True),
-                      "headers": {"Content-Type": "application/json"}})
+        return _Call(
+            "PATCH",
+            f"/v1/jobs/{job_id}",
+            _model(JobOut),
+            {"content": patch.model_dump_json(exclude_unset=True), "headers": {"Content-Type": "application/json"}},
+        )
 
     @staticmethod
     def search(q: str, mode: str, limit: int, **filters: Any) -> _Call[SearchResult]:
-        return _Call("GET", "/v1/search", _model(SearchResult),
-                     {"params": _params(q=q, mode=mode, limit=limit, **filters)})
+        return _Call(
+            "GET", "/v1/search", _model(SearchResult), {"params": _params(q=q, mode=mode, limit=limit, **filters)}
+        )
 
     @staticmethod
     def audit(limit: int, offset: int, **filters: Any) -> _Call[Page[AuditOut]]:
-        return _Call("GET", "/v1/audit", _model(Page[AuditOut]), {"params": _params(limit=limit, offset=offset,
-                                                                                     **filters)})
+        return _Call(
+            "GET", "/v1/audit", _model(Page[AuditOut]), {"params": _params(limit=limit, offset=offset, **filters)}
+        )
 
     @staticmethod
     def create_token(name: str, scopes: list[str]) -> _Call[TokenCreated]:
@@ -207,8 +230,14 @@ def _file(source: Path | bytes, filename: str | None) -> tuple[bytes, str]:
 class RegistryClient:
     """Blocking client. `RegistryClient(url, token)`; use as a context manager or call `close()`."""
 
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
 
     def _run(self, call: _Call[T]) -> T:
@@ -235,8 +264,9 @@ class RegistryClient:
         except httpx.HTTPError:
             return False
 
-    def upload_asset(self, source: Path | bytes, *, filename: str | None = None,
-                     content_type: str = "application/octet-stream") -> Pushed[AssetOut]:
+    def upload_asset(
+        self, source: Path | bytes, *, filename: str | None = None, content_type: str = "application/octet-stream"
+    ) -> Pushed[AssetOut]:
         content, name = _file(source, filename)
         return self._run(_Calls.upload_asset(content, name, content_type))
 
@@ -293,10 +323,15 @@ class RegistryClient:
 class AsyncRegistryClient:
     """Non-blocking client with the same calls as `RegistryClient`."""
 
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout,
-                                       transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
 
     async def _run(self, call: _Call[T]) -> T:
         try:
@@ -316,8 +351,9 @@ class AsyncRegistryClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def upload_asset(self, source: Path | bytes, *, filename: str | None = None,
-                           content_type: str = "application/octet-stream") -> Pushed[AssetOut]:
+    async def upload_asset(
+        self, source: Path | bytes, *, filename: str | None = None, content_type: str = "application/octet-stream"
+    ) -> Pushed[AssetOut]:
         content, name = _file(source, filename)
         return await self._run(_Calls.upload_asset(content, name, content_type))
 

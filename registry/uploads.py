@@ -55,8 +55,9 @@ class _PartState:
     value: bytearray = field(default_factory=bytearray)
 
 
-async def receive_file(stream: AsyncIterator[bytes], *, content_type: str, storage: Storage,
-                       max_bytes: int) -> StagedUpload:
+async def receive_file(
+    stream: AsyncIterator[bytes], *, content_type: str, storage: Storage, max_bytes: int
+) -> StagedUpload:
     """Parse a multipart/form-data body whose `file` part is streamed to a staged file."""
     kind, options = parse_options_header(content_type.encode("latin-1"))
     boundary = options.get(b"boundary")
@@ -112,11 +113,18 @@ async def receive_file(stream: AsyncIterator[bytes], *, content_type: str, stora
         if part.name and part.name != FILE_FIELD:
             fields[part.name] = part.value.decode("utf-8", "replace")
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-        "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     try:
         async for chunk in stream:
             parser.write(chunk)
@@ -136,8 +144,14 @@ async def receive_file(stream: AsyncIterator[bytes], *, content_type: str, stora
             raise
         raise BadRequest(f"The multipart body could not be parsed: {error}") from error
     os.close(fd)
-    return StagedUpload(path=staged, sha256=digest.hexdigest(), size_bytes=result.size,
-                        filename=result.filename, content_type=result.content_type or "", fields=fields)
+    return StagedUpload(
+        path=staged,
+        sha256=digest.hexdigest(),
+        size_bytes=result.size,
+        filename=result.filename,
+        content_type=result.content_type or "",
+        fields=fields,
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,10 @@ def _ffprobe(path: Path) -> dict[str, Any] | None:
         return None
     result = subprocess.run(
         ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS, check=False,
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT_SECONDS,
+        check=False,
     )
     if result.returncode != 0:
         return {}

@@ -56,14 +56,21 @@ def start_registry(database_url: str, storage_dir: Path, **overrides: object) ->
     migrate.upgrade(database_url)
     admin_token = "test-admin-" + secrets.token_hex(16)
     settings = Settings(
-        database_url=database_url, storage_dir=storage_dir, admin_token=admin_token,
-        webhook_poll_seconds=0.1, webhook_backoff_base_seconds=0.2, webhook_backoff_max_seconds=1.0,
-        embedding_poll_seconds=0.2, token_cache_seconds=0.0, **overrides,
+        database_url=database_url,
+        storage_dir=storage_dir,
+        admin_token=admin_token,
+        webhook_poll_seconds=0.1,
+        webhook_backoff_base_seconds=0.2,
+        webhook_backoff_max_seconds=1.0,
+        embedding_poll_seconds=0.2,
+        token_cache_seconds=0.0,
+        **overrides,
     )
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    )
     thread = threading.Thread(target=server.run, name=f"registry-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

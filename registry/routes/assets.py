@@ -21,10 +21,15 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}},
-        }}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
     }
 }
 
@@ -34,14 +39,25 @@ def _storage(request: Request) -> Storage:
     return storage
 
 
-@router.post("", name="asset.create", status_code=201, response_model=AssetOut, openapi_extra=UPLOAD_BODY,
-             responses={200: {"model": AssetOut, "description": "Already stored (same sha256)."}})
-async def upload_asset(request: Request, response: Response, session: SessionDep, settings: SettingsDep,
-                       who: WriteAccess) -> AssetOut:
+@router.post(
+    "",
+    name="asset.create",
+    status_code=201,
+    response_model=AssetOut,
+    openapi_extra=UPLOAD_BODY,
+    responses={200: {"model": AssetOut, "description": "Already stored (same sha256)."}},
+)
+async def upload_asset(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, who: WriteAccess
+) -> AssetOut:
     """Upload one media file as multipart/form-data (`file`); identical bytes are stored once."""
     storage = _storage(request)
-    staged = await receive_file(request.stream(), content_type=request.headers.get("content-type", ""),
-                                storage=storage, max_bytes=settings.max_upload_bytes)
+    staged = await receive_file(
+        request.stream(),
+        content_type=request.headers.get("content-type", ""),
+        storage=storage,
+        max_bytes=settings.max_upload_bytes,
+    )
     try:
         async with session.begin():
             existing = await assets.by_sha256(session, sha256=staged.sha256)
@@ -51,17 +67,29 @@ async def upload_asset(request: Request, response: Response, session: SessionDep
         async with session.begin():
             if existing is None:
                 row, created = await assets.create(
-                    session, sha256=staged.sha256, size_bytes=staged.size_bytes, content_type=info.content_type,
-                    filename=staged.filename, duration_seconds=info.duration_seconds,
-                    storage_key=key_for(staged.sha256), created_by=who.actor)
+                    session,
+                    sha256=staged.sha256,
+                    size_bytes=staged.size_bytes,
+                    content_type=info.content_type,
+                    filename=staged.filename,
+                    duration_seconds=info.duration_seconds,
+                    storage_key=key_for(staged.sha256),
+                    created_by=who.actor,
+                )
             else:
                 row, created = existing, False
             status = 201 if created else 200
-            await record_audit(request, session, action="asset.create", entity_type="asset", entity_id=row.id,
-                               status_code=status, detail={"sha256": row.sha256, "deduplicated": not created})
+            await record_audit(
+                request,
+                session,
+                action="asset.create",
+                entity_type="asset",
+                entity_id=row.id,
+                status_code=status,
+                detail={"sha256": row.sha256, "deduplicated": not created},
+            )
             if created:
-                await events.emit(session, event="asset.created", data={"asset_id": str(row.id),
-                                                                        "sha256": row.sha256})
+                await events.emit(session, event="asset.created", data={"asset_id": str(row.id), "sha256": row.sha256})
     finally:
         staged.path.unlink(missing_ok=True)
     (metrics.ASSETS_CREATED if created else metrics.ASSET_DEDUPLICATED).inc()
@@ -72,8 +100,12 @@ async def upload_asset(request: Request, response: Response, session: SessionDep
 
 
 @router.get("", name="asset.list")
-async def list_assets(session: SessionDep, page: PageDep, who: ReadAccess,
-                      content_type: Annotated[str | None, Query(max_length=100)] = None) -> Page[AssetOut]:
+async def list_assets(
+    session: SessionDep,
+    page: PageDep,
+    who: ReadAccess,
+    content_type: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[AssetOut]:
     rows, total = await assets.list_page(session, limit=page.limit, offset=page.offset, content_type=content_type)
     return Page(items=[AssetOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
@@ -86,8 +118,12 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, who: ReadAccess) -
     return AssetOut.model_validate(row)
 
 
-@router.get("/{asset_id}/content", name="asset.content", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The media bytes."}})
+@router.get(
+    "/{asset_id}/content",
+    name="asset.content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The media bytes."}},
+)
 async def download_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadAccess) -> Response:
     """The stored bytes, with Range support."""
     row = await assets.get(session, asset_id=asset_id)
@@ -97,8 +133,7 @@ async def download_asset(asset_id: uuid.UUID, request: Request, session: Session
     path = storage.local_path(row.storage_key)
     headers = {"ETag": f'"{row.sha256}"'}
     if path is not None:
-        return FileResponse(path, media_type=row.content_type, filename=row.filename or f"{row.id}",
-                            headers=headers)
+        return FileResponse(path, media_type=row.content_type, filename=row.filename or f"{row.id}", headers=headers)
     return StreamingResponse(storage.read_chunks(row.storage_key), media_type=row.content_type, headers=headers)
 
 
@@ -109,8 +144,15 @@ async def delete_asset(asset_id: uuid.UUID, request: Request, session: SessionDe
         row = await assets.remove(session, asset_id=asset_id)
         if row is None:
             raise NotFound(f"No asset {asset_id}.")
-        await record_audit(request, session, action="asset.delete", entity_type="asset", entity_id=asset_id,
-                           status_code=204, detail={"sha256": row.sha256})
+        await record_audit(
+            request,
+            session,
+            action="asset.delete",
+            entity_type="asset",
+            entity_id=asset_id,
+            status_code=204,
+            detail={"sha256": row.sha256},
+        )
         await events.emit(session, event="asset.deleted", data={"asset_id": str(asset_id)})
     async with session.begin():
         reuploaded = await assets.by_sha256(session, sha256=row.sha256)

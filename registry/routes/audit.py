@@ -15,15 +15,24 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 @router.get("", name="audit.list")
 async def list_audit(
-    session: SessionDep, page: PageDep, who: AdminAccess,
+    session: SessionDep,
+    page: PageDep,
+    who: AdminAccess,
     actor: Annotated[str | None, Query(max_length=200)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     entity_id: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Literal["ok", "refused", "error"] | None = None,
-    after_seq: Annotated[int | None, Query(ge=0, description="Cursor: entries after this seq, oldest first.")]
-    = None,
+    after_seq: Annotated[int | None, Query(ge=0, description="Cursor: entries after this seq, oldest first.")] = None,
 ) -> Page[AuditOut]:
     """Newest first; with `after_seq`, oldest first from that cursor (for tailing)."""
-    rows, total = await audit.search(session, limit=page.limit, offset=page.offset, actor=actor, action=action,
-                                     entity_id=entity_id, outcome=outcome, after_seq=after_seq)
+    rows, total = await audit.search(
+        session,
+        limit=page.limit,
+        offset=page.offset,
+        actor=actor,
+        action=action,
+        entity_id=entity_id,
+        outcome=outcome,
+        after_seq=after_seq,
+    )
     return Page(items=[AuditOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)

@@ -16,20 +16,31 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 def _event_data(job: JobOut) -> dict[str, object]:
-    return job.model_dump(mode="json", include={"id", "name", "phase", "device", "attempts", "error",
-                                                "transcript_id"})
+    return job.model_dump(mode="json", include={"id", "name", "phase", "device", "attempts", "error", "transcript_id"})
 
 
-@router.post("", name="job.create", status_code=201,
-             responses={200: {"model": JobOut, "description": "A job with this id exists already."}})
-async def create_job(body: JobIn, request: Request, response: Response, session: SessionDep,
-                     who: WriteAccess) -> JobOut:
+@router.post(
+    "",
+    name="job.create",
+    status_code=201,
+    responses={200: {"model": JobOut, "description": "A job with this id exists already."}},
+)
+async def create_job(
+    body: JobIn, request: Request, response: Response, session: SessionDep, who: WriteAccess
+) -> JobOut:
     """Record a job; with a client-chosen `id`, creating it again returns the stored job."""
     async with session.begin():
         row, created = await jobs.create(session, body=body, created_by=who.actor)
         job = JobOut.model_validate(row)
-        await record_audit(request, session, action="job.create", entity_type="job", entity_id=row.id,
-                           status_code=201 if created else 200, detail={"replayed": not created})
+        await record_audit(
+            request,
+            session,
+            action="job.create",
+            entity_type="job",
+            entity_id=row.id,
+            status_code=201 if created else 200,
+            detail={"replayed": not created},
+        )
         if created:
             await events.emit(session, event="job.created", data=_event_data(job))
     response.status_code = 201 if created else 200
@@ -38,8 +49,13 @@ async def create_job(body: JobIn, request: Request, response: Response, session:
 
 
 @router.get("", name="job.list")
-async def list_jobs(session: SessionDep, page: PageDep, who: ReadAccess, phase: JobPhase | None = None,
-                    name: Annotated[str | None, Query(max_length=300)] = None) -> Page[JobOut]:
+async def list_jobs(
+    session: SessionDep,
+    page: PageDep,
+    who: ReadAccess,
+    phase: JobPhase | None = None,
+    name: Annotated[str | None, Query(max_length=300)] = None,
+) -> Page[JobOut]:
     rows, total = await jobs.list_page(session, limit=page.limit, offset=page.offset, phase=phase, name=name)
     return Page(items=[JobOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
@@ -53,8 +69,9 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, who: ReadAccess) -> Jo
 
 
 @router.patch("/{job_id}", name="job.update")
-async def update_job(job_id: uuid.UUID, patch: JobPatch, request: Request, session: SessionDep,
-                     who: WriteAccess) -> JobOut:
+async def update_job(
+    job_id: uuid.UUID, patch: JobPatch, request: Request, session: SessionDep, who: WriteAccess
+) -> JobOut:
     """Update phase, device, attempts, error, timings or the transcript link; finished jobs stay finished."""
     async with session.begin():
         row = await jobs.get(session, job_id=job_id, for_update=True)
@@ -62,13 +79,21 @@ async def update_job(job_id: uuid.UUID, patch: JobPatch, request: Request, sessi
             raise NotFound(f"No job {job_id}.")
         previous = row.phase
         if patch.phase is not None and not jobs.transition_allowed(previous, patch.phase):
-            raise InvalidTransition(f"Job {job_id} is {previous}; it cannot become {patch.phase}.",
-                                    current_phase=previous)
+            raise InvalidTransition(
+                f"Job {job_id} is {previous}; it cannot become {patch.phase}.", current_phase=previous
+            )
         changed = jobs.apply_patch(row, patch)
         await session.flush()
         job = JobOut.model_validate(row)
-        await record_audit(request, session, action="job.update", entity_type="job", entity_id=job_id,
-                           status_code=200, detail={"changed": changed, "from_phase": previous})
+        await record_audit(
+            request,
+            session,
+            action="job.update",
+            entity_type="job",
+            entity_id=job_id,
+            status_code=200,
+            detail={"changed": changed, "from_phase": previous},
+        )
         if changed:
             await events.emit(session, event="job.updated", data=_event_data(job))
         if "phase" in changed and job.phase in jobs.TERMINAL_EVENTS:

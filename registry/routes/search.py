@@ -20,11 +20,14 @@ EF_SEARCH = 64
 
 @router.get("", name="search.segments")
 async def search_segments(
-    request: Request, session: SessionDep, who: ReadAccess,
+    request: Request,
+    session: SessionDep,
+    who: ReadAccess,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for.")],
-    mode: Annotated[Literal["auto", "semantic", "fulltext"],
-                    Query(description="auto: semantic when the embedding model is loaded, else fulltext.")]
-    = "auto",
+    mode: Annotated[
+        Literal["auto", "semantic", "fulltext"],
+        Query(description="auto: semantic when the embedding model is loaded, else fulltext."),
+    ] = "auto",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     language: Annotated[str | None, Query(max_length=32)] = None,
     transcript_id: uuid.UUID | None = None,
@@ -35,15 +38,21 @@ async def search_segments(
     embedder = request.app.state.embedder
     if mode == "semantic" and embedder is None:
         raise Unavailable("Semantic search is unavailable: the embedding model is not loaded. Use mode=fulltext.")
-    filters = {"language": language, "transcript_id": transcript_id, "asset_id": asset_id}
+    filters = search.Filters(language=language, transcript_id=transcript_id, asset_id=asset_id)
     if mode != "fulltext" and embedder is not None:
         vector = (await asyncio.to_thread(embedder.encode, [q]))[0]
         async with session.begin():
-            rows = await search.semantic(session, embedding=vector, limit=limit, ef_search=max(EF_SEARCH, limit),
-                                         min_score=min_score, **filters)
+            rows = await search.semantic(
+                session,
+                embedding=vector,
+                limit=limit,
+                ef_search=max(EF_SEARCH, limit),
+                min_score=min_score,
+                filters=filters,
+            )
         used = "semantic"
     else:
-        rows = await search.fulltext(session, query=q, limit=limit, **filters)
+        rows = await search.fulltext(session, query=q, limit=limit, filters=filters)
         used = "fulltext"
     metrics.SEARCHES.labels(used).inc()
     return SearchResult(query=q, mode=used, items=[SearchHit.model_validate(r) for r in rows])  # type: ignore[arg-type]

@@ -18,8 +18,15 @@ router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 async def create_token(body: TokenCreate, request: Request, session: SessionDep, who: AdminAccess) -> TokenCreated:
     async with session.begin():
         row, token = await tokens.create(session, name=body.name, scopes=body.scopes, created_by=who.actor)
-        await record_audit(request, session, action="token.create", entity_type="token", entity_id=row.id,
-                           status_code=201, detail={"name": row.name, "scopes": row.scopes})
+        await record_audit(
+            request,
+            session,
+            action="token.create",
+            entity_type="token",
+            entity_id=row.id,
+            status_code=201,
+            detail={"name": row.name, "scopes": row.scopes},
+        )
     return TokenCreated(**TokenOut.model_validate(row).model_dump(), token=token)
 
 
@@ -35,7 +42,8 @@ async def revoke_token(token_id: uuid.UUID, request: Request, session: SessionDe
         row = await tokens.revoke(session, token_id=token_id)
         if row is None:
             raise NotFound(f"No token {token_id}.")
-        await record_audit(request, session, action="token.revoke", entity_type="token", entity_id=token_id,
-                           status_code=200)
+        await record_audit(
+            request, session, action="token.revoke", entity_type="token", entity_id=token_id, status_code=200
+        )
     request.app.state.token_cache.clear()
     return TokenOut.model_validate(row)

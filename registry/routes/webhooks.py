@@ -20,16 +20,22 @@ async def create_webhook(body: WebhookIn, request: Request, session: SessionDep,
     """Subscribe `url` to `events`; deliveries are signed with the returned secret (shown once)."""
     async with session.begin():
         row = await webhooks.create(session, body=body, created_by=who.actor)
-        await record_audit(request, session, action="webhook.create", entity_type="webhook", entity_id=row.id,
-                           status_code=201, detail={"url": row.url, "events": row.events})
+        await record_audit(
+            request,
+            session,
+            action="webhook.create",
+            entity_type="webhook",
+            entity_id=row.id,
+            status_code=201,
+            detail={"url": row.url, "events": row.events},
+        )
     return WebhookCreated(**WebhookOut.model_validate(row).model_dump(), secret=row.secret)
 
 
 @router.get("", name="webhook.list")
 async def list_webhooks(session: SessionDep, page: PageDep, who: AdminAccess) -> Page[WebhookOut]:
     rows, total = await webhooks.list_page(session, limit=page.limit, offset=page.offset)
-    return Page(items=[WebhookOut.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    return Page(items=[WebhookOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{webhook_id}", name="webhook.get")
@@ -45,23 +51,30 @@ async def delete_webhook(webhook_id: uuid.UUID, request: Request, session: Sessi
     async with session.begin():
         if not await webhooks.remove(session, webhook_id=webhook_id):
             raise NotFound(f"No webhook {webhook_id}.")
-        await record_audit(request, session, action="webhook.delete", entity_type="webhook", entity_id=webhook_id,
-                           status_code=204)
+        await record_audit(
+            request, session, action="webhook.delete", entity_type="webhook", entity_id=webhook_id, status_code=204
+        )
     return Response(status_code=204)
 
 
 @router.get("/{webhook_id}/deliveries", name="webhook.deliveries")
-async def list_deliveries(webhook_id: uuid.UUID, session: SessionDep, page: PageDep, who: AdminAccess,
-                          state: Literal["pending", "delivered", "dead"] | None = None) -> Page[DeliveryOut]:
+async def list_deliveries(
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    page: PageDep,
+    who: AdminAccess,
+    state: Literal["pending", "delivered", "dead"] | None = None,
+) -> Page[DeliveryOut]:
     if await webhooks.get(session, webhook_id=webhook_id) is None:
         raise NotFound(f"No webhook {webhook_id}.")
-    rows, total = await webhooks.deliveries(session, webhook_id=webhook_id, limit=page.limit, offset=page.offset,
-                                            state=state)
-    return Page(items=[DeliveryOut.model_validate(r) for r in rows], total=total, limit=page.limit,
-                offset=page.offset)
+    rows, total = await webhooks.deliveries(
+        session, webhook_id=webhook_id, limit=page.limit, offset=page.offset, state=state
+    )
+    return Page(items=[DeliveryOut.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}/attempts", name="webhook.attempts")
-async def list_attempts(webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep,
-                        who: AdminAccess) -> list[AttemptOut]:
+async def list_attempts(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, who: AdminAccess
+) -> list[AttemptOut]:
     return [AttemptOut.model_validate(r) for r in await webhooks.attempts(session, delivery_id=delivery_id)]

@@ -19,13 +19,32 @@ async def get(session: AsyncSession, *, asset_id: uuid.UUID) -> Asset | None:
     return await session.get(Asset, asset_id)
 
 
-async def create(session: AsyncSession, *, sha256: str, size_bytes: int, content_type: str, filename: str | None,
-                 duration_seconds: float | None, storage_key: str, created_by: str) -> tuple[Asset, bool]:
+async def create(
+    session: AsyncSession,
+    *,
+    sha256: str,
+    size_bytes: int,
+    content_type: str,
+    filename: str | None,
+    duration_seconds: float | None,
+    storage_key: str,
+    created_by: str,
+) -> tuple[Asset, bool]:
     """Insert unless the sha256 is already stored; returns (asset, created)."""
-    statement = insert(Asset).values(
-        sha256=sha256, size_bytes=size_bytes, content_type=content_type, filename=filename,
-        duration_seconds=duration_seconds, storage_key=storage_key, created_by=created_by,
-    ).on_conflict_do_nothing(index_elements=[Asset.sha256]).returning(Asset)
+    statement = (
+        insert(Asset)
+        .values(
+            sha256=sha256,
+            size_bytes=size_bytes,
+            content_type=content_type,
+            filename=filename,
+            duration_seconds=duration_seconds,
+            storage_key=storage_key,
+            created_by=created_by,
+        )
+        .on_conflict_do_nothing(index_elements=[Asset.sha256])
+        .returning(Asset)
+    )
     created = (await session.execute(statement)).scalar_one_or_none()
     if created is not None:
         return created, True
@@ -34,8 +53,9 @@ async def create(session: AsyncSession, *, sha256: str, size_bytes: int, content
     return existing, False
 
 
-async def list_page(session: AsyncSession, *, limit: int, offset: int, content_type: str | None = None
-                    ) -> tuple[list[Asset], int]:
+async def list_page(
+    session: AsyncSession, *, limit: int, offset: int, content_type: str | None = None
+) -> tuple[list[Asset], int]:
     conditions = [Asset.content_type.startswith(content_type)] if content_type else []
     total = await session.scalar(select(func.count()).select_from(Asset).where(*conditions)) or 0
     rows = await session.scalars(

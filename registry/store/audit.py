@@ -26,9 +26,16 @@ async def record(
 ) -> None:
     await session.execute(
         insert(AuditEntry).values(
-            actor=actor, action=action, outcome=outcome, status_code=status_code, method=method, path=path,
-            request_id=request_id, entity_type=entity_type,
-            entity_id=None if entity_id is None else str(entity_id), detail=detail or {},
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            status_code=status_code,
+            method=method,
+            path=path,
+            request_id=request_id,
+            entity_type=entity_type,
+            entity_id=None if entity_id is None else str(entity_id),
+            detail=detail or {},
         )
     )
 

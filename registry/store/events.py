@@ -17,6 +17,4 @@ async def emit(session: AsyncSession, *, event: str, data: dict[str, Any]) -> No
     subscribers = select(Webhook.id, literal(event), literal(payload, type_=WebhookDelivery.payload.type)).where(
         Webhook.active.is_(True), literal(event) == any_(Webhook.events)
     )
-    await session.execute(
-        insert(WebhookDelivery).from_select(["webhook_id", "event", "payload"], subscribers)
-    )
+    await session.execute(insert(WebhookDelivery).from_select(["webhook_id", "event", "payload"], subscribers))

@@ -24,8 +24,10 @@ def transition_allowed(current: str, new: str) -> bool:
 
 async def create(session: AsyncSession, *, body: JobIn, created_by: str) -> tuple[Job, bool]:
     values: dict[str, Any] = {
-        "name": body.name, "source": body.source.model_dump(mode="json", exclude_none=True),
-        "parameters": body.parameters, "created_by": created_by,
+        "name": body.name,
+        "source": body.source.model_dump(mode="json", exclude_none=True),
+        "parameters": body.parameters,
+        "created_by": created_by,
     }
     if body.id is not None:
         values["id"] = body.id
@@ -63,14 +65,16 @@ def apply_patch(job: Job, patch: JobPatch, *, now: datetime | None = None) -> li
     return changed
 
 
-async def list_page(session: AsyncSession, *, limit: int, offset: int, phase: str | None = None,
-                    name: str | None = None) -> tuple[list[Job], int]:
+async def list_page(
+    session: AsyncSession, *, limit: int, offset: int, phase: str | None = None, name: str | None = None
+) -> tuple[list[Job], int]:
     conditions = []
     if phase:
         conditions.append(Job.phase == phase)
     if name:
         conditions.append(Job.name == name)
     total = await session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
-    rows = await session.scalars(select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id)
-                                 .limit(limit).offset(offset))
+    rows = await session.scalars(
+        select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    )
     return list(rows), total

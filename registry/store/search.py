@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -11,24 +12,44 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.models import Segment, Transcript
 
-HIT_COLUMNS = [Segment.id.label("segment_id"), Segment.transcript_id, Transcript.asset_id, Segment.position,
-               Segment.start, Segment.end, Segment.text, Transcript.language]
+HIT_COLUMNS = [
+    Segment.id.label("segment_id"),
+    Segment.transcript_id,
+    Transcript.asset_id,
+    Segment.position,
+    Segment.start,
+    Segment.end,
+    Segment.text,
+    Transcript.language,
+]
 
 
-def _filters(*, language: str | None, transcript_id: uuid.UUID | None, asset_id: uuid.UUID | None) -> list[Any]:
-    conditions: list[Any] = []
-    if language:
-        conditions.append(Transcript.language == language)
-    if transcript_id:
-        conditions.append(Segment.transcript_id == transcript_id)
-    if asset_id:
-        conditions.append(Transcript.asset_id == asset_id)
-    return conditions
+@dataclass(frozen=True)
+class Filters:
+    language: str | None = None
+    transcript_id: uuid.UUID | None = None
+    asset_id: uuid.UUID | None = None
+
+    def conditions(self) -> list[Any]:
+        conditions: list[Any] = []
+        if self.language:
+            conditions.append(Transcript.language == self.language)
+        if self.transcript_id:
+            conditions.append(Segment.transcript_id == self.transcript_id)
+        if self.asset_id:
+            conditions.append(Transcript.asset_id == self.asset_id)
+        return conditions
 
 
-async def semantic(session: AsyncSession, *, embedding: Sequence[float], limit: int, ef_search: int,
-                   language: str | None = None, transcript_id: uuid.UUID | None = None,
-                   asset_id: uuid.UUID | None = None, min_score: float | None = None) -> list[dict[str, Any]]:
+async def semantic(
+    session: AsyncSession,
+    *,
+    embedding: Sequence[float],
+    limit: int,
+    ef_search: int,
+    filters: Filters = Filters(),
+    min_score: float | None = None,
+) -> list[dict[str, Any]]:
     """Nearest segments by cosine distance; filters are applied with pgvector's iterative scan so a
     selective filter still returns `limit` hits."""
     distance = Segment.embedding.cosine_distance(list(embedding))
@@ -37,8 +58,7 @@ async def semantic(session: AsyncSession, *, embedding: Sequence[float], limit: 
     statement = (
         select(*HIT_COLUMNS, (1 - distance).label("score"))
         .join(Transcript, Transcript.id == Segment.transcript_id)
-        .where(Segment.embedding.is_not(None),
-               *_filters(language=language, transcript_id=transcript_id, asset_id=asset_id))
+        .where(Segment.embedding.is_not(None), *filters.conditions())
         .order_by(distance)
         .limit(limit)
     )
@@ -49,16 +69,19 @@ async def semantic(session: AsyncSession, *, embedding: Sequence[float], limit: 
     return rows
 
 
-async def fulltext(session: AsyncSession, *, query: str, limit: int, language: str | None = None,
-                   transcript_id: uuid.UUID | None = None, asset_id: uuid.UUID | None = None
-                   ) -> list[dict[str, Any]]:
+async def fulltext(
+    session: AsyncSession,
+    *,
+    query: str,
+    limit: int,
+    filters: Filters = Filters(),
+) -> list[dict[str, Any]]:
     tsquery = func.websearch_to_tsquery("english", query)
     rank = func.ts_rank_cd(Segment.tsv, tsquery)
     statement = (
         select(*HIT_COLUMNS, rank.label("score"))
         .join(Transcript, Transcript.id == Segment.transcript_id)
-        .where(Segment.tsv.op("@@")(tsquery),
-               *_filters(language=language, transcript_id=transcript_id, asset_id=asset_id))
+        .where(Segment.tsv.op("@@")(tsquery), *filters.conditions())
         .order_by(rank.desc(), Segment.id)
         .limit(limit)
     )

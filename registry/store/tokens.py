@@ -12,8 +12,7 @@ from registry.auth import hash_token, new_token
 from registry.models import ApiToken
 
 
-async def create(session: AsyncSession, *, name: str, scopes: Sequence[str], created_by: str
-                 ) -> tuple[ApiToken, str]:
+async def create(session: AsyncSession, *, name: str, scopes: Sequence[str], created_by: str) -> tuple[ApiToken, str]:
     """Store a new token's hash; returns the row and the plain token (shown once)."""
     token = new_token()
     row = ApiToken(name=name, scopes=list(scopes), token_hash=hash_token(token), created_by=created_by)
@@ -32,8 +31,10 @@ async def find_active(session: AsyncSession, *, token: str) -> ApiToken | None:
 
 async def revoke(session: AsyncSession, *, token_id: uuid.UUID) -> ApiToken | None:
     result = await session.execute(
-        update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=func.now()).returning(ApiToken)
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+        .returning(ApiToken)
     )
     row = result.scalar_one_or_none()
     if row is None:

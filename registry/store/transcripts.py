@@ -14,8 +14,16 @@ from registry.models import Job, Segment, Transcript
 from registry.schemas import TranscriptIn
 
 SUMMARY_COLUMNS = [c for c in Transcript.__table__.c if c.name != "text"]
-SEGMENT_COLUMNS = [Segment.id, Segment.position, Segment.start, Segment.end, Segment.text, Segment.words,
-                   Segment.avg_logprob, Segment.no_speech_prob]
+SEGMENT_COLUMNS = [
+    Segment.id,
+    Segment.position,
+    Segment.start,
+    Segment.end,
+    Segment.text,
+    Segment.words,
+    Segment.avg_logprob,
+    Segment.no_speech_prob,
+]
 
 
 def full_text(body: TranscriptIn) -> str:
@@ -29,12 +37,25 @@ async def create(session: AsyncSession, *, body: TranscriptIn, created_by: str) 
 
     Concurrent pushes of the same job_id serialise on the unique index: the loser's INSERT waits for the
     winner's commit, then does nothing, and reads the winner's row."""
-    statement = insert(Transcript).values(
-        job_id=body.job_id, asset_id=body.asset_id, text=full_text(body), language=body.language,
-        model=body.model, engine=body.engine, device=body.device, duration_seconds=body.duration_seconds,
-        processing_seconds=body.processing_seconds, timings=body.timings, segment_count=len(body.segments),
-        created_by=created_by,
-    ).on_conflict_do_nothing(index_elements=[Transcript.job_id]).returning(Transcript.id)
+    statement = (
+        insert(Transcript)
+        .values(
+            job_id=body.job_id,
+            asset_id=body.asset_id,
+            text=full_text(body),
+            language=body.language,
+            model=body.model,
+            engine=body.engine,
+            device=body.device,
+            duration_seconds=body.duration_seconds,
+            processing_seconds=body.processing_seconds,
+            timings=body.timings,
+            segment_count=len(body.segments),
+            created_by=created_by,
+        )
+        .on_conflict_do_nothing(index_elements=[Transcript.job_id])
+        .returning(Transcript.id)
+    )
     transcript_id = (await session.execute(statement)).scalar_one_or_none()
     if transcript_id is None:
         existing = await session.scalar(select(Transcript.id).where(Transcript.job_id == body.job_id))
@@ -42,19 +63,26 @@ async def create(session: AsyncSession, *, body: TranscriptIn, created_by: str) 
         return existing, False
     if body.segments:
         rows = [
-            {"transcript_id": transcript_id, "position": position, "start": s.start, "end": s.end, "text": s.text,
-             "words": [w.model_dump() for w in s.words] if s.words is not None else None,
-             "avg_logprob": s.avg_logprob, "no_speech_prob": s.no_speech_prob}
+            {
+                "transcript_id": transcript_id,
+                "position": position,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "words": [w.model_dump() for w in s.words] if s.words is not None else None,
+                "avg_logprob": s.avg_logprob,
+                "no_speech_prob": s.no_speech_prob,
+            }
             for position, s in enumerate(body.segments)
         ]
         await session.execute(insert(Segment), rows)
-    await session.execute(update(Job).where(Job.id == body.job_id).values(transcript_id=transcript_id,
-                                                                          updated_at=func.now()))
+    await session.execute(
+        update(Job).where(Job.id == body.job_id).values(transcript_id=transcript_id, updated_at=func.now())
+    )
     return transcript_id, True
 
 
-async def get(session: AsyncSession, *, transcript_id: uuid.UUID, with_segments: bool = True
-              ) -> dict[str, Any] | None:
+async def get(session: AsyncSession, *, transcript_id: uuid.UUID, with_segments: bool = True) -> dict[str, Any] | None:
     """The transcript as plain data (segments in order), or None."""
     row = (await session.execute(select(Transcript.__table__).where(Transcript.id == transcript_id))).mappings().first()
     if row is None:
@@ -68,10 +96,17 @@ async def get(session: AsyncSession, *, transcript_id: uuid.UUID, with_segments:
     return transcript
 
 
-async def list_page(session: AsyncSession, *, limit: int, offset: int, asset_id: uuid.UUID | None = None,
-                    job_id: uuid.UUID | None = None, language: str | None = None,
-                    created_after: datetime | None = None, created_before: datetime | None = None
-                    ) -> tuple[list[dict[str, Any]], int]:
+async def list_page(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    asset_id: uuid.UUID | None = None,
+    job_id: uuid.UUID | None = None,
+    language: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> tuple[list[dict[str, Any]], int]:
     conditions = []
     if asset_id:
         conditions.append(Transcript.asset_id == asset_id)
@@ -84,15 +119,21 @@ async def list_page(session: AsyncSession, *, limit: int, offset: int, asset_id:
     if created_before:
         conditions.append(Transcript.created_at < created_before)
     total = await session.scalar(select(func.count()).select_from(Transcript).where(*conditions)) or 0
-    rows = await session.execute(select(*SUMMARY_COLUMNS).where(*conditions)
-                                 .order_by(Transcript.created_at.desc(), Transcript.id).limit(limit).offset(offset))
+    rows = await session.execute(
+        select(*SUMMARY_COLUMNS)
+        .where(*conditions)
+        .order_by(Transcript.created_at.desc(), Transcript.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [dict(r) for r in rows.mappings()], total
 
 
 async def remove(session: AsyncSession, *, transcript_id: uuid.UUID) -> uuid.UUID | None:
     """Delete a transcript (its segments cascade); returns its job_id, or None when absent."""
-    job_id = (await session.execute(
-        delete(Transcript).where(Transcript.id == transcript_id).returning(Transcript.job_id))).scalar_one_or_none()
+    job_id = (
+        await session.execute(delete(Transcript).where(Transcript.id == transcript_id).returning(Transcript.job_id))
+    ).scalar_one_or_none()
     if job_id is not None:
         await session.execute(update(Job).where(Job.transcript_id == transcript_id).values(transcript_id=None))
     return job_id

@@ -13,8 +13,13 @@ from registry.schemas import WebhookIn
 
 
 async def create(session: AsyncSession, *, body: WebhookIn, created_by: str) -> Webhook:
-    row = Webhook(url=str(body.url), events=list(body.events), secret=body.secret or secrets.token_urlsafe(32),
-                  description=body.description, created_by=created_by)
+    row = Webhook(
+        url=str(body.url),
+        events=list(body.events),
+        secret=body.secret or secrets.token_urlsafe(32),
+        description=body.description,
+        created_by=created_by,
+    )
     session.add(row)
     await session.flush()
     await session.refresh(row)
@@ -36,23 +41,34 @@ async def remove(session: AsyncSession, *, webhook_id: uuid.UUID) -> bool:
     return result.scalar_one_or_none() is not None
 
 
-async def deliveries(session: AsyncSession, *, webhook_id: uuid.UUID, limit: int, offset: int,
-                     state: str | None = None) -> tuple[list[WebhookDelivery], int]:
+async def deliveries(
+    session: AsyncSession, *, webhook_id: uuid.UUID, limit: int, offset: int, state: str | None = None
+) -> tuple[list[WebhookDelivery], int]:
     conditions = [WebhookDelivery.webhook_id == webhook_id]
     if state:
         conditions.append(WebhookDelivery.state == state)
     total = await session.scalar(select(func.count()).select_from(WebhookDelivery).where(*conditions)) or 0
-    rows = await session.scalars(select(WebhookDelivery).where(*conditions)
-                                 .order_by(WebhookDelivery.created_at.desc()).limit(limit).offset(offset))
+    rows = await session.scalars(
+        select(WebhookDelivery)
+        .where(*conditions)
+        .order_by(WebhookDelivery.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     return list(rows), total
 
 
 async def attempts(session: AsyncSession, *, delivery_id: uuid.UUID) -> list[WebhookAttempt]:
-    rows = await session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
-                                 .order_by(WebhookAttempt.attempt))
+    rows = await session.scalars(
+        select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.attempt)
+    )
     return list(rows)
 
 
 async def pending_count(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(WebhookDelivery)
-                                .where(WebhookDelivery.state == "pending")) or 0
+    return (
+        await session.scalar(
+            select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.state == "pending")
+        )
+        or 0
+    )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from registry import metrics
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
 from registry.settings import Settings
+from registry.wakeup import wait_for_work
 from registry.webhooks.backoff import retry_delay
 from registry.webhooks.signing import SIGNATURE_HEADER, sign
 
@@ -40,19 +41,30 @@ class Claimed:
 
 
 async def claim_due(session: AsyncSession, *, lease_seconds: float, limit: int = BATCH) -> list[Claimed]:
-    rows = (await session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.event, WebhookDelivery.payload,
-               Webhook.url, Webhook.secret)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= func.now())
-        .order_by(WebhookDelivery.next_attempt_at).limit(limit)
-        .with_for_update(of=WebhookDelivery, skip_locked=True)
-    )).all()
+    rows = (
+        await session.execute(
+            select(
+                WebhookDelivery.id,
+                WebhookDelivery.attempts,
+                WebhookDelivery.event,
+                WebhookDelivery.payload,
+                Webhook.url,
+                Webhook.secret,
+            )
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= func.now())
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(of=WebhookDelivery, skip_locked=True)
+        )
+    ).all()
     if rows:
         await session.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id.in_([r.id for r in rows]))
-            .values(next_attempt_at=func.now() + timedelta(seconds=lease_seconds),
-                    attempts=WebhookDelivery.attempts + 1)
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_([r.id for r in rows]))
+            .values(
+                next_attempt_at=func.now() + timedelta(seconds=lease_seconds), attempts=WebhookDelivery.attempts + 1
+            )
         )
     return [Claimed(r.id, r.attempts + 1, r.event, r.payload, r.url, r.secret) for r in rows]
 
@@ -61,8 +73,11 @@ async def send(client: httpx.AsyncClient, claimed: Claimed) -> tuple[int | None,
     """POST one delivery; returns (status code, error, milliseconds)."""
     body = orjson.dumps({"id": str(claimed.delivery_id), **claimed.payload})
     headers = {
-        "Content-Type": "application/json", "User-Agent": USER_AGENT, "DHG-Event": claimed.event,
-        "DHG-Delivery": str(claimed.delivery_id), "DHG-Attempt": str(claimed.attempt),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "DHG-Event": claimed.event,
+        "DHG-Delivery": str(claimed.delivery_id),
+        "DHG-Attempt": str(claimed.attempt),
         SIGNATURE_HEADER: sign(claimed.secret, body),
     }
     started = time.perf_counter()
@@ -76,28 +91,45 @@ async def send(client: httpx.AsyncClient, claimed: Claimed) -> tuple[int | None,
     return response.status_code, f"HTTP {response.status_code}", elapsed
 
 
-async def record(session: AsyncSession, claimed: Claimed, status: int | None, error: str | None,
-                 duration_ms: float, settings: Settings) -> str:
+async def record(
+    session: AsyncSession,
+    claimed: Claimed,
+    status: int | None,
+    error: str | None,
+    duration_ms: float,
+    settings: Settings,
+) -> str:
     """Store the attempt and the delivery's next state; returns that state."""
-    await session.execute(insert(WebhookAttempt).values(
-        delivery_id=claimed.delivery_id, attempt=claimed.attempt, status_code=status, error=error,
-        duration_ms=duration_ms))
+    await session.execute(
+        insert(WebhookAttempt).values(
+            delivery_id=claimed.delivery_id,
+            attempt=claimed.attempt,
+            status_code=status,
+            error=error,
+            duration_ms=duration_ms,
+        )
+    )
+    values: dict[str, Any]
     if error is None:
         state, values = "delivered", {"state": "delivered", "delivered_at": func.now(), "last_error": None}
     elif claimed.attempt >= settings.webhook_max_attempts:
         state, values = "dead", {"state": "dead", "last_error": error}
     else:
-        delay = retry_delay(claimed.attempt, base=settings.webhook_backoff_base_seconds,
-                            cap=settings.webhook_backoff_max_seconds)
-        state, values = "pending", {"last_error": error,
-                                    "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)}
+        delay = retry_delay(
+            claimed.attempt, base=settings.webhook_backoff_base_seconds, cap=settings.webhook_backoff_max_seconds
+        )
+        state, values = (
+            "pending",
+            {"last_error": error, "next_attempt_at": datetime.now(UTC) + timedelta(seconds=delay)},
+        )
     await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == claimed.delivery_id).values(**values))
     metrics.WEBHOOK_ATTEMPTS.labels("success" if error is None else "failure").inc()
     return state
 
 
-async def dispatch_once(sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient,
-                        settings: Settings) -> int:
+async def dispatch_once(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, settings: Settings
+) -> int:
     """Send one batch of due deliveries; returns how many were attempted."""
     async with sessions() as session, session.begin():
         claimed = await claim_due(session, lease_seconds=settings.webhook_timeout_seconds * 3)
@@ -108,14 +140,22 @@ async def dispatch_once(sessions: async_sessionmaker[AsyncSession], client: http
         for item, (status, error, elapsed) in zip(claimed, results, strict=True):
             state = await record(session, item, status, error, elapsed, settings)
             if error:
-                log.warning("webhook delivery failed", extra={"delivery": str(item.delivery_id), "event": item.event,
-                                                               "attempt": item.attempt, "error": error,
-                                                               "next_state": state})
+                log.warning(
+                    "webhook delivery failed",
+                    extra={
+                        "delivery": str(item.delivery_id),
+                        "event": item.event,
+                        "attempt": item.attempt,
+                        "error": error,
+                        "next_state": state,
+                    },
+                )
     return len(claimed)
 
 
-async def run(sessions: async_sessionmaker[AsyncSession], settings: Settings,
-              wakeup: asyncio.Event | None = None) -> None:
+async def run(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, wakeup: asyncio.Event | None = None
+) -> None:
     """Dispatch forever."""
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
         while True:
@@ -127,11 +167,4 @@ async def run(sessions: async_sessionmaker[AsyncSession], settings: Settings,
                 await asyncio.sleep(5)
             if sent:
                 continue
-            if wakeup is None:
-                await asyncio.sleep(settings.webhook_poll_seconds)
-                continue
-            try:
-                await asyncio.wait_for(wakeup.wait(), timeout=settings.webhook_poll_seconds)
-            except TimeoutError:
-                pass
-            wakeup.clear()
+            await wait_for_work(wakeup, settings.webhook_poll_seconds)

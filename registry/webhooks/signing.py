@@ -23,8 +23,9 @@ def sign(secret: str, body: bytes, *, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={signature(secret, timestamp, body)}"
 
 
-def verify(secret: str, header: str, body: bytes, *, tolerance: int = DEFAULT_TOLERANCE_SECONDS,
-           now: int | None = None) -> bool:
+def verify(
+    secret: str, header: str, body: bytes, *, tolerance: int = DEFAULT_TOLERANCE_SECONDS, now: int | None = None
+) -> bool:
     """True when `header` signs `body` with `secret` and its timestamp is within `tolerance` of now."""
     parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
     try:

@@ -58,11 +58,14 @@ def test_delete_removes_metadata_and_bytes(writer, reader):
     assert reader.get(f"/v1/assets/{again.json()['id']}/content").status_code == 200
 
 
-@pytest.mark.parametrize(("files", "status", "slug"), [
-    ({"file": ("notes.txt", b"just some text, not audio", "text/plain")}, 415, "unsupported-media-type"),
-    ({"file": ("empty.wav", b"", "audio/wav")}, 422, "validation"),
-    ({"other": ("x.wav", b"RIFF", "audio/wav")}, 422, "validation"),
-])
+@pytest.mark.parametrize(
+    ("files", "status", "slug"),
+    [
+        ({"file": ("notes.txt", b"just some text, not audio", "text/plain")}, 415, "unsupported-media-type"),
+        ({"file": ("empty.wav", b"", "audio/wav")}, 422, "validation"),
+        ({"other": ("x.wav", b"RIFF", "audio/wav")}, 422, "validation"),
+    ],
+)
 def test_bad_uploads_get_problem_details(writer, files, status, slug):
     response = writer.post("/v1/assets", files=files)
     assert response.status_code == status, response.text
@@ -77,8 +80,12 @@ def test_a_non_multipart_upload_is_refused(writer):
 
 
 def test_uploads_over_the_limit_are_refused_and_leave_nothing_behind(postgres, tmp_path):
-    server = start_registry(postgres.create_database(f"small_{uuid.uuid4().hex[:8]}"), tmp_path / "media",
-                            embeddings="off", max_upload_bytes=4000)
+    server = start_registry(
+        postgres.create_database(f"small_{uuid.uuid4().hex[:8]}"),
+        tmp_path / "media",
+        embeddings="off",
+        max_upload_bytes=4000,
+    )
     try:
         with server.client(server.admin_token) as admin:
             response = upload(admin, sine_wav(1.0))

@@ -11,8 +11,7 @@ def test_every_mutation_leaves_one_audit_row_with_actor_and_request_id(registry,
     writer.patch(f"/v1/jobs/{job.json()['id']}", json={"phase": "Running"}, headers={"X-Request-ID": request_id})
     entries = admin.get("/v1/audit", params={"entity_id": job.json()["id"]}).json()["items"]
     assert [e["action"] for e in entries] == ["job.update", "job.create"]
-    assert all(e["actor"] == "token:writer" and e["outcome"] == "ok" and e["request_id"] == request_id
-               for e in entries)
+    assert all(e["actor"] == "token:writer" and e["outcome"] == "ok" and e["request_id"] == request_id for e in entries)
     assert entries[0]["detail"]["changed"] == ["phase"] and entries[0]["entity_type"] == "job"
     assert entries[0]["seq"] > entries[1]["seq"]
 
@@ -34,11 +33,15 @@ def test_readiness_reports_the_schema_and_fails_on_an_unmigrated_database(regist
     with registry.client() as client:
         ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from dhg.postgres import free_port
     from registry.app import create_app
     from registry.settings import Settings
-    import uvicorn, threading, time
-    from dhg.postgres import free_port
-    import httpx
 
     bare = postgres.create_database(f"bare_{uuid.uuid4().hex[:8]}")
     app = create_app(Settings(database_url=bare, storage_dir=tmp_path, embeddings="off", webhooks_enabled=False))
@@ -64,8 +67,13 @@ def test_metrics_count_requests_by_route_template_not_by_id(registry, reader, wr
         text = client.get("/metrics/").text
     assert 'dhg_registry_http_requests_total{method="GET",route="/v1/transcripts/{transcript_id}",status="404"}' in text
     assert 'dhg_registry_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/transcripts"}' in text
-    for name in ("dhg_registry_transcripts ", "dhg_registry_assets ", "dhg_registry_embedding_backlog_segments ",
-                 "dhg_registry_db_pool_connections", "dhg_registry_transcripts_created_total "):
+    for name in (
+        "dhg_registry_transcripts ",
+        "dhg_registry_assets ",
+        "dhg_registry_embedding_backlog_segments ",
+        "dhg_registry_db_pool_connections",
+        "dhg_registry_transcripts_created_total ",
+    ):
         assert name in text, name
     assert "/v1/transcripts/" + "0" not in text
 
@@ -77,8 +85,9 @@ def test_request_ids_are_echoed_or_generated(reader):
 
 
 def test_json_bodies_over_the_limit_are_refused_and_audited(postgres, tmp_path):
-    server = start_registry(postgres.create_database(f"limit_{uuid.uuid4().hex[:8]}"), tmp_path,
-                            embeddings="off", max_json_bytes=2000)
+    server = start_registry(
+        postgres.create_database(f"limit_{uuid.uuid4().hex[:8]}"), tmp_path, embeddings="off", max_json_bytes=2000
+    )
     try:
         with server.client(server.admin_token) as admin:
             big = {"job_id": str(uuid.uuid4()), "segments": [{"start": 0, "end": 1, "text": "x" * 5000}]}

@@ -42,8 +42,9 @@ def test_the_openapi_document_lists_every_route_and_each_one_declares_its_scope(
 
 def test_every_route_refuses_missing_unknown_and_revoked_tokens(registry, admin):
     revoked = make_token(admin, "admin", name="soon-revoked")
-    token_id = next(t["id"] for t in admin.get("/v1/tokens", params={"limit": 500}).json()["items"]
-                    if t["name"] == "soon-revoked")
+    token_id = next(
+        t["id"] for t in admin.get("/v1/tokens", params={"limit": 500}).json()["items"] if t["name"] == "soon-revoked"
+    )
     assert admin.delete(f"/v1/tokens/{token_id}").status_code == 200
     checked = 0
     for method, path, _ in operations(admin):

@@ -16,8 +16,9 @@ def client(registry):
 
 
 def test_push_is_idempotent_through_the_client(client):
-    transcript = TranscriptIn(job_id=uuid.uuid4(), language="en",
-                              segments=[SegmentIn(start=0, end=1, text=" Typed client.")])
+    transcript = TranscriptIn(
+        job_id=uuid.uuid4(), language="en", segments=[SegmentIn(start=0, end=1, text=" Typed client.")]
+    )
     first, second = client.push_transcript(transcript), client.push_transcript(transcript)
     assert first.created and not second.created and first.value.id == second.value.id
     assert client.get_transcript(first.value.id).text == "Typed client."

@@ -4,8 +4,12 @@ import uuid
 
 
 def new_job(client, **extra):
-    body = {"name": "default/tj-test", "source": {"url": "https://media.example.org/talk.wav"},
-            "parameters": {"model": "tiny.en", "device": "auto"}, **extra}
+    body = {
+        "name": "default/tj-test",
+        "source": {"url": "https://media.example.org/talk.wav"},
+        "parameters": {"model": "tiny.en", "device": "auto"},
+        **extra,
+    }
     return client.post("/v1/jobs", json=body)
 
 
@@ -54,8 +58,9 @@ def test_a_failed_job_keeps_its_error(writer):
 
 def test_pushing_the_transcript_links_it_to_its_job(writer, reader):
     job = new_job(writer).json()
-    transcript = writer.post("/v1/transcripts", json={"job_id": job["id"], "segments": [
-        {"start": 0, "end": 1, "text": "linked"}]}).json()
+    transcript = writer.post(
+        "/v1/transcripts", json={"job_id": job["id"], "segments": [{"start": 0, "end": 1, "text": "linked"}]}
+    ).json()
     assert reader.get(f"/v1/jobs/{job['id']}").json()["transcript_id"] == transcript["id"]
 
 

@@ -28,12 +28,14 @@ def indexed(registry):
     """One transcript of the six sentences, embedded by the Registry's own background worker."""
     with registry.client(registry.admin_token) as admin:
         segments = [{"start": 3.0 * i, "end": 3.0 * i + 2.5, "text": s} for i, s in enumerate(SENTENCES)]
-        created = admin.post("/v1/transcripts", json={"job_id": str(uuid.uuid4()), "language": "en",
-                                                      "segments": segments}).json()
+        created = admin.post(
+            "/v1/transcripts", json={"job_id": str(uuid.uuid4()), "language": "en", "segments": segments}
+        ).json()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            hits = admin.get("/v1/search", params={"q": "anything", "mode": "semantic", "limit": 10,
-                                                   "transcript_id": created["id"]}).json()
+            hits = admin.get(
+                "/v1/search", params={"q": "anything", "mode": "semantic", "limit": 10, "transcript_id": created["id"]}
+            ).json()
             if hits.get("mode") == "semantic" and len(hits["items"]) == len(SENTENCES):
                 return created
             time.sleep(0.2)
@@ -42,8 +44,7 @@ def indexed(registry):
 
 @pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_semantic_search_puts_the_closest_sentence_first(reader, indexed, query, expected):
-    result = reader.get("/v1/search", params={"q": query, "mode": "semantic",
-                                              "transcript_id": indexed["id"]}).json()
+    result = reader.get("/v1/search", params={"q": query, "mode": "semantic", "transcript_id": indexed["id"]}).json()
     assert result["mode"] == "semantic"
     top = result["items"][0]
     assert top["text"] == SENTENCES[expected], [(h["text"], h["score"]) for h in result["items"]]
@@ -59,8 +60,9 @@ def test_auto_mode_uses_semantic_search_when_the_model_is_loaded(reader, indexed
 
 
 def test_fulltext_search_matches_word_stems(reader, indexed):
-    result = reader.get("/v1/search", params={"q": "scoring goals", "mode": "fulltext",
-                                              "transcript_id": indexed["id"]}).json()
+    result = reader.get(
+        "/v1/search", params={"q": "scoring goals", "mode": "fulltext", "transcript_id": indexed["id"]}
+    ).json()
     assert result["mode"] == "fulltext"
     assert [h["position"] for h in result["items"]] == [5]
     assert result["items"][0]["score"] > 0
@@ -69,8 +71,10 @@ def test_fulltext_search_matches_word_stems(reader, indexed):
 def test_filters_and_min_score_narrow_the_hits(reader, indexed):
     other = reader.get("/v1/search", params={"q": "a baking recipe", "mode": "semantic", "language": "zz"}).json()
     assert other["items"] == []
-    strict = reader.get("/v1/search", params={"q": "a baking recipe", "mode": "semantic", "min_score": 0.3,
-                                              "transcript_id": indexed["id"]}).json()
+    strict = reader.get(
+        "/v1/search",
+        params={"q": "a baking recipe", "mode": "semantic", "min_score": 0.3, "transcript_id": indexed["id"]},
+    ).json()
     assert [h["position"] for h in strict["items"]] == [4]
 
 
@@ -82,12 +86,16 @@ def test_search_refuses_an_empty_query(reader):
 def test_semantic_mode_without_the_model_is_a_clear_503_and_auto_falls_back(postgres, tmp_path):
     from tests.conftest import start_registry
 
-    server = start_registry(postgres.create_database(f"nomodel_{uuid.uuid4().hex[:8]}"), tmp_path,
-                            embeddings="off")
+    server = start_registry(postgres.create_database(f"nomodel_{uuid.uuid4().hex[:8]}"), tmp_path, embeddings="off")
     try:
         with server.client(server.admin_token) as admin:
-            admin.post("/v1/transcripts", json={"job_id": str(uuid.uuid4()), "segments": [
-                {"start": 0, "end": 1, "text": "The striker scored a goal."}]})
+            admin.post(
+                "/v1/transcripts",
+                json={
+                    "job_id": str(uuid.uuid4()),
+                    "segments": [{"start": 0, "end": 1, "text": "The striker scored a goal."}],
+                },
+            )
             response = admin.get("/v1/search", params={"q": "goal", "mode": "semantic"})
             assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
             fallback = admin.get("/v1/search", params={"q": "goal"}).json()

@@ -6,17 +6,31 @@ import uuid
 import pytest
 
 SEGMENTS = [
-    {"start": 0.0, "end": 2.0, "text": " The quick brown fox.",
-     "words": [{"start": 0.0, "end": 0.4, "word": " The", "probability": 0.98},
-               {"start": 0.4, "end": 0.9, "word": " quick", "probability": 0.91}]},
+    {
+        "start": 0.0,
+        "end": 2.0,
+        "text": " The quick brown fox.",
+        "words": [
+            {"start": 0.0, "end": 0.4, "word": " The", "probability": 0.98},
+            {"start": 0.4, "end": 0.9, "word": " quick", "probability": 0.91},
+        ],
+    },
     {"start": 2.0, "end": 4.5, "text": " Jumps over the lazy dog.", "avg_logprob": -0.2, "no_speech_prob": 0.01},
 ]
 
 
 def transcript(job_id=None, **extra):
-    body = {"job_id": str(job_id or uuid.uuid4()), "language": "en", "model": "tiny.en",
-            "engine": "faster-whisper", "device": "cpu", "duration_seconds": 4.5, "processing_seconds": 0.3,
-            "timings": {"decode": 0.05, "transcribe": 0.25}, "segments": SEGMENTS}
+    body = {
+        "job_id": str(job_id or uuid.uuid4()),
+        "language": "en",
+        "model": "tiny.en",
+        "engine": "faster-whisper",
+        "device": "cpu",
+        "duration_seconds": 4.5,
+        "processing_seconds": 0.3,
+        "timings": {"decode": 0.05, "transcribe": 0.25},
+        "segments": SEGMENTS,
+    }
     body.update(extra)
     return body
 
@@ -29,8 +43,12 @@ def test_push_stores_text_segments_words_and_metadata(writer, reader):
     assert [s["position"] for s in stored["segments"]] == [0, 1]
     assert stored["segments"][0]["words"][1] == {"start": 0.4, "end": 0.9, "word": " quick", "probability": 0.91}
     assert stored["segments"][1]["no_speech_prob"] == 0.01
-    assert (stored["model"], stored["engine"], stored["device"], stored["segment_count"]) == \
-        ("tiny.en", "faster-whisper", "cpu", 2)
+    assert (stored["model"], stored["engine"], stored["device"], stored["segment_count"]) == (
+        "tiny.en",
+        "faster-whisper",
+        "cpu",
+        2,
+    )
     assert stored["timings"] == {"decode": 0.05, "transcribe": 0.25}
     assert stored["created_at"].endswith(("Z", "+00:00"))
 
@@ -71,12 +89,15 @@ def test_concurrent_duplicate_pushes_store_exactly_one(registry, admin, writer, 
     assert sorted(e["detail"]["replayed"] for e in audit) == [False] + [True] * 11
 
 
-@pytest.mark.parametrize(("fmt", "media_type", "expected"), [
-    ("text", "text/plain", "The quick brown fox.\nJumps over the lazy dog.\n"),
-    ("srt", "application/x-subrip", "1\n00:00:00,000 --> 00:00:02,000\nThe quick brown fox.\n\n2\n"),
-    ("vtt", "text/vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nThe quick brown fox.\n"),
-    ("tsv", "text/tab-separated-values", "start\tend\ttext\n0\t2000\tThe quick brown fox.\n2000\t4500\t"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "expected"),
+    [
+        ("text", "text/plain", "The quick brown fox.\nJumps over the lazy dog.\n"),
+        ("srt", "application/x-subrip", "1\n00:00:00,000 --> 00:00:02,000\nThe quick brown fox.\n\n2\n"),
+        ("vtt", "text/vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nThe quick brown fox.\n"),
+        ("tsv", "text/tab-separated-values", "start\tend\ttext\n0\t2000\tThe quick brown fox.\n2000\t4500\t"),
+    ],
+)
 def test_transcripts_render_in_every_format(writer, reader, fmt, media_type, expected):
     created = writer.post("/v1/transcripts", json=transcript()).json()
     response = reader.get(f"/v1/transcripts/{created['id']}", params={"format": fmt})
@@ -93,12 +114,15 @@ def test_unknown_format_and_missing_transcript_are_problems(reader):
     assert reader.get("/v1/transcripts/not-a-uuid").status_code == 422
 
 
-@pytest.mark.parametrize("body", [
-    {"segments": []},
-    {"job_id": "not-a-uuid", "segments": []},
-    {"job_id": str(uuid.uuid4()), "segments": [{"start": 3, "end": 1, "text": "backwards"}]},
-    {"job_id": str(uuid.uuid4()), "segments": [], "surprise": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"segments": []},
+        {"job_id": "not-a-uuid", "segments": []},
+        {"job_id": str(uuid.uuid4()), "segments": [{"start": 3, "end": 1, "text": "backwards"}]},
+        {"job_id": str(uuid.uuid4()), "segments": [], "surprise": True},
+    ],
+)
 def test_invalid_transcripts_are_refused_with_the_field_named(writer, body):
     response = writer.post("/v1/transcripts", json=body)
     assert response.status_code == 422

@@ -119,10 +119,16 @@ def test_a_subscriber_that_is_down_misses_nothing(admin, writer):
         wait_for(lambda: len(receiver.received) == 5, timeout=60)
         got = sorted(json.loads(b)["data"]["job_id"] for _, b in receiver.received)
         assert got == sorted(job_ids)
-        wait_for(lambda: admin.get(f"/v1/webhooks/{hook['id']}/deliveries",
-                                   params={"state": "delivered"}).json()["total"] == 5)
-        statuses = [a["status_code"] for d in admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
-                    for a in admin.get(f"/v1/webhooks/{hook['id']}/deliveries/{d['id']}/attempts").json()]
+        wait_for(
+            lambda: (
+                admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"state": "delivered"}).json()["total"] == 5
+            )
+        )
+        statuses = [
+            a["status_code"]
+            for d in admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
+            for a in admin.get(f"/v1/webhooks/{hook['id']}/deliveries/{d['id']}/attempts").json()
+        ]
         assert statuses.count(500) == 2 and statuses.count(204) == 5
     finally:
         receiver.close()
@@ -131,7 +137,6 @@ def test_a_subscriber_that_is_down_misses_nothing(admin, writer):
 
 def test_webhook_urls_and_events_are_validated(admin):
     assert admin.post("/v1/webhooks", json={"url": "not a url", "events": ["job.failed"]}).status_code == 422
-    assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": ["job.exploded"]}
-                      ).status_code == 422
+    assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": ["job.exploded"]}).status_code == 422
     assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": []}).status_code == 422
     assert admin.delete(f"/v1/webhooks/{uuid.uuid4()}").status_code == 404

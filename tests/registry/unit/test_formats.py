@@ -18,8 +18,7 @@ def test_timestamps_round_to_milliseconds_and_carry_hours():
 
 def test_srt_numbers_cues_from_one_with_comma_decimals():
     assert formats.write_srt(TRANSCRIPT) == (
-        "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n"
-        "2\n01:01:01,250 --> 01:01:02,000\nGeneral Kenobi.\n"
+        "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n01:01:01,250 --> 01:01:02,000\nGeneral Kenobi.\n"
     )
 
 
@@ -30,7 +29,9 @@ def test_vtt_has_header_and_dot_decimals():
 
 
 def test_tsv_uses_integer_milliseconds_and_no_tabs_in_text():
-    assert formats.write_tsv(TRANSCRIPT) == "start\tend\ttext\n0\t1500\tHello there.\n3661250\t3662000\tGeneral Kenobi.\n"
+    assert (
+        formats.write_tsv(TRANSCRIPT) == "start\tend\ttext\n0\t1500\tHello there.\n3661250\t3662000\tGeneral Kenobi.\n"
+    )
 
 
 def test_text_is_one_line_per_segment_and_falls_back_to_full_text():
