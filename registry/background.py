@@ -52,7 +52,7 @@ async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
     embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
     app.state.embedder = embedder
     metrics.EMBEDDER_AVAILABLE.set(1 if embedder else 0)
-    if embedder is not None:
+    if embedder is not None and settings.embeddings_worker:
         await embeddings.run_worker(app.state.sessions, embedder, settings, app.state.embedding_wakeup)
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 2.0
     embeddings: Literal["auto", "on", "off"] = "auto"
     embedding_model: str = "bundled"
+    embeddings_worker: bool = Field(
+        default=True, description="Embed the segment backlog in this process (else leave it to registry.worker)."
+    )
     embedding_batch_size: int = 64
     embedding_poll_seconds: float = 1.0
     webhooks_enabled: bool = True
