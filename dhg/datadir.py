@@ -1,0 +1,115 @@
+"""What local mode keeps in its data dir: the layout, the admin token, and the state of a running `dhg up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from registry.auth import new_token
+
+TOKEN_FILE_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Paths under the data dir; nothing here touches the disk except `create`."""
+
+    root: Path
+
+    @property
+    def postgres(self) -> Path:
+        return self.root / "postgres"
+
+    @property
+    def postgres_log(self) -> Path:
+        return self.postgres / "postgres.log"
+
+    @property
+    def media(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def registry_log(self) -> Path:
+        return self.logs / "registry.log"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.root / "admin-token"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run / "up.lock"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run / "stack.json"
+
+    def create(self) -> None:
+        for path in (self.root, self.media, self.logs, self.samples, self.run):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def read_admin_token(data_dir: DataDir) -> str | None:
+    """The local admin token, or None before the first `dhg up`."""
+    try:
+        return data_dir.admin_token_file.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def load_or_create_admin_token(data_dir: DataDir) -> str:
+    """The local admin token: generated on first use, then the same on every run (file mode 0600)."""
+    path = data_dir.admin_token_file
+    existing = read_admin_token(data_dir)
+    if existing:
+        if stat.S_IMODE(path.stat().st_mode) != TOKEN_FILE_MODE:
+            path.chmod(TOKEN_FILE_MODE)
+        return existing
+    token = new_token()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, TOKEN_FILE_MODE)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    path.chmod(TOKEN_FILE_MODE)  # O_CREAT's mode is masked by the umask and ignored for an existing file
+    return token
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What a running `dhg up` started; written once the Registry is up, removed when it stops."""
+
+    pid: int
+    registry_pid: int
+    registry_url: str
+    postgres_port: int
+    started_at: str
+
+
+def write_state(data_dir: DataDir, state: StackState) -> None:
+    data_dir.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
+
+
+def read_state(data_dir: DataDir) -> StackState | None:
+    """The state a `dhg up` left, whether or not it still runs; None when there is none."""
+    try:
+        return StackState(**json.loads(data_dir.state_file.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
+
+
+def remove_state(data_dir: DataDir) -> None:
+    data_dir.state_file.unlink(missing_ok=True)

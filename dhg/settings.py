@@ -1,0 +1,41 @@
+"""Settings of the `dhg` command line: one object, read once from `DHG_*` environment variables.
+
+Command-line options override these; the Registry's own `DHG_REGISTRY_*` settings are passed through to it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "dhg"
+DEFAULT_REGISTRY_PORT = 8000
+
+
+def default_data_dir() -> Path:
+    """Where local mode keeps its database, media, logs and admin token."""
+    return platformdirs.user_data_path(APP_NAME)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DHG_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    registry_url: str | None = Field(
+        default=None, description="The Registry to talk to; by default the one `dhg up` runs for data_dir."
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token; default: the local admin token.")
+    registry_port: int = DEFAULT_REGISTRY_PORT
+    postgres_port: int = Field(default=0, description="0 picks a free port at each start.")
+    start_timeout_seconds: float = 90.0
+    http_timeout_seconds: float = 30.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, built once."""
+    return Settings()
