@@ -140,3 +140,26 @@ def test_webhook_urls_and_events_are_validated(admin):
     assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": ["job.exploded"]}).status_code == 422
     assert admin.post("/v1/webhooks", json={"url": "http://127.0.0.1/x", "events": []}).status_code == 422
     assert admin.delete(f"/v1/webhooks/{uuid.uuid4()}").status_code == 404
+
+
+def test_a_delivery_that_keeps_failing_ends_dead_after_the_last_attempt(postgres, tmp_path):
+    from tests.conftest import start_registry
+
+    server = start_registry(
+        postgres.create_database(f"dead_{uuid.uuid4().hex[:8]}"), tmp_path, embeddings="off", webhook_max_attempts=3
+    )
+    try:
+        with server.client(server.admin_token) as admin:
+            hook = subscribe(admin, f"http://127.0.0.1:{free_port()}/gone", ["job.created"])
+            admin.post("/v1/jobs", json={"source": {"path": "/a.wav"}})
+            wait_for(
+                lambda: (
+                    admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"state": "dead"}).json()["total"] == 1
+                )
+            )
+            delivery = admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"][0]
+            assert delivery["attempts"] == 3 and delivery["last_error"]
+            attempts = admin.get(f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/attempts").json()
+            assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    finally:
+        server.stop()
