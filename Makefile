@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[embeddings,dev]'
+	$(PY) -m pip install -q -e '.[embeddings,asr,dev]'
+	$(PY) -m pip install -q --no-deps openai-whisper==20250625
 	touch $@
 
 system-packages:
@@ -31,7 +32,7 @@ up: setup system-packages
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy registry dhg
+	$(VENV)/bin/mypy registry dhg asr
 
 format: setup
 	$(VENV)/bin/ruff format .
