@@ -1,0 +1,67 @@
+"""Delivery of results from the service to the Registry: outbox first, then a background loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from asr.outbox import Deliverer, Outbox
+from asr.settings import Settings
+from registry.client import RegistryClient
+from registry.schemas import TranscriptIn
+from registry.wakeup import wait_for_work
+
+log = logging.getLogger("asr.delivery")
+
+
+class Delivery(Protocol):
+    def submit(self, transcript: TranscriptIn) -> None: ...
+
+    async def run(self) -> None: ...
+
+
+class NoDelivery:
+    """Standalone service (no Registry configured): results are returned to the caller only."""
+
+    def submit(self, transcript: TranscriptIn) -> None:
+        return None
+
+    async def run(self) -> None:
+        log.warning("no Registry configured (DHG_ASR_REGISTRY_URL): results are not stored")
+
+
+class RegistryDelivery:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.registry_url
+        url, token = settings.registry_url, settings.registry_token
+        self.outbox = Outbox(settings.outbox_dir)
+        self.deliverer = Deliverer(
+            self.outbox,
+            lambda: RegistryClient(url, token.get_secret_value() if token else None),
+            base_delay=settings.outbox_retry_base_seconds,
+            max_delay=settings.outbox_retry_max_seconds,
+        )
+        self.wakeup = asyncio.Event()
+
+    def submit(self, transcript: TranscriptIn) -> None:
+        """Persist the result (durable before the caller gets an answer), then wake the loop."""
+        self.outbox.put(transcript)
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        pending = len(self.outbox.pending())
+        if pending:
+            log.info("results from an earlier run wait in the outbox", extra={"pending": pending})
+        while True:
+            try:
+                await asyncio.to_thread(self.deliverer.deliver_pending)
+            except Exception:  # the outbox keeps every result; the next round tries again
+                log.exception("delivery round failed")
+                self.deliverer.failures += 1
+            delay = self.deliverer.next_delay() if self.outbox.pending() else 3600.0
+            await wait_for_work(self.wakeup if not self.deliverer.failures else None, delay)
+
+
+def make_delivery(settings: Settings) -> Delivery:
+    return RegistryDelivery(settings) if settings.registry_url else NoDelivery()

@@ -1,0 +1,105 @@
+"""The engine interface and its plain-data results (pure; no engine library imported here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000
+Audio = npt.NDArray[np.float32]  # mono, 16 kHz, in [-1, 1]
+Task = Literal["transcribe", "translate"]
+# Decoding defaults that avoid Whisper's repetition and hallucination loops on silence and noise:
+# no conditioning on previous text (loops propagate through the prompt; it also halves speed on long
+# audio), temperature fallback on high compression ratio or low log-probability, and VAD so silence
+# never reaches the decoder.
+TEMPERATURE_FALLBACK: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    temperature: float | None = None
+
+    def shifted(self, offset: float) -> Segment:
+        """The same segment `offset` seconds later (for chunks of long audio)."""
+        words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in self.words or ())
+        return Segment(
+            self.start + offset,
+            self.end + offset,
+            self.text,
+            words if self.words is not None else None,
+            self.avg_logprob,
+            self.no_speech_prob,
+            self.compression_ratio,
+            self.temperature,
+        )
+
+
+@dataclass(frozen=True)
+class TranscriptionInfo:
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to decode. `batch_size` > 1 selects batched inference (faster on long audio)."""
+
+    task: Task = "transcribe"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: Sequence[float] = TEMPERATURE_FALLBACK
+    beam_size: int = 5
+    word_timestamps: bool = False
+    vad: bool = True
+    batch_size: int = 1
+    condition_on_previous_text: bool = False
+    compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD
+    log_prob_threshold: float = LOG_PROB_THRESHOLD
+    no_speech_threshold: float = NO_SPEECH_THRESHOLD
+
+
+@dataclass
+class Transcription:
+    """A lazy stream of segments (decoded as they are consumed) and what is known up front."""
+
+    segments: Iterator[Segment]
+    info: TranscriptionInfo
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """A loaded model on a device: one noun, one verb."""
+
+    name: str
+    model: str
+    device: str
+    compute_type: str
+    multilingual: bool
+
+    def transcribe(self, audio: Audio, options: Options) -> Transcription: ...
+
+    def detect_language(self, audio: Audio) -> list[tuple[str, float]]:
+        """Languages by probability, most likely first."""

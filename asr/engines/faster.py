@@ -1,0 +1,76 @@
+"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on CUDA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from asr.engines.base import Audio, Options, Segment, Transcription, TranscriptionInfo, Word
+
+COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
+
+
+def _segment(raw: Any) -> Segment:
+    words = None
+    if raw.words is not None:
+        words = tuple(Word(w.start, w.end, w.word, w.probability) for w in raw.words)
+    return Segment(
+        start=raw.start,
+        end=raw.end,
+        text=raw.text,
+        words=words,
+        avg_logprob=raw.avg_logprob,
+        no_speech_prob=raw.no_speech_prob,
+        compression_ratio=raw.compression_ratio,
+        temperature=raw.temperature,
+    )
+
+
+def _segments(raw: Iterable[Any]) -> Iterator[Segment]:
+    for item in raw:
+        yield _segment(item)
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(
+        self, model_path: str, *, model: str, device: str, compute_type: str | None = None, cpu_threads: int = 0
+    ) -> None:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.model = model
+        self.device = device
+        self.compute_type = compute_type or COMPUTE_TYPES[device]
+        self._model = WhisperModel(
+            model_path, device=device, compute_type=self.compute_type, cpu_threads=cpu_threads, local_files_only=True
+        )
+        self._batched = BatchedInferencePipeline(self._model)
+        self.multilingual = bool(self._model.model.is_multilingual)
+
+    def transcribe(self, audio: Audio, options: Options) -> Transcription:
+        kwargs: dict[str, Any] = {
+            "language": options.language or ("en" if not self.multilingual else None),
+            "task": options.task,
+            "initial_prompt": options.prompt,
+            "temperature": list(options.temperature),
+            "beam_size": options.beam_size,
+            "word_timestamps": options.word_timestamps,
+            "vad_filter": options.vad,
+            "condition_on_previous_text": options.condition_on_previous_text,
+            "compression_ratio_threshold": options.compression_ratio_threshold,
+            "log_prob_threshold": options.log_prob_threshold,
+            "no_speech_threshold": options.no_speech_threshold,
+        }
+        if options.batch_size > 1:
+            raw, info = self._batched.transcribe(audio, batch_size=options.batch_size, **kwargs)
+        else:
+            raw, info = self._model.transcribe(audio, **kwargs)
+        summary = TranscriptionInfo(info.language, float(info.language_probability), float(info.duration))
+        return Transcription(_segments(raw), summary)
+
+    def detect_language(self, audio: Audio) -> list[tuple[str, float]]:
+        if not self.multilingual:
+            return [("en", 1.0)]
+        _, _, probabilities = self._model.detect_language(audio)
+        return [(language, float(p)) for language, p in probabilities]

@@ -1,0 +1,68 @@
+"""The ASR service's errors, each with a stable RFC 9457 problem `type` (and an OpenAI-style error body)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://dhg.ai/problems/"
+
+
+class AsrError(Exception):
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        # The official OpenAI client reads `error.message`; keep both shapes in one body.
+        body["error"] = {"message": self.detail, "type": self.slug, "code": self.slug}
+        body.update(self.extra)
+        return body
+
+
+class BadAudio(AsrError):
+    status, slug, title = 400, "bad-audio", "The file is not audio that can be decoded"
+
+
+class EmptyAudio(AsrError):
+    status, slug, title = 400, "empty-audio", "The file holds no audio"
+
+
+class AudioTooLong(AsrError):
+    status, slug, title = 413, "audio-too-long", "The audio is longer than this service accepts"
+
+
+class TooLarge(AsrError):
+    status, slug, title = 413, "too-large", "The upload is larger than this service accepts"
+
+
+class InvalidRequest(AsrError):
+    status, slug, title = 400, "invalid-request", "The request is invalid"
+
+
+class ModelNotFound(AsrError):
+    status, slug, title = 404, "model-not-found", "The model is not available here"
+
+
+class QueueFull(AsrError):
+    status, slug, title = 429, "queue-full", "Too many transcriptions are waiting"
+
+
+class DeviceUnavailable(AsrError):
+    status, slug, title = 503, "device-unavailable", "The requested device is not available"
+
+
+class NotReady(AsrError):
+    status, slug, title = 503, "not-ready", "The service is not ready"

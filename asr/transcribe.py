@@ -1,0 +1,126 @@
+"""One transcription from a source to a result: decode in chunks, run the engine, shift timestamps,
+report progress, count metrics. The HTTP service and the worker both call `run`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from asr import audio, metrics
+from asr.engines.base import SAMPLE_RATE, Engine, Options, Segment
+from registry.schemas import SegmentIn, TranscriptIn, Word
+
+ProgressCallback = Callable[[float], None]  # seconds of audio done
+SegmentCallback = Callable[[Segment], None]
+
+
+@dataclass
+class Result:
+    segments: list[Segment]
+    language: str
+    duration: float
+    processing_seconds: float
+    engine: str
+    model: str
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.duration / self.processing_seconds if self.processing_seconds > 0 else 0.0
+
+    def to_transcript(self, job_id: uuid.UUID, asset_id: uuid.UUID | None = None) -> TranscriptIn:
+        """The Registry's transcript for this result, keyed by `job_id` (the idempotency key)."""
+        return TranscriptIn(
+            job_id=job_id,
+            asset_id=asset_id,
+            text=self.text,
+            language=self.language,
+            model=self.model,
+            engine=self.engine,
+            device=self.device,
+            duration_seconds=self.duration,
+            processing_seconds=self.processing_seconds,
+            timings=self.timings,
+            segments=[
+                SegmentIn(
+                    start=s.start,
+                    end=max(s.end, s.start),
+                    text=s.text,
+                    avg_logprob=s.avg_logprob,
+                    no_speech_prob=s.no_speech_prob,
+                    words=None
+                    if s.words is None
+                    else [
+                        Word(
+                            start=w.start,
+                            end=max(w.end, w.start),
+                            word=w.word,
+                            probability=min(max(w.probability, 0.0), 1.0),
+                        )
+                        for w in s.words
+                    ],
+                )
+                for s in self.segments
+            ],
+        )
+
+
+def run(
+    engine: Engine,
+    source: Path | BinaryIO,
+    options: Options,
+    *,
+    chunk_seconds: float,
+    max_seconds: float,
+    on_segment: SegmentCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Result:
+    """Transcribe `source` chunk by chunk (memory stays flat in the audio's length)."""
+    started = time.perf_counter()
+    segments: list[Segment] = []
+    language, duration = options.language or "", 0.0
+    decode_seconds = 0.0
+    pieces = audio.chunks(source, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
+    while True:
+        decode_started = time.perf_counter()
+        piece = next(pieces, None)
+        decode_seconds += time.perf_counter() - decode_started
+        if piece is None:
+            break
+        offset, samples = piece
+        transcription = engine.transcribe(samples, options)
+        language = language or transcription.info.language
+        for raw in transcription.segments:
+            segment = raw.shifted(offset)
+            segments.append(segment)
+            if on_segment:
+                on_segment(segment)
+            if on_progress:
+                on_progress(segment.end)
+        duration = offset + len(samples) / SAMPLE_RATE
+        if on_progress:
+            on_progress(duration)
+    elapsed = time.perf_counter() - started
+    result = Result(
+        segments,
+        language or "en",
+        duration,
+        elapsed,
+        engine.name,
+        engine.model,
+        engine.device,
+        {"decode_seconds": round(decode_seconds, 4), "total_seconds": round(elapsed, 4)},
+    )
+    metrics.TRANSCRIPTIONS.labels(engine.name, engine.device, "ok").inc()
+    metrics.AUDIO_SECONDS.labels(engine.name, engine.device).inc(duration)
+    metrics.REAL_TIME_FACTOR.labels(engine.name, engine.device).observe(result.real_time_factor)
+    return result
