@@ -86,7 +86,9 @@ class Deliverer:
         self.failures = 0
 
     def deliver_pending(self) -> DeliveryReport:
-        """Try every waiting result once; stops at the first transient failure (the Registry is down)."""
+        """Try every waiting result once. Stops at the first failure that is not about the result itself
+        (Registry down, overloaded, or refusing our token): those are retried with backoff. A result the
+        Registry rejects as invalid is set aside in dead/ with the reason."""
         report = DeliveryReport()
         paths = self.outbox.pending()
         if not paths:
@@ -94,17 +96,23 @@ class Deliverer:
         with self.client() as client:
             for path in paths:
                 try:
-                    pushed = client.push_transcript(self.outbox.load(path))
+                    transcript = self.outbox.load(path)
+                except (OSError, ValueError) as error:
+                    self.outbox.dead(path, f"unreadable outbox entry: {error}")
+                    report.dead += 1
+                    continue
+                try:
+                    pushed = client.push_transcript(transcript)
                 except RegistryAPIError as error:
-                    if error.transient:
-                        metrics.DELIVERY_FAILURES.labels("transient").inc()
+                    if not error.rejects_content:
+                        metrics.DELIVERY_FAILURES.labels("transient" if error.transient else "refused").inc()
                         report.failed += 1
                         log.warning(
                             "registry did not accept a result; it stays in the outbox",
                             extra={"job": path.stem, "error": str(error)},
                         )
                         break
-                    metrics.DELIVERY_FAILURES.labels("refused").inc()
+                    metrics.DELIVERY_FAILURES.labels("rejected").inc()
                     self.outbox.dead(path, str(error))
                     report.dead += 1
                     log.error("registry refused a result for good", extra={"job": path.stem, "error": str(error)})

@@ -50,6 +50,12 @@ class RegistryAPIError(Exception):
         return str(self.problem.get("type", ""))
 
     @property
+    def rejects_content(self) -> bool:
+        """The request itself is unacceptable (invalid, too large): sending it again can never succeed.
+        Auth failures are not in this group: an operator can fix a token, so those are worth retrying."""
+        return self.status in (400, 413, 415, 422)
+
+    @property
     def transient(self) -> bool:
         """Worth retrying later: unreachable, timed out, overloaded or a server error."""
         return self.status is None or self.status == 429 or self.status >= 500

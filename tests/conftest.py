@@ -47,14 +47,16 @@ class RunningServer:
         self.thread.join(timeout=30)
 
 
-def start_registry(database_url: str, storage_dir: Path, **overrides: object) -> RunningServer:
+def start_registry(
+    database_url: str, storage_dir: Path, port: int = 0, admin_token: str | None = None, **overrides: object
+) -> RunningServer:
     """Migrate the database, then serve the Registry with uvicorn on a free loopback port in a thread."""
     from registry import migrate
     from registry.app import create_app
     from registry.settings import Settings
 
     migrate.upgrade(database_url)
-    admin_token = "test-admin-" + secrets.token_hex(16)
+    admin_token = admin_token or "test-admin-" + secrets.token_hex(16)
     settings = Settings(
         database_url=database_url,
         storage_dir=storage_dir,
@@ -67,23 +69,24 @@ def start_registry(database_url: str, storage_dir: Path, **overrides: object) ->
         **overrides,
     )
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name=f"registry-{port}", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.started:
-            break
-        if not thread.is_alive():
-            raise RuntimeError("the registry server thread died while starting")
-        time.sleep(0.05)
-    else:
-        raise RuntimeError("the registry did not start within 60 s")
+    url, server, thread = serve(app, port=port)
     return RunningServer(url, admin_token, settings, app, thread, server)
+
+
+def serve(app: object, port: int = 0) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """Serve an ASGI app with uvicorn on loopback in a thread; returns (url, server, thread) once started."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")  # type: ignore[arg-type]
+    )
+    thread = threading.Thread(target=server.run, name=f"server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on port {port} did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
 
 
 @pytest.fixture(scope="session")

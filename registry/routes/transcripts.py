@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from registry import formats, metrics
 from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
-from registry.errors import NotFound
+from registry.errors import InvalidRequest, NotFound
 from registry.schemas import Page, TranscriptFormat, TranscriptIn, TranscriptOut, TranscriptSummary
 from registry.store import events, transcripts
 
@@ -33,7 +33,10 @@ async def create_transcript(
 ) -> TranscriptOut:
     """Store a finished transcription. Pushing the same job_id again stores nothing and returns the first."""
     async with session.begin():
-        transcript_id, created = await transcripts.create(session, body=body, created_by=who.actor)
+        try:
+            transcript_id, created = await transcripts.create(session, body=body, created_by=who.actor)
+        except transcripts.UnknownReference as error:
+            raise InvalidRequest(str(error)) from error
         status = 201 if created else 200
         await record_audit(
             request,

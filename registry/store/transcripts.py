@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.models import Job, Segment, Transcript
+from registry.models import Asset, Job, Segment, Transcript
 from registry.schemas import TranscriptIn
 
 SUMMARY_COLUMNS = [c for c in Transcript.__table__.c if c.name != "text"]
@@ -24,6 +24,10 @@ SEGMENT_COLUMNS = [
     Segment.avg_logprob,
     Segment.no_speech_prob,
 ]
+
+
+class UnknownReference(ValueError):
+    """The transcript names an asset that is not stored."""
 
 
 def full_text(body: TranscriptIn) -> str:
@@ -56,6 +60,8 @@ async def create(session: AsyncSession, *, body: TranscriptIn, created_by: str) 
         .on_conflict_do_nothing(index_elements=[Transcript.job_id])
         .returning(Transcript.id)
     )
+    if body.asset_id is not None and await session.get(Asset, body.asset_id) is None:
+        raise UnknownReference(f"asset {body.asset_id} does not exist")
     transcript_id = (await session.execute(statement)).scalar_one_or_none()
     if transcript_id is None:
         existing = await session.scalar(select(Transcript.id).where(Transcript.job_id == body.job_id))

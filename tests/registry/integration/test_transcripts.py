@@ -155,3 +155,8 @@ def test_listing_filters_and_counts_the_total(writer, reader):
 def test_page_size_is_capped_and_negative_offsets_refused(reader):
     assert reader.get("/v1/transcripts", params={"limit": 100000}).json()["limit"] == 500
     assert reader.get("/v1/transcripts", params={"offset": -1}).status_code == 422
+
+
+def test_a_transcript_naming_an_unknown_asset_is_refused(writer):
+    response = writer.post("/v1/transcripts", json=transcript(asset_id=str(uuid.uuid4())))
+    assert response.status_code == 422 and "does not exist" in response.json()["detail"]

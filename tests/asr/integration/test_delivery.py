@@ -1,0 +1,100 @@
+"""Results reach the Registry exactly once, even when it is down and the ASR process restarts meanwhile."""
+
+import time
+import uuid
+
+import httpx
+
+from tests.asr.service import SAMPLE, start_asr
+from tests.conftest import start_registry
+
+
+def wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_registry_down_then_up_gives_exactly_one_transcript(postgres, tmp_path):
+    database = postgres.create_database(f"delivery_{uuid.uuid4().hex[:8]}")
+    registry = start_registry(database, tmp_path / "media", embeddings="off")
+    port, admin_token = int(registry.url.rsplit(":", 1)[1]), registry.admin_token
+    registry.stop()
+
+    outbox = tmp_path / "outbox"
+    settings = {
+        "outbox_dir": outbox,
+        "registry_url": registry.url,
+        "registry_token": admin_token,
+        "outbox_retry_base_seconds": 0.2,
+        "outbox_retry_max_seconds": 1.0,
+    }
+    asr = start_asr(**settings)
+    job_id = str(uuid.uuid4())
+    try:
+        for _ in range(2):  # the client retries too: still one result per job id
+            response = httpx.post(
+                f"{asr.url}/v1/audio/transcriptions",
+                headers={"X-DHG-Job-ID": job_id},
+                files={"file": ("s.opus", SAMPLE.read_bytes(), "audio/ogg")},
+                timeout=120,
+            )
+            assert response.status_code == 200 and response.headers["x-dhg-job-id"] == job_id
+        time.sleep(1.0)
+        assert [p.name for p in outbox.glob("*.json")] == [f"{job_id}.json"]
+        metrics = httpx.get(f"{asr.url}/metrics/").text
+        assert "dhg_asr_outbox_depth 1.0" in metrics
+        assert 'dhg_asr_delivery_failures_total{kind="transient"}' in metrics
+    finally:
+        asr.stop()
+
+    restarted = start_asr(**settings)  # a new process finds the result on disk
+    registry = start_registry(database, tmp_path / "media", port=port, admin_token=admin_token, embeddings="off")
+    try:
+        wait_for(lambda: not list(outbox.glob("*.json")))
+        with registry.client(registry.admin_token) as admin:
+            found = admin.get("/v1/transcripts", params={"job_id": job_id}).json()
+            assert found["total"] == 1
+            transcript = admin.get(f"/v1/transcripts/{found['items'][0]['id']}").json()
+        assert "Dashwood" in transcript["text"] and transcript["engine"] == "faster-whisper"
+        assert transcript["model"] == "tiny.en" and transcript["device"] == "cpu" and transcript["segments"]
+        assert list((outbox / "dead").iterdir()) == []
+    finally:
+        restarted.stop()
+        registry.stop()
+
+
+def test_a_result_the_registry_rejects_is_set_aside_with_its_reason(tmp_path, registry):
+    from asr.outbox import Deliverer, Outbox
+    from registry.client import RegistryClient
+    from registry.schemas import SegmentIn, TranscriptIn
+
+    outbox = Outbox(tmp_path / "outbox")
+    bad = TranscriptIn(job_id=uuid.uuid4(), asset_id=uuid.uuid4(), segments=[SegmentIn(start=0, end=1, text="x")])
+    outbox.put(bad)
+    corrupt = outbox.directory / f"{uuid.uuid4()}.json"
+    corrupt.write_text("{not json")
+    good = TranscriptIn(job_id=uuid.uuid4(), segments=[SegmentIn(start=0, end=1, text="fine")])
+    outbox.put(good)
+    deliverer = Deliverer(outbox, lambda: RegistryClient(registry.url, registry.admin_token))
+    report = deliverer.deliver_pending()
+    assert (report.delivered, report.dead, report.failed) == (1, 2, 0)
+    assert outbox.pending() == []
+    reason = (outbox.dead_directory / f"{bad.job_id}.reason.txt").read_text()
+    assert "422" in reason and "does not exist" in reason
+    assert "unreadable" in (outbox.dead_directory / f"{corrupt.stem}.reason.txt").read_text()
+
+
+def test_a_wrong_token_keeps_results_waiting_instead_of_dropping_them(tmp_path, registry):
+    from asr.outbox import Deliverer, Outbox
+    from registry.client import RegistryClient
+    from registry.schemas import TranscriptIn
+
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.put(TranscriptIn(job_id=uuid.uuid4(), segments=[]))
+    report = Deliverer(outbox, lambda: RegistryClient(registry.url, "dhg_wrong")).deliver_pending()
+    assert (report.delivered, report.dead, report.failed) == (0, 0, 1)
+    assert len(outbox.pending()) == 1
