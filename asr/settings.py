@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("./.local/asr-outbox")
     outbox_retry_base_seconds: float = 1.0
     outbox_retry_max_seconds: float = 300.0
+    worker_allowed_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/data")], description="Worker `path` sources must lie under one of these."
+    )
+    termination_log: Path = Path("/dev/termination-log")
+    delivery_timeout_seconds: float = 120.0
     log_level: str = "INFO"
     service_name: str = "asr"
 

@@ -285,6 +285,24 @@ class RegistryClient:
     def delete_asset(self, asset_id: uuid.UUID) -> None:
         self._run(_Calls.delete_asset(asset_id))
 
+    def download_asset_to(self, asset_id: uuid.UUID, target: Path, *, max_bytes: int | None = None) -> int:
+        """Stream an asset's bytes into `target` (never whole in memory); returns the byte count."""
+        written = 0
+        try:
+            with self._http.stream("GET", f"/v1/assets/{asset_id}/content") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                with target.open("wb") as handle:
+                    for chunk in response.iter_bytes():
+                        written += len(chunk)
+                        if max_bytes is not None and written > max_bytes:
+                            raise RegistryAPIError(413, {"detail": "asset too large"}, f"asset exceeds {max_bytes} bytes")
+                        handle.write(chunk)
+        except httpx.HTTPError as error:
+            raise RegistryAPIError(None, {"detail": str(error)}, f"registry unreachable: {error}") from error
+        return written
+
     def push_transcript(self, transcript: TranscriptIn) -> Pushed[TranscriptOut]:
         """Store a transcript; idempotent on `transcript.job_id` (`.created` is False on a replay)."""
         return self._run(_Calls.push_transcript(transcript))
