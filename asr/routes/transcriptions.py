@@ -17,6 +17,7 @@ from asr.responses import Granularity, ResponseFormat
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 JOB_HEADER = "X-DHG-Job-ID"
+ASSET_HEADER = "X-DHG-Asset-ID"
 
 
 def temperatures(start: float) -> tuple[float, ...]:
@@ -36,6 +37,7 @@ async def _transcribe(
     response_format: ResponseFormat,
     granularities: list[Granularity],
     job_header: str | None,
+    asset_header: str | None,
 ) -> Response:
     if file.size is not None and file.size > settings.max_upload_bytes:
         raise TooLarge(f"the file is larger than {settings.max_upload_bytes} bytes")
@@ -43,8 +45,9 @@ async def _transcribe(
         raise EmptyAudio("the uploaded file is empty")
     try:
         job_id = uuid.UUID(job_header) if job_header else uuid.uuid4()
+        asset_id = uuid.UUID(asset_header) if asset_header else None
     except ValueError as error:
-        raise InvalidRequest(f"{JOB_HEADER} must be a UUID") from error
+        raise InvalidRequest(f"{JOB_HEADER} and {ASSET_HEADER} must be UUIDs") from error
     manager = request.app.state.models
     options = Options(
         task=task,
@@ -65,7 +68,7 @@ async def _transcribe(
         )
         manager.touch(engine)
     headers = {JOB_HEADER: str(job_id)}
-    request.app.state.delivery.submit(result.to_transcript(job_id))
+    request.app.state.delivery.submit(result.to_transcript(job_id, asset_id))
     body, media_type = responses.render(result, response_format, task, set(granularities))
     if isinstance(body, dict):
         return JSONResponse(body, headers=headers)
@@ -78,6 +81,7 @@ FormatField = Annotated[ResponseFormat, Form()]
 GranularityField = Annotated[list[Granularity], Form(alias="timestamp_granularities[]")]
 TemperatureField = Annotated[float, Form(ge=0.0, le=1.0)]
 JobHeader = Annotated[str | None, Header(alias=JOB_HEADER, description="Idempotency key for the Registry.")]
+AssetHeader = Annotated[str | None, Header(alias=ASSET_HEADER, description="The Registry asset this audio is.")]
 
 
 @router.post("/transcriptions", response_model=None)
@@ -93,6 +97,7 @@ async def create_transcription(
     temperature: TemperatureField = 0.0,
     timestamp_granularities: GranularityField = [],  # noqa: B006
     job_id: JobHeader = None,
+    asset_id: AssetHeader = None,
 ) -> Response:
     """Transcribe audio into text in its own language (OpenAI-compatible)."""
     return await _transcribe(
@@ -107,6 +112,7 @@ async def create_transcription(
         response_format,
         timestamp_granularities,
         job_id,
+        asset_id,
     )
 
 
@@ -121,8 +127,9 @@ async def create_translation(
     response_format: FormatField = "json",
     temperature: TemperatureField = 0.0,
     job_id: JobHeader = None,
+    asset_id: AssetHeader = None,
 ) -> Response:
     """Translate audio into English text (OpenAI-compatible; needs a multilingual model)."""
     return await _transcribe(
-        request, settings, file, "translate", model, None, prompt, temperature, response_format, [], job_id
+        request, settings, file, "translate", model, None, prompt, temperature, response_format, [], job_id, asset_id
     )
