@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg espeak-ng sox
+SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata
 
 .PHONY: setup system-packages up test lint format bench-registry clean
 

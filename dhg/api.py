@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -10,7 +11,16 @@ import httpx
 from pydantic import BaseModel
 
 from dhg.errors import RegistryRefused, RegistryUnreachable
-from registry.schemas import AssetOut, Page, SearchResult, TokenCreated, TokenOut, TranscriptOut
+from registry.schemas import (
+    AssetOut,
+    JobOut,
+    Page,
+    SearchResult,
+    TokenCreated,
+    TokenOut,
+    TranscriptOut,
+    TranscriptSummary,
+)
 
 M = TypeVar("M", bound=BaseModel)
 HINTS = {
@@ -18,7 +28,7 @@ HINTS = {
 }
 
 
-def _problem_message(response: httpx.Response) -> str:
+def problem_message(response: httpx.Response, hints: dict[int, str] = HINTS) -> str:
     """`<status> <title>: <detail>` from an RFC 9457 problem, or the start of whatever body came back."""
     try:
         body = response.json()
@@ -30,7 +40,7 @@ def _problem_message(response: httpx.Response) -> str:
     else:
         first_line = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
         text = first_line or response.reason_phrase
-    hint = HINTS.get(response.status_code)
+    hint = hints.get(response.status_code)
     return f"{response.status_code} {text}" + (f" ({hint})" if hint else "")
 
 
@@ -46,6 +56,9 @@ class RegistryClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -59,7 +72,7 @@ class RegistryClient:
         except httpx.HTTPError as error:
             raise RegistryUnreachable(f"talking to the Registry at {self.url} failed: {error}") from error
         if response.is_error:
-            raise RegistryRefused(f"{method} {path}: {_problem_message(response)}", response.status_code)
+            raise RegistryRefused(f"{method} {path}: {problem_message(response)}", response.status_code)
         return response
 
     def _parse(self, model: type[M], response: httpx.Response) -> M:
@@ -75,14 +88,27 @@ class RegistryClient:
     def readiness(self) -> dict[str, Any]:
         return dict(self.request("GET", "/readyz").json())
 
-    def upload_asset(self, path: Path, content_type: str = "audio/wav") -> tuple[AssetOut, bool]:
+    def upload_asset(self, path: Path) -> tuple[AssetOut, bool]:
         """Upload a media file; returns the asset and whether it was new (False: same bytes stored before)."""
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         with path.open("rb") as handle:
             response = self.request("POST", "/v1/assets", files={"file": (path.name, handle, content_type)})
         return self._parse(AssetOut, response), response.status_code == httpx.codes.CREATED
 
-    def create_transcript(self, body: dict[str, Any]) -> TranscriptOut:
-        return self._parse(TranscriptOut, self.request("POST", "/v1/transcripts", json=body))
+    def get_transcript(self, transcript_id: uuid.UUID) -> TranscriptOut:
+        return self._parse(TranscriptOut, self.request("GET", f"/v1/transcripts/{transcript_id}"))
+
+    def transcripts_of_job(self, job_id: uuid.UUID) -> Page[TranscriptSummary]:
+        """The transcripts stored for `job_id`: none yet, or exactly one (the Registry keys them by job)."""
+        response = self.request("GET", "/v1/transcripts", params={"job_id": str(job_id)})
+        return self._parse(Page[TranscriptSummary], response)
+
+    def create_job(self, body: dict[str, Any]) -> JobOut:
+        """Record a job; with a client-chosen `id` in `body`, creating it again returns the stored one."""
+        return self._parse(JobOut, self.request("POST", "/v1/jobs", json=body))
+
+    def update_job(self, job_id: uuid.UUID, patch: dict[str, Any]) -> JobOut:
+        return self._parse(JobOut, self.request("PATCH", f"/v1/jobs/{job_id}", json=patch))
 
     def search(
         self, query: str, *, mode: str = "auto", limit: int = 10, transcript_id: uuid.UUID | None = None

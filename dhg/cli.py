@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from dhg.commands import search, status, tokens, up
+from dhg.commands import search, status, tokens, transcribe, up
 from dhg.errors import DhgError
 
 
@@ -24,6 +24,7 @@ class _App(typer.Typer):
 
 app = _App(help="DHG AI Factory: local-first speech to text.", no_args_is_help=True, add_completion=False)
 app.command()(up.up)
+app.command()(transcribe.transcribe)
 app.command()(search.search)
 app.command()(status.status)
 app.add_typer(tokens.app, name="token")

@@ -40,12 +40,24 @@ class DataDir:
         return self.logs / "registry.log"
 
     @property
-    def samples(self) -> Path:
-        return self.root / "samples"
+    def asr_log(self) -> Path:
+        return self.logs / "asr.log"
+
+    @property
+    def asr_outbox(self) -> Path:
+        return self.root / "asr-outbox"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
 
     @property
     def admin_token_file(self) -> Path:
         return self.root / "admin-token"
+
+    @property
+    def asr_api_key_file(self) -> Path:
+        return self.root / "asr-api-key"
 
     @property
     def run(self) -> Path:
@@ -60,22 +72,20 @@ class DataDir:
         return self.run / "stack.json"
 
     def create(self) -> None:
-        for path in (self.root, self.media, self.logs, self.samples, self.run):
+        for path in (self.root, self.media, self.logs, self.asr_outbox, self.run):
             path.mkdir(parents=True, exist_ok=True)
 
 
-def read_admin_token(data_dir: DataDir) -> str | None:
-    """The local admin token, or None before the first `dhg up`."""
+def _read_secret(path: Path) -> str | None:
     try:
-        return data_dir.admin_token_file.read_text().strip() or None
+        return path.read_text().strip() or None
     except FileNotFoundError:
         return None
 
 
-def load_or_create_admin_token(data_dir: DataDir) -> str:
-    """The local admin token: generated on first use, then the same on every run (file mode 0600)."""
-    path = data_dir.admin_token_file
-    existing = read_admin_token(data_dir)
+def _load_or_create_secret(path: Path) -> str:
+    """A secret generated on first use, then the same on every run (file mode 0600)."""
+    existing = _read_secret(path)
     if existing:
         if stat.S_IMODE(path.stat().st_mode) != TOKEN_FILE_MODE:
             path.chmod(TOKEN_FILE_MODE)
@@ -88,15 +98,37 @@ def load_or_create_admin_token(data_dir: DataDir) -> str:
     return token
 
 
+def read_admin_token(data_dir: DataDir) -> str | None:
+    """The local admin token, or None before the first `dhg up`."""
+    return _read_secret(data_dir.admin_token_file)
+
+
+def load_or_create_admin_token(data_dir: DataDir) -> str:
+    """The local admin token of the Registry: generated on first use, then the same on every run."""
+    return _load_or_create_secret(data_dir.admin_token_file)
+
+
+def read_asr_api_key(data_dir: DataDir) -> str | None:
+    """The local ASR service's API key, or None before the first `dhg up`."""
+    return _read_secret(data_dir.asr_api_key_file)
+
+
+def load_or_create_asr_api_key(data_dir: DataDir) -> str:
+    """The API key the local ASR service asks callers for: generated on first use, then the same."""
+    return _load_or_create_secret(data_dir.asr_api_key_file)
+
+
 @dataclass(frozen=True)
 class StackState:
-    """What a running `dhg up` started; written once the Registry is up, removed when it stops."""
+    """What a running `dhg up` started; written as each service starts, removed when it stops."""
 
     pid: int
     registry_pid: int
     registry_url: str
     postgres_port: int
     started_at: str
+    asr_pid: int | None = None
+    asr_url: str | None = None
 
 
 def write_state(data_dir: DataDir, state: StackState) -> None:

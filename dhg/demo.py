@@ -1,30 +1,89 @@
-"""What `dhg up` shows once the stack is up: upload the sample, store its transcript, search for it."""
+"""What `dhg up` shows once the stack is up: the bundled sample transcribed and searched through the APIs."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 
+from asr.evaluation import word_error_rate
 from dhg.api import RegistryClient
-from dhg.sample import SEARCH_QUERY, placeholder_transcript, sample_audio
-from registry.schemas import AssetOut, SearchResult, TranscriptOut
+from dhg.asr_client import AsrClient, Transcription
+from dhg.errors import TranscriptNotStored
+from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, SEARCH_QUERY, sample_job_id
+from registry.schemas import TERMINAL_PHASES, AssetOut, JobOut, SearchResult, TranscriptOut
+
+STORE_POLL_SECONDS = 0.2
+JOB_NAME = "dhg up sample"
+JOB_DEVICES = frozenset({"cpu", "gpu", "cuda"})
 
 
 @dataclass(frozen=True)
 class DemoResult:
     asset: AssetOut
     asset_is_new: bool
+    transcription: Transcription
+    transcribe_seconds: float
+    word_error_rate: float
     transcript: TranscriptOut
+    stored_before: bool
+    job: JobOut
     search: SearchResult
 
 
-def run_demo(client: RegistryClient, samples_dir: Path) -> DemoResult:
-    """The sample through the Registry's API, as a client would use it."""
-    asset, is_new = client.upload_asset(sample_audio(samples_dir))
-    body = placeholder_transcript(asset_id=asset.id, duration_seconds=asset.duration_seconds)
-    transcript = client.create_transcript(body)
-    found = client.search(SEARCH_QUERY, transcript_id=transcript.id)
+def wait_for_transcript(registry: RegistryClient, job_id: uuid.UUID, timeout: float) -> TranscriptOut:
+    """The transcript the ASR service delivers for `job_id`, once the Registry has it."""
+    deadline = time.monotonic() + timeout
+    while (page := registry.transcripts_of_job(job_id)).total == 0:
+        if time.monotonic() > deadline:
+            raise TranscriptNotStored(
+                f"the ASR service answered, but the Registry had no transcript for job {job_id} within {timeout:g} s"
+            )
+        time.sleep(STORE_POLL_SECONDS)
+    return registry.get_transcript(page.items[0].id)
+
+
+def _record_success(registry: RegistryClient, job: JobOut, transcript: TranscriptOut) -> JobOut:
+    """Mark the job Succeeded with its transcript; a finished job (an earlier run's) stays as it is."""
+    if job.phase in TERMINAL_PHASES:
+        return job
+    patch: dict[str, object] = {
+        "phase": "Succeeded",
+        "transcript_id": str(transcript.id),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+    if transcript.device in JOB_DEVICES:
+        patch["device"] = transcript.device
+    return registry.update_job(job.id, patch)
+
+
+def _search(registry: RegistryClient, transcript: TranscriptOut) -> SearchResult:
+    found = registry.search(SEARCH_QUERY, transcript_id=transcript.id)
     if not found.items and found.mode == "semantic":
         # the embedding worker has not reached the new segments yet; full-text sees them at once
-        found = client.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext")
-    return DemoResult(asset=asset, asset_is_new=is_new, transcript=transcript, search=found)
+        found = registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext")
+    return found
+
+
+def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float) -> DemoResult:
+    """The sample through both APIs as a client would use them: store, transcribe, wait until stored, search."""
+    asset, asset_is_new = registry.upload_asset(SAMPLE_PATH)
+    job_id = sample_job_id(asset.sha256)
+    job = registry.create_job({"id": str(job_id), "name": JOB_NAME, "source": {"asset_id": str(asset.id)}})
+    stored_before = registry.transcripts_of_job(job_id).total > 0
+    started = time.monotonic()
+    transcription = asr.transcribe(SAMPLE_PATH, response_format="verbose_json", job_id=job_id, asset_id=asset.id)
+    transcribe_seconds = time.monotonic() - started
+    transcript = wait_for_transcript(registry, job_id, store_timeout)
+    return DemoResult(
+        asset=asset,
+        asset_is_new=asset_is_new,
+        transcription=transcription,
+        transcribe_seconds=transcribe_seconds,
+        word_error_rate=word_error_rate(REFERENCE_TEXT, str(transcription.parsed().get("text", ""))),
+        transcript=transcript,
+        stored_before=stored_before,
+        job=_record_success(registry, job, transcript),
+        search=_search(registry, transcript),
+    )

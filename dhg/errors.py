@@ -35,3 +35,19 @@ class RegistryRefused(DhgError):
 
 class NoToken(DhgError):
     """No bearer token was given and the data dir holds none."""
+
+
+class AsrUnreachable(DhgError):
+    """Nothing answers at the ASR service's URL, or it is not ready."""
+
+
+class AsrRefused(DhgError):
+    """The ASR service answered with an HTTP error (not audio, bad API key, unknown model, too large)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TranscriptNotStored(DhgError):
+    """The ASR service answered, but its transcript did not reach the Registry in time."""

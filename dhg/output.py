@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.markup import escape
 
 from dhg.datadir import DataDir
 from dhg.demo import DemoResult
+from dhg.sample import SEARCH_QUERY
 from registry.schemas import Page, SearchResult, TokenOut
 
 console = Console(highlight=False, soft_wrap=True)
@@ -44,31 +47,54 @@ def show_tokens(page: Page[TokenOut]) -> None:
 def show_demo(result: DemoResult) -> None:
     asset = result.asset
     stored = "stored" if result.asset_is_new else "already stored (same sha256)"
-    name = escape(asset.filename or "")
     console.print(
-        f"\n[bold]1. sample audio[/bold] {name}: asset {asset.id}, {stored}, "
+        f"\n[bold]1. sample audio[/bold] {escape(asset.filename or '')}: asset {asset.id}, {stored}, "
         f"{asset.size_bytes} bytes, {asset.duration_seconds or 0:.1f} s"
     )
-    transcript = result.transcript
+    answer = result.transcription.parsed()
+    duration = float(answer.get("duration") or asset.duration_seconds or 0)
+    speed = f", {duration / result.transcribe_seconds:.1f}x real time" if result.transcribe_seconds > 0 else ""
     console.print(
-        f"[bold]2. transcript[/bold] {transcript.id} (job {transcript.job_id}) — a PLACEHOLDER, "
-        "not recognised speech: the ASR service will transcribe the sample once it lands"
+        f"[bold]2. transcribed by the ASR service[/bold] in {result.transcribe_seconds:.1f} s{speed}; "
+        f"word error rate {result.word_error_rate:.1%} against the LibriVox reference:"
     )
-    for segment in transcript.segments:
+    console.print(f"  {escape(str(answer.get('text', '')).strip())}")
+    for segment in result.transcription.segments():
         span = escape(f"[{timestamp(segment.start)}-{timestamp(segment.end)}]")
         console.print(f"  {span}  {escape(segment.text)}")
-    console.print("[bold]3. search[/bold]")
+    transcript, job = result.transcript, result.job
+    console.print(
+        f"[bold]3. stored in the Registry[/bold] transcript {transcript.id}: job {job.id} {job.phase}, "
+        f"{len(transcript.segments)} segments, {escape(transcript.model or '?')} on {escape(transcript.device or '?')}"
+        + (" (stored once: an earlier run sent the same job id)" if result.stored_before else "")
+    )
+    console.print("[bold]4. search[/bold]")
     show_search(result.search)
 
 
-def show_next_steps(*, registry_url: str, data_dir: DataDir, admin_token: str, cli_options: str = "") -> None:
+@dataclass(frozen=True)
+class NextSteps:
+    registry_url: str
+    asr_url: str
+    admin_token: str
+    asr_api_key: str
+    cli_options: str = ""
+
+
+def show_next_steps(steps: NextSteps, data_dir: DataDir) -> None:
+    options = steps.cli_options
     console.print("\n[bold]where to look next[/bold]")
     for label, value in (
-        ("API docs", f"{registry_url}/docs"),
-        ("metrics", f"{registry_url}/metrics"),
-        ("admin token", f"{admin_token}  (in {data_dir.admin_token_file})"),
+        ("Registry", f"{steps.registry_url}/docs   metrics {steps.registry_url}/metrics"),
+        ("ASR service", f"{steps.asr_url}/docs   metrics {steps.asr_url}/metrics"),
+        ("admin token", f"{steps.admin_token}  (in {data_dir.admin_token_file})"),
+        ("ASR API key", f"{steps.asr_api_key}  (in {data_dir.asr_api_key_file})"),
         ("data dir", str(data_dir.root)),
-        ("logs", f"{data_dir.registry_log}, {data_dir.postgres_log}"),
-        ("try", f'dhg search "placeholder"{cli_options}   dhg token create NAME --scope read{cli_options}'),
+        ("logs", f"{data_dir.registry_log}, {data_dir.asr_log}, {data_dir.postgres_log}"),
+        (
+            "try",
+            f'dhg transcribe FILE...{options}   dhg search "{SEARCH_QUERY}"{options}   '
+            f"dhg token create NAME --scope read{options}",
+        ),
     ):
         console.print(f"  {label:<12} {escape(value)}")

@@ -95,10 +95,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stop_leftover_registry(pid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
-    """Stop a `registry serve` process a crashed `dhg up` left; False when `pid` is not one (any more)."""
-    arguments = _command_line(pid)
-    if "registry" not in arguments or "serve" not in arguments:
+def stop_leftover_service(pid: int, arguments: tuple[str, ...], timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
+    """Stop a service a crashed `dhg up` left (its command line goes on with `arguments` after the
+    interpreter, e.g. `-m asr`); False when `pid` is not such a process (any more)."""
+    if tuple(_command_line(pid)[1 : 1 + len(arguments)]) != arguments:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "dhg"
 DEFAULT_REGISTRY_PORT = 8000
+DEFAULT_ASR_PORT = 8001
 
 
 def default_data_dir() -> Path:
@@ -29,10 +30,22 @@ class Settings(BaseSettings):
         default=None, description="The Registry to talk to; by default the one `dhg up` runs for data_dir."
     )
     token: SecretStr | None = Field(default=None, description="Bearer token; default: the local admin token.")
+    asr_url: str | None = Field(
+        default=None, description="The ASR service to talk to; by default the one `dhg up` runs for data_dir."
+    )
+    asr_api_key: SecretStr | None = Field(
+        default=None,
+        description="The ASR service's API key (the same variable the service reads); default: the local one.",
+    )
     registry_port: int = DEFAULT_REGISTRY_PORT
+    asr_port: int = DEFAULT_ASR_PORT
     postgres_port: int = Field(default=0, description="0 picks a free port at each start.")
     start_timeout_seconds: float = 90.0
     http_timeout_seconds: float = 30.0
+    transcribe_timeout_seconds: float = Field(default=3600.0, description="How long one file may take.")
+    store_timeout_seconds: float = Field(
+        default=60.0, description="How long `dhg up` waits for the sample's transcript to reach the Registry."
+    )
 
 
 @lru_cache

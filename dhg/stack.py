@@ -1,9 +1,8 @@
-"""The local stack `dhg up` runs: an embedded Postgres, the Registry's migrations, the Registry itself."""
+"""The local stack `dhg up` runs: an embedded Postgres, the Registry's migrations, the Registry, the ASR service."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -12,21 +11,23 @@ from datetime import UTC, datetime
 from typing import Self
 
 from dhg import logs
-from dhg.api import RegistryClient
-from dhg.datadir import DataDir, StackState, load_or_create_admin_token, read_state, remove_state, write_state
-from dhg.errors import StackError
-from dhg.postgres import EmbeddedPostgres, PostgresError
-from dhg.processes import (
-    DataDirLock,
-    ensure_port_free,
-    stop_leftover_postgres,
-    stop_leftover_registry,
-    terminate,
+from dhg.datadir import (
+    DataDir,
+    StackState,
+    load_or_create_admin_token,
+    load_or_create_asr_api_key,
+    read_state,
+    remove_state,
+    write_state,
 )
+from dhg.errors import PortInUse, StackError
+from dhg.postgres import EmbeddedPostgres, PostgresError
+from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
+from dhg.services import HOST, ChildService
 
-HOST = "127.0.0.1"
-READY_POLL_SECONDS = 0.2
-READY_PROBE_TIMEOUT_SECONDS = 2.0
+REGISTRY_ARGUMENTS = ("-m", "registry", "serve")
+ASR_ARGUMENTS = ("-m", "asr")
+STATE_POLL_SECONDS = 0.5
 
 
 def _quiet(message: str) -> None:
@@ -35,7 +36,11 @@ def _quiet(message: str) -> None:
 
 def registry_command(port: int) -> list[str]:
     """How the Registry is started: migrations already ran, so it must not run them again."""
-    return [sys.executable, "-m", "registry", "serve", "--host", HOST, "--port", str(port), "--no-migrate-first"]
+    return [sys.executable, *REGISTRY_ARGUMENTS, "--host", HOST, "--port", str(port), "--no-migrate-first"]
+
+
+def asr_command(port: int) -> list[str]:
+    return [sys.executable, *ASR_ARGUMENTS, "--host", HOST, "--port", str(port)]
 
 
 def registry_environment(*, database_url: str, data_dir: DataDir, admin_token: str) -> dict[str, str]:
@@ -49,24 +54,49 @@ def registry_environment(*, database_url: str, data_dir: DataDir, admin_token: s
     }
 
 
+def asr_environment(*, registry_url: str, data_dir: DataDir, admin_token: str, api_key: str) -> dict[str, str]:
+    """Our environment (any DHG_ASR_* the user set, a model cache of theirs) with what local mode decides:
+    results go to the local Registry through an outbox in the data dir, and callers need the local key."""
+    return {
+        "DHG_ASR_MODEL_CACHE_DIR": str(data_dir.models),
+        **os.environ,
+        "DHG_ASR_REGISTRY_URL": registry_url,
+        "DHG_ASR_REGISTRY_TOKEN": admin_token,
+        "DHG_ASR_OUTBOX_DIR": str(data_dir.asr_outbox),
+        "DHG_ASR_API_KEY": api_key,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 @dataclass
 class LocalStack:
-    """Postgres and the Registry over one data dir; `with LocalStack(...)` starts both, always stops both."""
+    """Postgres, the Registry and the ASR service over one data dir; `with LocalStack(...)` starts them all
+    and always stops them all."""
 
     data_dir: DataDir
     registry_port: int
+    asr_port: int
     postgres_port: int = 0
     start_timeout: float = 90.0
     report: Callable[[str], None] = _quiet
+    asr_api_key: str | None = None  # None: the key kept in the data dir (created on first use)
     admin_token: str = ""
     postgres: EmbeddedPostgres | None = None
-    registry: subprocess.Popen[bytes] | None = None
-    _log_offset: int = 0
+    registry: ChildService = field(init=False)
+    asr: ChildService = field(init=False)
     _lock: DataDirLock | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.registry = ChildService("the Registry", self.registry_port, self.data_dir.registry_log)
+        self.asr = ChildService("the ASR service", self.asr_port, self.data_dir.asr_log)
 
     @property
     def registry_url(self) -> str:
-        return f"http://{HOST}:{self.registry_port}"
+        return self.registry.url
+
+    @property
+    def asr_url(self) -> str:
+        return self.asr.url
 
     def start(self) -> None:
         """Start everything, in order; raises a DhgError naming the part that failed."""
@@ -74,20 +104,30 @@ class LocalStack:
         lock = DataDirLock(self.data_dir.lock_file)
         lock.acquire()
         self._lock = lock
-        self._stop_leftovers()  # first: a leftover Registry may be what holds our port
-        ensure_port_free(HOST, self.registry_port, what="the Registry", option="--registry-port")
-        if self.postgres_port:
-            ensure_port_free(HOST, self.postgres_port, what="Postgres", option="--postgres-port")
+        self._stop_leftovers()  # first: a leftover service may be what holds our port
+        self._check_ports()
         self.admin_token = load_or_create_admin_token(self.data_dir)
+        self.asr_api_key = self.asr_api_key or load_or_create_asr_api_key(self.data_dir)
         self._start_postgres()
         self._migrate()
-        self._start_registry()
-        self._wait_ready()
+        self._start_services()
+        self.registry.wait_ready(self.start_timeout)
+        self.asr.wait_ready(self.start_timeout)
+
+    def _check_ports(self) -> None:
+        if self.asr_port == self.registry_port:
+            raise PortInUse(f"the Registry and the ASR service cannot share port {self.asr_port}; choose another")
+        ensure_port_free(HOST, self.registry_port, what="the Registry", option="--registry-port")
+        ensure_port_free(HOST, self.asr_port, what="the ASR service", option="--asr-port")
+        if self.postgres_port:
+            ensure_port_free(HOST, self.postgres_port, what="Postgres", option="--postgres-port")
 
     def _stop_leftovers(self) -> None:
         # we hold the lock, so whatever an earlier `dhg up` recorded is no longer looked after by it
         state = read_state(self.data_dir)
-        if state is not None and stop_leftover_registry(state.registry_pid):
+        if state is not None and state.asr_pid and stop_leftover_service(state.asr_pid, ASR_ARGUMENTS):
+            self.report(f"stopped an ASR service (pid {state.asr_pid}) an earlier `dhg up` left running")
+        if state is not None and stop_leftover_service(state.registry_pid, REGISTRY_ARGUMENTS):
             self.report(f"stopped a Registry (pid {state.registry_pid}) an earlier `dhg up` left running")
         if stop_leftover_postgres(self.data_dir.postgres):
             self.report("stopped a Postgres an earlier `dhg up` left running on this data dir")
@@ -116,47 +156,28 @@ class LocalStack:
         except (CommandError, SQLAlchemyError) as error:
             raise StackError(f"the Registry's migrations failed: {error}") from error
 
-    def _start_registry(self) -> None:
-        assert self.postgres is not None
+    def _start_services(self) -> None:
+        """Start the Registry, then the ASR service while the Registry gets ready (results wait in the
+        ASR service's outbox until the Registry answers); record both so a crashed run's are found."""
+        assert self.postgres is not None and self.asr_api_key is not None
         self.report(f"starting the Registry on {self.registry_url}")
-        log_path = self.data_dir.registry_log
-        with log_path.open("ab") as log:
-            log.write(
-                f"--- dhg up (pid {os.getpid()}) starting the Registry at "
-                f"{datetime.now(UTC).isoformat(timespec='seconds')}\n".encode()
-            )
-            log.flush()
-            self._log_offset = log.tell()
-            environment = registry_environment(
-                database_url=self.postgres.url, data_dir=self.data_dir, admin_token=self.admin_token
-            )
-            # its own session, so Ctrl-C reaches only us and we stop the parts in order
-            self.registry = subprocess.Popen(
-                registry_command(self.registry_port),
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir.root,
-                start_new_session=True,
-            )
-
-    def _wait_ready(self) -> None:
-        assert self.registry is not None and self.postgres is not None
-        deadline = time.monotonic() + self.start_timeout
-        with RegistryClient(self.registry_url, timeout=READY_PROBE_TIMEOUT_SECONDS) as client:
-            while not client.is_ready():
-                if self.registry.poll() is not None:
-                    raise StackError(
-                        f"the Registry exited with status {self.registry.returncode} while "
-                        f"starting; {self._registry_log_tail()}"
-                    )
-                if time.monotonic() > deadline:
-                    raise StackError(
-                        f"the Registry did not become ready within {self.start_timeout:g} s; "
-                        f"{self._registry_log_tail()}"
-                    )
-                time.sleep(READY_POLL_SECONDS)
+        self.registry.spawn(
+            registry_command(self.registry_port),
+            registry_environment(database_url=self.postgres.url, data_dir=self.data_dir, admin_token=self.admin_token),
+            cwd=self.data_dir.root,
+        )
+        self.report(f"starting the ASR service on {self.asr_url}")
+        self.asr.spawn(
+            asr_command(self.asr_port),
+            asr_environment(
+                registry_url=self.registry_url,
+                data_dir=self.data_dir,
+                admin_token=self.admin_token,
+                api_key=self.asr_api_key,
+            ),
+            cwd=self.data_dir.root,
+        )
+        assert self.registry.pid is not None
         write_state(
             self.data_dir,
             StackState(
@@ -165,23 +186,24 @@ class LocalStack:
                 registry_url=self.registry_url,
                 postgres_port=self.postgres.port,
                 started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                asr_pid=self.asr.pid,
+                asr_url=self.asr_url,
             ),
         )
 
-    def _registry_log_tail(self) -> str:
-        return logs.describe_tail(self.data_dir.registry_log, offset=self._log_offset)
-
     def wait(self) -> None:
-        """Block while the Registry runs; raises StackError if it dies on its own."""
-        assert self.registry is not None
-        status = self.registry.wait()
-        raise StackError(f"the Registry stopped unexpectedly (status {status}); {self._registry_log_tail()}")
+        """Block while the services run; raises StackError naming the first that dies on its own."""
+        while True:
+            self.registry.check_running()
+            self.asr.check_running()
+            time.sleep(STATE_POLL_SECONDS)
 
     def stop(self) -> None:
-        """Stop the Registry, then Postgres; safe to call after a partial start, and twice."""
-        if self.registry is not None and self.registry.poll() is None:
-            self.report("stopping the Registry")
-            terminate(self.registry)
+        """Stop the ASR service, the Registry, then Postgres; safe after a partial start, and twice."""
+        for service in (self.asr, self.registry):
+            if service.running:
+                self.report(f"stopping {service.name}")
+                service.stop()
         if self.postgres is not None:
             self.report("stopping Postgres")
             self.postgres.stop()

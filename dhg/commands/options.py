@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dhg.api import RegistryClient
-from dhg.datadir import DataDir, read_admin_token, read_state
+from dhg.datadir import DataDir, read_admin_token, read_asr_api_key, read_state
 from dhg.errors import NoToken
 from dhg.settings import get_settings
 
@@ -27,6 +27,15 @@ RegistryUrlOption = Annotated[
         "--registry-url",
         help="The Registry (env DHG_REGISTRY_URL; default: the one `dhg up` runs for the "
         "data dir, else http://127.0.0.1:8000).",
+        show_default=False,
+    ),
+]
+AsrUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--asr-url",
+        help="The ASR service (env DHG_ASR_URL; default: the one `dhg up` runs for the data dir, "
+        "else http://127.0.0.1:8001).",
         show_default=False,
     ),
 ]
@@ -81,3 +90,15 @@ def resolve_target(
             f"{directory.admin_token_file})"
         )
     return Target(directory, resolve_registry_url(registry_url, directory), chosen)
+
+
+def resolve_asr_url(option: str | None, data_dir: DataDir) -> str:
+    settings = get_settings()
+    state = read_state(data_dir)
+    return option or settings.asr_url or (state.asr_url if state else None) or f"http://127.0.0.1:{settings.asr_port}"
+
+
+def resolve_asr_api_key(data_dir: DataDir) -> str | None:
+    """DHG_ASR_API_KEY, else the key `dhg up` keeps in the data dir, else none (a service that asks none)."""
+    settings = get_settings()
+    return settings.asr_api_key.get_secret_value() if settings.asr_api_key else read_asr_api_key(data_dir)

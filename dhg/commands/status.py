@@ -6,7 +6,15 @@ import typer
 from rich.markup import escape
 
 from dhg.api import RegistryClient
-from dhg.commands.options import DataDirOption, RegistryUrlOption, data_dir_from, resolve_registry_url
+from dhg.asr_client import AsrClient
+from dhg.commands.options import (
+    AsrUrlOption,
+    DataDirOption,
+    RegistryUrlOption,
+    data_dir_from,
+    resolve_asr_url,
+    resolve_registry_url,
+)
 from dhg.datadir import read_admin_token, read_state
 from dhg.errors import DhgError
 from dhg.output import console
@@ -15,27 +23,45 @@ NOT_UP_EXIT_CODE = 1
 PROBE_TIMEOUT_SECONDS = 3.0
 
 
-def status(data_dir: DataDirOption = None, registry_url: RegistryUrlOption = None) -> None:
-    """Whether the Registry answers /readyz, what `dhg up` runs, where the data is; exits 1 when down."""
-    directory = data_dir_from(data_dir)
-    url = resolve_registry_url(registry_url, directory)
+def _registry_readiness(url: str) -> tuple[str, bool]:
     with RegistryClient(url, timeout=PROBE_TIMEOUT_SECONDS) as client:
         try:
-            readiness = f"ready (schema {client.readiness().get('schema', '?')})"
-            ready = True
+            return f"ready (schema {client.readiness().get('schema', '?')})", True
         except DhgError as error:
-            readiness, ready = f"not ready: {error}", False
+            return f"not ready: {error}", False
+
+
+def _asr_readiness(url: str) -> tuple[str, bool]:
+    with AsrClient(url, timeout=PROBE_TIMEOUT_SECONDS) as client:
+        try:
+            ready = client.readiness()
+        except DhgError as error:
+            return f"not ready: {error}", False
+    return f"ready ({ready.get('model', '?')}, {ready.get('engine', '?')} on {ready.get('device', '?')})", True
+
+
+def status(
+    data_dir: DataDirOption = None, registry_url: RegistryUrlOption = None, asr_url: AsrUrlOption = None
+) -> None:
+    """Whether the Registry and the ASR service answer /readyz, what `dhg up` runs, where the data is;
+    exits 1 when either is not ready."""
+    directory = data_dir_from(data_dir)
+    registry = resolve_registry_url(registry_url, directory)
+    asr = resolve_asr_url(asr_url, directory)
+    registry_state, registry_ready = _registry_readiness(registry)
+    asr_state, asr_ready = _asr_readiness(asr)
     state = read_state(directory)
     running = (
         (
             f"pid {state.pid} since {state.started_at}; Registry pid {state.registry_pid}, "
-            f"Postgres on 127.0.0.1:{state.postgres_port}"
+            f"ASR service pid {state.asr_pid or '?'}, Postgres on 127.0.0.1:{state.postgres_port}"
         )
         if state
         else "not running on this data dir"
     )
     rows = [
-        ("Registry", f"{url}: {readiness}"),
+        ("Registry", f"{registry}: {registry_state}"),
+        ("ASR service", f"{asr}: {asr_state}"),
         ("dhg up", running),
         ("data dir", str(directory.root)),
         (
@@ -44,9 +70,9 @@ def status(data_dir: DataDirOption = None, registry_url: RegistryUrlOption = Non
             if read_admin_token(directory)
             else "none yet (the first `dhg up` creates it)",
         ),
-        ("logs", f"{directory.registry_log}, {directory.postgres_log}"),
+        ("logs", f"{directory.registry_log}, {directory.asr_log}, {directory.postgres_log}"),
     ]
     for label, value in rows:
         console.print(f"{label:<12} {escape(value)}")
-    if not ready:
+    if not (registry_ready and asr_ready):
         raise typer.Exit(NOT_UP_EXIT_CODE)

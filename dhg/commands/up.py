@@ -10,10 +10,12 @@ import typer
 from rich.markup import escape
 
 from dhg.api import RegistryClient
+from dhg.asr_client import AsrClient
 from dhg.commands.options import DataDirOption, data_dir_from
 from dhg.demo import run_demo
-from dhg.output import console, show_demo, show_next_steps
-from dhg.settings import default_data_dir, get_settings
+from dhg.errors import AsrRefused, AsrUnreachable, StackError, TranscriptNotStored
+from dhg.output import NextSteps, console, show_demo, show_next_steps
+from dhg.settings import Settings, default_data_dir, get_settings
 from dhg.stack import LocalStack
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -39,6 +41,19 @@ def _report(message: str) -> None:
     console.print(f"[dim]· {escape(message)}[/dim]")
 
 
+def _demo(stack: LocalStack, settings: Settings) -> None:
+    """Run the sample through the stack; a failure says which service's log to read."""
+    assert stack.asr_api_key is not None
+    registry = RegistryClient(stack.registry_url, stack.admin_token, timeout=settings.http_timeout_seconds)
+    asr = AsrClient(stack.asr_url, stack.asr_api_key, timeout=settings.transcribe_timeout_seconds)
+    with registry, asr:
+        try:
+            result = run_demo(registry, asr, store_timeout=settings.store_timeout_seconds)
+        except (AsrUnreachable, AsrRefused, TranscriptNotStored) as error:
+            raise StackError(f"the sample did not go through: {error}; {stack.asr.log_tail()}") from error
+    show_demo(result)
+
+
 def up(
     data_dir: DataDirOption = None,
     registry_port: Annotated[
@@ -46,6 +61,10 @@ def up(
         typer.Option(
             help="Port of the Registry on 127.0.0.1 (env DHG_REGISTRY_PORT; default 8000).", show_default=False
         ),
+    ] = None,
+    asr_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the ASR service on 127.0.0.1 (env DHG_ASR_PORT; default 8001).", show_default=False),
     ] = None,
     postgres_port: Annotated[
         int | None, typer.Option(help="Port of Postgres on 127.0.0.1 (default: a free one).", show_default=False)
@@ -55,15 +74,18 @@ def up(
     ] = False,
     start_timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait for the Registry to become ready (default 90).", show_default=False),
+        typer.Option(help="Seconds to wait for each service to become ready (default 90).", show_default=False),
     ] = None,
 ) -> None:
-    """Start Postgres and the Registry locally, run the sample through them, and serve until Ctrl-C."""
+    """Start Postgres, the Registry and the ASR service locally, transcribe the bundled sample through them,
+    and serve until Ctrl-C."""
     settings = get_settings()
     directory = data_dir_from(data_dir)
     stack = LocalStack(
         directory,
         registry_port=registry_port or settings.registry_port,
+        asr_port=asr_port or settings.asr_port,
+        asr_api_key=settings.asr_api_key.get_secret_value() if settings.asr_api_key else None,
         postgres_port=settings.postgres_port if postgres_port is None else postgres_port,
         start_timeout=start_timeout or settings.start_timeout_seconds,
         report=_report,
@@ -72,15 +94,14 @@ def up(
     _stop_on_signals()
     try:
         stack.start()
-        client = RegistryClient(stack.registry_url, stack.admin_token, timeout=settings.http_timeout_seconds)
-        with client:
-            show_demo(run_demo(client, directory.samples))
+        _demo(stack, settings)
+        assert stack.asr_api_key is not None
         options = "" if directory.root == default_data_dir().resolve() else f" --data-dir {directory.root}"
-        show_next_steps(
-            registry_url=stack.registry_url, data_dir=directory, admin_token=stack.admin_token, cli_options=options
-        )
+        steps = NextSteps(stack.registry_url, stack.asr_url, stack.admin_token, stack.asr_api_key, options)
+        show_next_steps(steps, directory)
         if not exit_after_sample:
-            console.print(f"\nserving on {stack.registry_url}; press Ctrl-C to stop")
+            console.print(f"\nserving the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}")
+            console.print("press Ctrl-C to stop")
             stack.wait()
     except KeyboardInterrupt:
         console.print("\nstopping")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from asr.evaluation import word_error_rate
+from dhg.sample import REFERENCE_TEXT
+
 COMMAND_TIMEOUT_SECONDS = 120
+MAX_WORD_ERROR_RATE = 0.2  # tiny.en reaches about 0.05 on the sample
 
 
 def dhg_environment(**overrides: str) -> dict[str, str]:
@@ -39,3 +45,34 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports that are free on 127.0.0.1 right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def printed_transcript(output: str) -> str:
+    """The transcript text `dhg up` prints under "2. transcribed by the ASR service"."""
+    lines = output.splitlines()
+    heading = next(index for index, line in enumerate(lines) if line.startswith("2. transcribed by the ASR service"))
+    return lines[heading + 1].strip()
+
+
+def search_hits(output: str) -> list[str]:
+    """The hit lines of `dhg search` (and of `dhg up`'s search): score, transcript id, time span, text."""
+    return [line for line in output.splitlines() if re.match(r"^\s+-?\d+\.\d{3}\s+[0-9a-f-]{36}\s", line)]
+
+
+def assert_sample_transcribed(output: str) -> None:
+    """The real transcript of the sample is printed (close to the reference), with time-stamped segments."""
+    heard = printed_transcript(output)
+    assert word_error_rate(REFERENCE_TEXT, heard) <= MAX_WORD_ERROR_RATE, heard
+    assert "[00:00.0-" in output and "Dashwood" in output

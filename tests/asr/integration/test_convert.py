@@ -16,9 +16,9 @@ import torch
 import whisper
 
 from asr.convert import convert
+from asr.evaluation import normalise, word_error_rate
 from tests.asr.conftest import Speech
 from tests.asr.ct2_writer import requantize
-from tests.asr.wer import normalise, word_error_rate
 
 MAX_WORD_ERROR_RATE = 0.15
 TINY_EN_DIMS = {

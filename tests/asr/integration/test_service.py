@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
+from asr.evaluation import word_error_rate
 from tests.asr.service import SAMPLE, SAMPLE_REFERENCE, start_asr
-from tests.asr.wer import word_error_rate
 
 SAMPLE_MAX_WER = 0.15
 

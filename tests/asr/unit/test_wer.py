@@ -1,4 +1,4 @@
-from tests.asr.wer import normalise, word_error_rate
+from asr.evaluation import normalise, word_error_rate
 
 
 def test_normalise_drops_case_and_punctuation() -> None:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from dhg.datadir import DataDir, read_admin_token
-from dhg.postgres import free_port
-from tests.dhg.runner import dhg_command, dhg_environment
+from tests.dhg.runner import dhg_command, dhg_environment, free_ports, run_dhg
 
-READY_TIMEOUT_SECONDS = 90
+READY_TIMEOUT_SECONDS = 120
+SERVING_MARK = "press Ctrl-C to stop"
 
 
 @dataclass
@@ -26,11 +26,16 @@ class ServingStack:
     process: subprocess.Popen[str]
     data_dir: DataDir
     port: int
+    asr_port: int
     output_path: Path
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def asr_url(self) -> str:
+        return f"http://127.0.0.1:{self.asr_port}"
 
     @property
     def admin_token(self) -> str:
@@ -46,9 +51,10 @@ class ServingStack:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"dhg up exited with {self.process.returncode}:\n{self.output()}")
-            if "serving on" in self.output() and self.data_dir.state_file.exists():
+            if SERVING_MARK in self.output() and self.data_dir.state_file.exists():
                 with httpx.Client(timeout=2) as client:
-                    if client.get(f"{self.url}/readyz").status_code == 200:
+                    urls = (f"{self.url}/readyz", f"{self.asr_url}/readyz")
+                    if all(client.get(url).status_code == 200 for url in urls):
                         return
             time.sleep(0.2)
         raise AssertionError(f"dhg up did not get to serving in {READY_TIMEOUT_SECONDS} s:\n{self.output()}")
@@ -60,23 +66,48 @@ class ServingStack:
 
 
 def serve(data_dir: Path, output_path: Path, **env: str) -> ServingStack:
-    """Start `dhg up` (serving, not exiting after the sample) and wait until the Registry is ready."""
-    port = free_port()
+    """Start `dhg up` (serving, not exiting after the sample) and wait until both services are ready."""
+    port, asr_port = free_ports(2)
     with output_path.open("w") as output:
         process = subprocess.Popen(
-            dhg_command("up", "--data-dir", data_dir, "--registry-port", str(port)),
+            dhg_command("up", "--data-dir", data_dir, "--registry-port", str(port), "--asr-port", str(asr_port)),
             env=dhg_environment(**env),
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
         )
-    stack = ServingStack(process, DataDir(data_dir), port, output_path)
+    stack = ServingStack(process, DataDir(data_dir), port, asr_port, output_path)
     try:
         stack.wait_ready()
     except BaseException:
-        stack.stop(signal.SIGKILL)
+        try:
+            stack.stop(signal.SIGTERM)  # so that it stops what it started
+        except subprocess.TimeoutExpired:
+            stack.stop(signal.SIGKILL)
         raise
     return stack
+
+
+def up_once(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`dhg up --exit-after-sample` on free ports."""
+    registry_port, asr_port = free_ports(2)
+    return run_dhg(
+        "up", "--exit-after-sample", "--data-dir", data_dir,
+        "--registry-port", str(registry_port), "--asr-port", str(asr_port), **env,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    data_dir: DataDir
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
+    """`dhg up --exit-after-sample` on a fresh data dir, with the embedding model loading as it does for a user."""
+    data_dir = tmp_path_factory.mktemp("dhg-up") / "data"
+    return FirstRun(DataDir(data_dir), up_once(data_dir, DHG_REGISTRY_EMBEDDINGS="auto"))
 
 
 @pytest.fixture
@@ -94,9 +125,9 @@ def serving_stack_factory(tmp_path: Path) -> Iterator[Callable[..., ServingStack
 
 
 @pytest.fixture(scope="module")
-def serving_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
-    """One `dhg up` shared by a module's tests; stopped with SIGTERM afterwards if a test has not."""
-    root = tmp_path_factory.mktemp("dhg-serving")
-    stack = serve(root / "data", root / "dhg-up.out")
+def serving_stack(first_run: FirstRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
+    """A second `dhg up` on the first run's data dir, serving, shared by a module's tests; stopped with SIGTERM
+    afterwards if a test has not stopped it."""
+    stack = serve(first_run.data_dir.root, tmp_path_factory.mktemp("dhg-serving") / "dhg-up.out")
     yield stack
     stack.stop()

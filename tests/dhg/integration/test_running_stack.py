@@ -1,31 +1,124 @@
-"""The commands that talk to a running `dhg up`: status, search, token create/list/revoke; then SIGTERM."""
+"""A second `dhg up`, serving on the first run's data dir, and the commands that talk to it: status, search,
+transcribe, token create/list/revoke; then a killed run cleaned up by the next, and SIGTERM."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
+import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
+import httpx
 import pytest
 
+from asr.evaluation import word_error_rate
 from dhg.datadir import read_state
-from dhg.postgres import free_port
-from dhg.sample import PLACEHOLDER_SEGMENTS
-from tests.dhg.integration.conftest import ServingStack
-from tests.dhg.runner import assert_one_line_error, run_dhg
+from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, sample_job_id
+from tests.dhg.integration.conftest import FirstRun, ServingStack
+from tests.dhg.runner import (
+    MAX_WORD_ERROR_RATE,
+    assert_one_line_error,
+    assert_sample_transcribed,
+    free_ports,
+    printed_transcript,
+    run_dhg,
+    search_hits,
+)
+
+DELIVERY_TIMEOUT_SECONDS = 20
+
+
+def test_a_second_run_keeps_the_token_and_stores_the_transcript_once(
+    serving_stack: ServingStack, first_run: FirstRun
+) -> None:
+    output = serving_stack.output()
+    assert "already stored (same sha256)" in output and "stored once" in output
+    assert_sample_transcribed(output)
+    token = serving_stack.admin_token
+    assert token in first_run.result.stdout
+    job_id = sample_job_id(hashlib.sha256(SAMPLE_PATH.read_bytes()).hexdigest())
+    with httpx.Client(base_url=serving_stack.url, headers={"Authorization": f"Bearer {token}"}) as registry:
+        stored = registry.get("/v1/transcripts", params={"job_id": str(job_id)}).json()
+        job = registry.get(f"/v1/jobs/{job_id}").json()
+    assert stored["total"] == 1, stored
+    assert job["phase"] == "Succeeded" and job["transcript_id"] == stored["items"][0]["id"]
 
 
 def test_status_reports_a_ready_stack(serving_stack: ServingStack) -> None:
     result = run_dhg("status", "--data-dir", serving_stack.data_dir.root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{serving_stack.url}: ready" in result.stdout
+    assert f"{serving_stack.asr_url}: ready (tiny.en" in result.stdout
     assert str(serving_stack.data_dir.root) in result.stdout
 
 
 def test_search_finds_the_sample_transcript(serving_stack: ServingStack) -> None:
-    result = run_dhg("search", "placeholder transcript", "--data-dir", serving_stack.data_dir.root)
+    result = run_dhg("search", "a selfish young man", "--data-dir", serving_stack.data_dir.root)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "00:00.0-00:00.7" in result.stdout and PLACEHOLDER_SEGMENTS[0][2] in result.stdout
+    hits = search_hits(result.stdout)
+    assert hits and "selfish" in hits[0], result.stdout
+
+
+def _sample_transcripts(stack: ServingStack) -> list[dict[str, object]]:
+    """The Registry's transcripts of the sample's asset (the one `dhg up` uploaded)."""
+    headers = {"Authorization": f"Bearer {stack.admin_token}"}
+    with httpx.Client(base_url=stack.url, headers=headers) as registry:
+        assets = registry.get("/v1/assets").json()["items"]
+        asset = next(item for item in assets if item["filename"] == SAMPLE_PATH.name)
+        items: list[dict[str, object]] = registry.get("/v1/transcripts", params={"asset_id": asset["id"]}).json()[
+            "items"
+        ]
+        return items
+
+
+def test_transcribe_prints_the_transcript_and_links_it_to_the_stored_asset(serving_stack: ServingStack) -> None:
+    before = len(_sample_transcripts(serving_stack))
+    result = run_dhg("transcribe", SAMPLE_PATH, "--data-dir", serving_stack.data_dir.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert word_error_rate(REFERENCE_TEXT, result.stdout) <= MAX_WORD_ERROR_RATE, result.stdout
+    assert result.stdout.strip() == printed_transcript(serving_stack.output())
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    while len(_sample_transcripts(serving_stack)) == before:  # the service delivers in the background
+        assert time.monotonic() < deadline, "the transcript never reached the Registry"
+        time.sleep(0.2)
+
+
+def test_transcribe_writes_srt_files_to_the_output_dir(serving_stack: ServingStack, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    result = run_dhg(
+        "transcribe", SAMPLE_PATH, "--format", "srt", "--output-dir", out_dir, "--no-store", "--data-dir",
+        serving_stack.data_dir.root,
+    )  # fmt: skip
+    written = out_dir / "sense-and-sensibility.srt"
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == str(written)
+    srt = written.read_text()
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:0") and "Dashwood" in srt
+
+
+def test_transcribe_refuses_a_file_that_is_not_audio_in_one_line(serving_stack: ServingStack, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio at all\n")
+    where = ("--data-dir", str(serving_stack.data_dir.root))
+    assert_one_line_error(run_dhg("transcribe", notes, *where), "notes.txt", "Registry refused", "415")
+    assert_one_line_error(run_dhg("transcribe", notes, "--no-store", *where), "notes.txt", "400", "not audio")
+
+
+def test_transcribe_refuses_a_missing_file_clashing_outputs_or_no_service_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.wav"
+    assert_one_line_error(run_dhg("transcribe", missing, "--data-dir", tmp_path), str(missing), "no such file")
+    twins = [tmp_path / name / "talk.opus" for name in ("a", "b")]
+    for twin in twins:
+        twin.parent.mkdir()
+        twin.write_bytes(SAMPLE_PATH.read_bytes())
+    result = run_dhg("transcribe", *twins, "--output-dir", tmp_path / "out", "--data-dir", tmp_path)
+    assert_one_line_error(result, "would both be written to", "talk.txt")
+    nowhere = f"http://127.0.0.1:{free_ports(1)[0]}"
+    result = run_dhg("transcribe", SAMPLE_PATH, "--asr-url", nowhere, "--data-dir", tmp_path)
+    assert_one_line_error(result, nowhere, "not reachable")
 
 
 def test_token_create_list_revoke(serving_stack: ServingStack) -> None:
@@ -43,34 +136,58 @@ def test_token_create_list_revoke(serving_stack: ServingStack) -> None:
     assert "ci-reader" in line and "read" in line and "active" in line
     assert secret not in listed.stdout
 
-    assert run_dhg("search", "placeholder", *where, "--token", secret).returncode == 0
+    assert run_dhg("search", "selfish", *where, "--token", secret).returncode == 0
     assert_one_line_error(run_dhg("token", "list", *where, "--token", secret), "403", "admin")
 
     revoked = run_dhg("token", "revoke", token_id, *where)
     assert revoked.returncode == 0, revoked.stderr
     listed = run_dhg("token", "list", *where)
     assert "revoked" in next(line for line in listed.stdout.splitlines() if line.startswith(token_id))
-    assert_one_line_error(run_dhg("search", "placeholder", *where, "--token", secret), "401")
+    assert_one_line_error(run_dhg("search", "selfish", *where, "--token", secret), "401")
 
 
 def test_a_second_up_on_the_same_data_dir_is_refused(serving_stack: ServingStack) -> None:
+    registry_port, asr_port = free_ports(2)
     result = run_dhg(
-        "up", "--exit-after-sample", "--data-dir", serving_stack.data_dir.root, "--registry-port", str(free_port())
-    )
+        "up", "--exit-after-sample", "--data-dir", serving_stack.data_dir.root,
+        "--registry-port", str(registry_port), "--asr-port", str(asr_port),
+    )  # fmt: skip
     assert_one_line_error(result, "another `dhg up`", f"pid {serving_stack.process.pid}")
 
 
 def test_an_unreachable_registry_is_a_one_line_error(serving_stack: ServingStack) -> None:
-    result = run_dhg("search", "x", "--registry-url", f"http://127.0.0.1:{free_port()}", "--token", "t")
+    result = run_dhg("search", "x", "--registry-url", f"http://127.0.0.1:{free_ports(1)[0]}", "--token", "t")
     assert_one_line_error(result, "not reachable")
 
 
-def test_sigterm_stops_the_registry_and_postgres(serving_stack: ServingStack) -> None:
-    state = read_state(serving_stack.data_dir)
-    assert state is not None
-    assert serving_stack.stop(signal.SIGTERM) == 0, serving_stack.output()
-    assert "stopping Postgres" in serving_stack.output()
-    assert not (serving_stack.data_dir.postgres / "pgdata" / "postmaster.pid").exists()
-    with pytest.raises(ProcessLookupError):
-        os.kill(state.registry_pid, 0)
-    assert run_dhg("status", "--data-dir", serving_stack.data_dir.root).returncode == 1
+def test_a_killed_run_is_cleaned_up_by_the_next_and_sigterm_stops_all_in_order(
+    serving_stack: ServingStack, serving_stack_factory: Callable[..., ServingStack]
+) -> None:
+    data_dir = serving_stack.data_dir
+    killed = read_state(data_dir)
+    assert killed is not None and killed.asr_pid is not None
+    serving_stack.stop(signal.SIGKILL)  # leaves its services and its Postgres running
+    os.kill(killed.registry_pid, 0)
+    os.kill(killed.asr_pid, 0)
+    assert (data_dir.postgres / "pgdata" / "postmaster.pid").exists()
+
+    third = serving_stack_factory(data_dir.root)
+
+    output = third.output()
+    assert f"stopped an ASR service (pid {killed.asr_pid})" in output
+    assert f"stopped a Registry (pid {killed.registry_pid})" in output
+    assert "stopped a Postgres an earlier `dhg up` left running" in output
+    assert_sample_transcribed(output)
+    running = read_state(data_dir)
+    assert running is not None and running.asr_pid is not None
+
+    assert third.stop(signal.SIGTERM) == 0, third.output()
+    output = third.output()
+    assert output.index("stopping the ASR service") < output.index("stopping the Registry")
+    assert output.index("stopping the Registry") < output.index("stopping Postgres")
+    assert not (data_dir.postgres / "pgdata" / "postmaster.pid").exists()
+    assert not data_dir.state_file.exists()
+    for pid in (killed.asr_pid, killed.registry_pid, running.asr_pid, running.registry_pid):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert run_dhg("status", "--data-dir", data_dir.root).returncode == 1

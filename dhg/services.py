@@ -1,0 +1,98 @@
+"""A service local mode runs as a child process: started with its own log, awaited on /readyz, stopped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from dhg import logs
+from dhg.errors import StackError
+from dhg.processes import terminate
+
+HOST = "127.0.0.1"
+READY_POLL_SECONDS = 0.2
+READY_PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class ChildService:
+    """One HTTP service on 127.0.0.1:`port`, logging to `log_path`; `name` is how errors call it."""
+
+    name: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def spawn(self, command: list[str], environment: dict[str, str], cwd: Path) -> None:
+        """Start the process, appending to its log after a line that marks this run."""
+        with self.log_path.open("ab") as log:
+            log.write(
+                f"--- dhg up (pid {os.getpid()}) starting {self.name} at "
+                f"{datetime.now(UTC).isoformat(timespec='seconds')}\n".encode()
+            )
+            log.flush()
+            self.log_offset = log.tell()
+            # its own session, so Ctrl-C reaches only `dhg up`, which stops the parts in order
+            self.process = subprocess.Popen(
+                command,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                start_new_session=True,
+            )
+
+    def log_tail(self) -> str:
+        """The end of what this run wrote to the log, for an error message."""
+        return logs.describe_tail(self.log_path, offset=self.log_offset)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Return once /readyz answers 200; StackError (with the log's tail) if it exits or takes too long."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.url, timeout=READY_PROBE_TIMEOUT_SECONDS) as client:
+            while not _answers_ready(client):
+                if self.process.poll() is not None:
+                    raise StackError(
+                        f"{self.name} exited with status {self.process.returncode} while starting; {self.log_tail()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise StackError(f"{self.name} did not become ready within {timeout:g} s; {self.log_tail()}")
+                time.sleep(READY_POLL_SECONDS)
+
+    def check_running(self) -> None:
+        """Raise StackError if the process stopped on its own."""
+        if self.process is not None and (status := self.process.poll()) is not None:
+            raise StackError(f"{self.name} stopped unexpectedly (status {status}); {self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL) if it runs."""
+        if self.process is not None:
+            terminate(self.process)
+
+
+def _answers_ready(client: httpx.Client) -> bool:
+    try:
+        return client.get("/readyz").status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False

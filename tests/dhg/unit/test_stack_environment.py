@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dhg.datadir import DataDir
+from dhg.stack import asr_command, asr_environment
+
+
+def test_the_asr_service_reports_to_the_local_registry_whatever_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DHG_ASR_REGISTRY_URL", "http://elsewhere:8000")
+    monkeypatch.setenv("DHG_ASR_API_KEY", "someone-elses")
+    monkeypatch.setenv("DHG_ASR_BEAM_SIZE", "1")
+    data_dir = DataDir(tmp_path)
+    env = asr_environment(registry_url="http://127.0.0.1:8000", data_dir=data_dir, admin_token="adm", api_key="key")
+    assert env["DHG_ASR_REGISTRY_URL"] == "http://127.0.0.1:8000"
+    assert env["DHG_ASR_REGISTRY_TOKEN"] == "adm"
+    assert env["DHG_ASR_API_KEY"] == "key"
+    assert env["DHG_ASR_OUTBOX_DIR"] == str(data_dir.asr_outbox)
+    assert env["DHG_ASR_BEAM_SIZE"] == "1"  # the user's own tuning passes through
+    assert env["DHG_ASR_MODEL_CACHE_DIR"] == str(data_dir.models)
+
+
+def test_a_model_cache_the_user_chose_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DHG_ASR_MODEL_CACHE_DIR", "/srv/models")
+    env = asr_environment(registry_url="u", data_dir=DataDir(tmp_path), admin_token="a", api_key="k")
+    assert env["DHG_ASR_MODEL_CACHE_DIR"] == "/srv/models"
+    assert asr_command(8001)[1:] == ["-m", "asr", "--host", "127.0.0.1", "--port", "8001"]
