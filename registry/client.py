@@ -297,7 +297,9 @@ class RegistryClient:
                     for chunk in response.iter_bytes():
                         written += len(chunk)
                         if max_bytes is not None and written > max_bytes:
-                            raise RegistryAPIError(413, {"detail": "asset too large"}, f"asset exceeds {max_bytes} bytes")
+                            raise RegistryAPIError(
+                                413, {"detail": "asset too large"}, f"asset exceeds {max_bytes} bytes"
+                            )
                         handle.write(chunk)
         except httpx.HTTPError as error:
             raise RegistryAPIError(None, {"detail": str(error)}, f"registry unreachable: {error}") from error
