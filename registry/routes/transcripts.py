@@ -102,13 +102,16 @@ async def get_transcript(
     transcript_id: uuid.UUID, session: SessionDep, who: ReadAccess, format: TranscriptFormat = "json"
 ) -> TranscriptOut:
     """The transcript with its segments; `format` renders it as text, srt, vtt or tsv instead."""
+    if format == "json":
+        body = await transcripts.get_json(session, transcript_id=transcript_id)
+        if body is None:
+            raise NotFound(f"No transcript {transcript_id}.")
+        return Response(body, media_type="application/json")  # type: ignore[return-value]
     stored = await transcripts.get(session, transcript_id=transcript_id)
     if stored is None:
         raise NotFound(f"No transcript {transcript_id}.")
-    if format != "json":
-        rendered, media_type = formats.render(stored, format)
-        return Response(rendered, media_type=media_type)  # type: ignore[return-value]
-    return TranscriptOut.model_validate(stored)
+    rendered, media_type = formats.render(stored, format)
+    return Response(rendered, media_type=media_type)  # type: ignore[return-value]
 
 
 @router.delete("/{transcript_id}", name="transcript.delete", status_code=204)

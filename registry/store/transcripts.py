@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.models import Asset, Job, Segment, Transcript
-from registry.schemas import TranscriptIn
+from registry.schemas import SegmentOut, TranscriptIn, TranscriptOut
 
 SUMMARY_COLUMNS = [c for c in Transcript.__table__.c if c.name != "text"]
 SEGMENT_COLUMNS = [
@@ -86,6 +86,28 @@ async def create(session: AsyncSession, *, body: TranscriptIn, created_by: str) 
         update(Job).where(Job.id == body.job_id).values(transcript_id=transcript_id, updated_at=func.now())
     )
     return transcript_id, True
+
+
+def _pairs(alias: str, fields: list[str]) -> str:
+    return ", ".join(f"'{name}', {alias}.\"{name}\"" for name in fields)
+
+
+# The read hot path: Postgres renders the whole transcript as JSON text in one query, with exactly the
+# fields of the API schema (TranscriptOut, SegmentOut), so the server only passes bytes through.
+# The SQL is built once from our own schema's field names, never from input.
+_TRANSCRIPT_FIELDS = [name for name in TranscriptOut.model_fields if name != "segments"]
+_SEGMENT_FIELDS = list(SegmentOut.model_fields)
+_TRANSCRIPT_JSON = text(
+    f"SELECT json_build_object({_pairs('t', _TRANSCRIPT_FIELDS)}, 'segments', COALESCE(("  # noqa: S608
+    f"SELECT json_agg(json_build_object({_pairs('s', _SEGMENT_FIELDS)}) ORDER BY s.position) "
+    "FROM segments s WHERE s.transcript_id = t.id), '[]'::json))::text FROM transcripts t WHERE t.id = :id"
+)
+
+
+async def get_json(session: AsyncSession, *, transcript_id: uuid.UUID) -> bytes | None:
+    """The transcript as the API's JSON (TranscriptOut), rendered by the database; None when absent."""
+    rendered = (await session.execute(_TRANSCRIPT_JSON, {"id": transcript_id})).scalar_one_or_none()
+    return None if rendered is None else str(rendered).encode()
 
 
 async def get(session: AsyncSession, *, transcript_id: uuid.UUID, with_segments: bool = True) -> dict[str, Any] | None:

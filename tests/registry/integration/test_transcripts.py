@@ -160,3 +160,27 @@ def test_page_size_is_capped_and_negative_offsets_refused(reader):
 def test_a_transcript_naming_an_unknown_asset_is_refused(writer):
     response = writer.post("/v1/transcripts", json=transcript(asset_id=str(uuid.uuid4())))
     assert response.status_code == 422 and "does not exist" in response.json()["detail"]
+
+
+def test_the_database_rendered_json_matches_the_api_schema_exactly(registry, writer, reader):
+    import asyncio
+
+    from registry.db import make_engine, make_sessionmaker
+    from registry.schemas import TranscriptOut
+    from registry.store import transcripts as store
+
+    created = writer.post("/v1/transcripts", json=transcript()).json()
+    served = reader.get(f"/v1/transcripts/{created['id']}").json()
+
+    async def via_orm():
+        engine = make_engine(registry.settings)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await store.get(session, transcript_id=uuid.UUID(created["id"]))
+        finally:
+            await engine.dispose()
+
+    expected = TranscriptOut.model_validate(asyncio.run(via_orm()))
+    assert TranscriptOut.model_validate(served) == expected
+    assert list(served) == list(TranscriptOut.model_fields)
+    assert list(served["segments"][0]) == list(expected.segments[0].model_dump())
