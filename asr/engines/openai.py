@@ -1,37 +1,54 @@
 """openai-whisper (PyTorch): the seed's engine, an optional extra. Runs converted CTranslate2 weights
-(`python -m asr.convert`) offline; VAD comes from faster-whisper's Silero model through `clip_timestamps`."""
+(`python -m asr.convert`) offline; VAD comes from faster-whisper's Silero model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from asr.engines.base import SAMPLE_RATE, Audio, Options, Segment, Transcription, TranscriptionInfo, Word
 
-MIN_CLIP_SECONDS = 0.1
+
+@dataclass(frozen=True)
+class Speech:
+    """The speech of an audio (silence removed by Silero VAD) and how to map its times back."""
+
+    audio: Audio
+    original_time: Callable[[float, bool], float]
 
 
-def speech_clips(audio: Audio) -> list[float]:
-    """Start/end times (seconds, flattened) of the speech that Silero VAD finds; empty when there is none."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+def speech_only(audio: Audio) -> Speech | None:
+    """Silero VAD (shipped with faster-whisper); None when there is no speech at all.
+
+    (openai-whisper's own `clip_timestamps` loops forever when a clip ends at the end of the audio, so we
+    cut the silence out ourselves and restore the times, as faster-whisper does.)"""
+    from faster_whisper.vad import SpeechTimestampsMap, VadOptions, get_speech_timestamps
 
     spans = get_speech_timestamps(audio, VadOptions())
-    clips: list[float] = []
-    for span in spans:
-        start, end = span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE
-        if end - start >= MIN_CLIP_SECONDS:
-            clips += [round(start, 3), round(end, 3)]
-    return clips
+    if not spans:
+        return None
+    speech = np.concatenate([audio[span["start"] : span["end"]] for span in spans]).astype(np.float32)
+    mapping = SpeechTimestampsMap(spans, SAMPLE_RATE)
+    return Speech(speech, lambda time, is_end: float(mapping.get_original_time(time, is_end=is_end)))
 
 
-def _segment(raw: dict[str, Any]) -> Segment:
+def _identity(time: float, is_end: bool) -> float:
+    return time
+
+
+def _segment(raw: dict[str, Any], original_time: Callable[[float, bool], float] = _identity) -> Segment:
     words = None
     if "words" in raw:
-        words = tuple(Word(w["start"], w["end"], w["word"], w["probability"]) for w in raw["words"])
+        words = tuple(
+            Word(original_time(w["start"], False), original_time(w["end"], True), w["word"], w["probability"])
+            for w in raw["words"]
+        )
     return Segment(
-        start=raw["start"],
-        end=raw["end"],
+        start=original_time(raw["start"], False),
+        end=original_time(raw["end"], True),
         text=raw["text"],
         words=words,
         avg_logprob=raw.get("avg_logprob"),
@@ -61,15 +78,13 @@ class OpenAIWhisperEngine:
         import whisper
 
         duration = len(audio) / SAMPLE_RATE
-        clips: list[float] | str = "0"
-        if options.vad:
-            clips = speech_clips(audio)
-            if not clips:
-                return Transcription(iter(()), TranscriptionInfo(options.language or "en", 1.0, duration))
         language = options.language or ("en" if not self.multilingual else None)
+        speech = speech_only(audio) if options.vad else Speech(audio, _identity)
+        if speech is None:
+            return Transcription(iter(()), TranscriptionInfo(language or "en", 1.0, duration))
         result = whisper.transcribe(
             self._model,
-            np.ascontiguousarray(audio, dtype=np.float32),
+            np.ascontiguousarray(speech.audio, dtype=np.float32),
             task=options.task,
             language=language,
             initial_prompt=options.prompt,
@@ -80,11 +95,10 @@ class OpenAIWhisperEngine:
             compression_ratio_threshold=options.compression_ratio_threshold,
             logprob_threshold=options.log_prob_threshold,
             no_speech_threshold=options.no_speech_threshold,
-            clip_timestamps=clips,
             fp16=self.device == "cuda",
             verbose=None,
         )
-        segments = [_segment(s) for s in result["segments"]]
+        segments = [_segment(s, speech.original_time) for s in result["segments"]]
         info = TranscriptionInfo(result.get("language") or language or "en", 1.0, duration)
         return Transcription(iter(segments), info)
 
