@@ -74,7 +74,7 @@ def load_embedder(settings: Settings) -> Embedder | None:
     try:
         path = bundled_model_path() if settings.embedding_model == "bundled" else Path(settings.embedding_model)
         started = time.perf_counter()
-        embedder = SentenceTransformerEmbedder(path)
+        embedder = SentenceTransformerEmbedder(path, threads=settings.embedding_threads)
         log.info(
             "embedding model loaded", extra={"model": str(path), "seconds": round(time.perf_counter() - started, 2)}
         )

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         default=True, description="Embed the segment backlog in this process (else leave it to registry.worker)."
     )
     embedding_batch_size: int = 64
+    embedding_threads: int = Field(
+        default=1, description="torch threads for embeddings: one keeps query latency steady beside the API."
+    )
     embedding_poll_seconds: float = 1.0
     webhooks_enabled: bool = True
     webhook_poll_seconds: float = 1.0
