@@ -1,0 +1,177 @@
+"""Targets from the issue, the printed table, and the JSON written with --json."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.registry.load import PhaseResult
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    figure: str  # key into the figures dict
+    bound: float
+    higher_is_better: bool
+
+    def met(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value >= self.bound if self.higher_is_better else value < self.bound
+
+    def describe(self) -> str:
+        return f"{'>=' if self.higher_is_better else '<'} {self.bound:g}"
+
+
+TARGETS = (
+    Target("transcript writes/s (20 segments)", "writes_per_second", 300, True),
+    Target("transcript reads/s", "reads_per_second", 1000, True),
+    Target("write p99 ms at the target rate", "write_p99_ms_at_target", 100, False),
+    Target("read p99 ms at the target rate", "read_p99_ms_at_target", 100, False),
+    Target("semantic search p95 ms", "search_p95_ms", 50, False),
+)
+
+
+CONTENDED_CORES = 0.2  # other processes using more than this during a window make its figures low
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def cpu_ms_per_request(phase: PhaseResult) -> dict[str, float]:
+    """CPU milliseconds each process spent per completed request over the measured window."""
+    if not phase.completed:
+        return {}
+    return {name: round(seconds * 1000 / phase.completed, 2) for name, seconds in phase.cpu_seconds.items()}
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator and not math.isnan(denominator) else math.nan
+
+
+def _latencies(phase: PhaseResult | None) -> str:
+    if phase is None or not phase.completed:
+        return "-"
+    return "/".join(f"{phase.percentile(q):.1f}" for q in (50, 95, 99))
+
+
+def _cores(phase: PhaseResult) -> str:
+    seconds = phase.seconds or 1.0
+    parts = [f"{name} {value / seconds:.2f}" for name, value in phase.cpu_seconds.items() if name != "machine"]
+    other = phase.other_cores
+    if other is not None:
+        parts.append(f"other {other:.2f}" + (" !" if other >= CONTENDED_CORES else ""))
+    return ", ".join(parts)
+
+
+def table(phases: dict[str, PhaseResult], figures: dict[str, float], context: dict[str, Any]) -> str:
+    """The human-readable report: every phase, service vs raw DB, search, then PASS/FAIL per target."""
+    machine = context["machine"]
+    lines = [f"Registry benchmark on {machine['cores']} cores ({machine['cpu_model']}); {context['description']}", ""]
+    lines += _phase_rows(phases)
+    lines += ["", "service vs raw DB (same SQL, same server, no HTTP), and CPU ms per request:"]
+    for kind in ("write", "read"):
+        lines += _baseline_lines(phases, kind)
+    lines += _search_lines(phases, figures, context)
+    lines += ["", f"{'target':<40}{'bound':>10}{'measured':>12}  result"]
+    for target in TARGETS:
+        if target.figure not in figures:
+            lines.append(f"{target.name:<40}{target.describe():>10}{'-':>12}  not run")
+            continue
+        value = figures[target.figure]
+        lines.append(
+            f"{target.name:<40}{target.describe():>10}{value:>12.1f}  {'PASS' if target.met(value) else 'FAIL'}"
+        )
+    return "\n".join(lines)
+
+
+def _phase_rows(phases: dict[str, PhaseResult]) -> list[str]:
+    header = (
+        f"{'phase':<48}{'req/s':>9}{'p50/p95/p99 ms':>26}{'errors':>8}  cores used (client, registry, postgres, other)"
+    )
+    rows = [header, "-" * len(header)]
+    for key, phase in phases.items():
+        name = key + (" OVERLOADED" if phase.overloaded else "")
+        failed = phase.errors + phase.unfinished
+        rows.append(f"{name:<48}{phase.rate:>9.1f}{_latencies(phase):>26}{failed:>8}  {_cores(phase)}")
+    rows.append(f"('!': processes outside the benchmark used >= {CONTENDED_CORES} cores in that window)")
+    return rows
+
+
+def _baseline_lines(phases: dict[str, PhaseResult], kind: str) -> list[str]:
+    service, raw = phases.get(f"http {kind} closed"), phases.get(f"raw {kind} closed")
+    if service is None or raw is None:
+        return []
+    lines = [
+        f"  {kind}s/s: service {service.rate:.1f} / raw {raw.rate:.1f} = {_ratio(service.rate, raw.rate):.2f}"
+        f"; p50 service/raw = {_ratio(service.percentile(50), raw.percentile(50)):.2f}"
+    ]
+    rows = [("service", service, "registry"), ("raw same SQL", raw, "client")]
+    one = phases.get(f"raw one-statement {kind} closed")
+    if one is not None:
+        rows.append(("raw one statement", one, "client"))
+    for label, phase, process in rows:
+        cost = cpu_ms_per_request(phase)
+        lines.append(
+            f"    {label:<18} {process} {cost.get(process, math.nan):6.2f}, "
+            f"postgres {cost.get('postgres', math.nan):5.2f}  ({phase.rate:.1f}/s)"
+        )
+    return lines
+
+
+def _search_lines(phases: dict[str, PhaseResult], figures: dict[str, float], context: dict[str, Any]) -> list[str]:
+    if "search endpoint" not in phases or "search raw ann" not in phases:
+        return []
+    endpoint, raw = phases["search endpoint"], phases["search raw ann"]
+    model = phases.get("search model only")
+    single = phases.get("search model only, 1 torch thread")
+    return [
+        f"  search p50: endpoint {endpoint.percentile(50):.1f} ms / raw ANN {raw.percentile(50):.1f} ms "
+        f"= {_ratio(endpoint.percentile(50), raw.percentile(50)):.1f}x; model alone "
+        f"{model.percentile(50) if model else math.nan:.1f} ms "
+        f"({single.percentile(50) if single else math.nan:.1f} ms on 1 torch thread); recall@10 endpoint "
+        f"{figures.get('search_recall_at_10', math.nan):.3f}, raw {figures.get('raw_ann_recall_at_10', math.nan):.3f}",
+        f"  corpus: {context.get('corpus')}",
+    ]
+
+
+def to_json(path: Path, phases: dict[str, PhaseResult], figures: dict[str, float], context: dict[str, Any]) -> None:
+    document = {
+        "context": context,
+        "figures": {
+            key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in figures.items()
+        },
+        "targets": [
+            {
+                "name": t.name,
+                "figure": t.figure,
+                "bound": t.describe(),
+                "value": figures.get(t.figure),
+                "met": t.met(figures.get(t.figure, math.nan)),
+            }
+            for t in TARGETS
+        ],
+        "phases": {
+            key: phase.summary() | {"cpu_ms_per_request": cpu_ms_per_request(phase)} for key, phase in phases.items()
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

@@ -1,0 +1,129 @@
+"""Semantic search latency at N segments, three ways, each over the same queries one at a time:
+the model alone (embed the query text), the raw pgvector ANN query (the SQL the Registry sends), and the full
+endpoint (HTTP, auth, embedding, ANN, JSON)."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+from pgvector.psycopg import register_vector
+
+from bench.registry.client import Connection
+from bench.registry.corpus import Corpus
+from bench.registry.load import PhaseResult
+from registry.embeddings import SentenceTransformerEmbedder
+from registry.routes.search import EF_SEARCH
+
+LIMIT = 10
+ANN_QUERY = """
+SELECT segments.id AS segment_id, segments.transcript_id, transcripts.asset_id, segments.position,
+       segments.start, segments."end", segments.text, transcripts.language,
+       1 - (segments.embedding <=> %(embedding)s) AS score
+FROM segments JOIN transcripts ON transcripts.id = segments.transcript_id
+WHERE segments.embedding IS NOT NULL ORDER BY segments.embedding <=> %(embedding)s LIMIT %(limit)s"""
+WARMUP_QUERIES = 20
+
+
+def _timed(
+    name: str, queries: list[str], once: Callable[[int], object], meter: Callable[[], dict[str, float]] | None
+) -> PhaseResult:
+    """Run `once(i)` for each query after a warm-up pass over the first few; latencies in ms."""
+    for index in range(min(WARMUP_QUERIES, len(queries))):
+        once(index)
+    result = PhaseResult(name, "sequential", 0.0, 1)
+    before = meter() if meter else {}
+    started = time.perf_counter()
+    for index in range(len(queries)):
+        begun = time.perf_counter()
+        once(index)
+        result.latencies_ms.append((time.perf_counter() - begun) * 1000)
+    result.seconds = time.perf_counter() - started
+    after = meter() if meter else {}
+    result.cpu_seconds = {key: after[key] - before[key] for key in after}
+    return result
+
+
+def model_only(embedder: SentenceTransformerEmbedder, queries: list[str], threads: int | None = None) -> PhaseResult:
+    """Embedding one query text with the model, in this process (the endpoint does the same per request), with
+    torch's default intra-op threads (one per core, as in the Registry) or with `threads`."""
+    import torch
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
+    try:
+        return _timed("embed query (model only)", queries, lambda i: embedder.encode([queries[i]]), None)
+    finally:
+        torch.set_num_threads(default)
+
+
+def raw_ann(
+    conninfo: str, corpus: Corpus, vectors: np.ndarray, *, meter: Callable[[], dict[str, float]] | None
+) -> tuple[PhaseResult, float]:
+    """The Registry's ANN SQL with precomputed query vectors; returns the latencies and recall@10."""
+    hits: list[set[uuid.UUID]] = [set() for _ in vectors]
+    with psycopg.connect(conninfo) as connection:
+        register_vector(connection)
+
+        def once(index: int) -> None:
+            with connection.transaction():
+                connection.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+                connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                rows = connection.execute(ANN_QUERY, {"embedding": vectors[index], "limit": LIMIT}).fetchall()
+            hits[index] = {row[0] for row in rows}
+
+        result = _timed("raw pgvector ANN (psycopg)", [""] * len(vectors), once, meter)
+    return result, _recall(corpus, vectors, hits)
+
+
+async def endpoint(
+    port: int,
+    token: str,
+    corpus: Corpus,
+    queries: list[str],
+    vectors: np.ndarray,
+    *,
+    meter: Callable[[], dict[str, float]] | None,
+) -> tuple[PhaseResult, float, list[str]]:
+    """GET /v1/search?mode=semantic for each query, one at a time; returns latencies, recall@10 and the
+    modes the server reported (all must be 'semantic')."""
+    connection = Connection(port, token)
+    bodies: list[bytes] = [b""] * len(queries)
+    try:
+        for index in range(min(WARMUP_QUERIES, len(queries))):
+            await _search(connection, queries[index])
+        result = PhaseResult("GET /v1/search (endpoint)", "sequential", 0.0, 1)
+        before = meter() if meter else {}
+        started = time.perf_counter()
+        for index, query in enumerate(queries):
+            begun = time.perf_counter()
+            bodies[index] = await _search(connection, query)
+            result.latencies_ms.append((time.perf_counter() - begun) * 1000)
+        result.seconds = time.perf_counter() - started
+        after = meter() if meter else {}
+        result.cpu_seconds = {key: after[key] - before[key] for key in after}
+    finally:
+        await connection.close()
+    parsed: list[dict[str, Any]] = [orjson.loads(body) for body in bodies]
+    hits = [{uuid.UUID(item["segment_id"]) for item in answer["items"]} for answer in parsed]
+    return result, _recall(corpus, vectors, hits), sorted({answer["mode"] for answer in parsed})
+
+
+async def _search(connection: Connection, query: str) -> bytes:
+    path = "/v1/search?" + urllib.parse.urlencode({"q": query, "mode": "semantic", "limit": LIMIT})
+    response = await connection.request("GET", path)
+    if response.status != 200:
+        raise RuntimeError(f"GET /v1/search: {response.status} {response.body[:300]!r}")
+    return response.body
+
+
+def _recall(corpus: Corpus, vectors: np.ndarray, hits: list[set[uuid.UUID]]) -> float:
+    """Mean share of the exact 10 nearest segments (brute force over the stored vectors) that came back."""
+    found = [len(corpus.exact_top(vector, LIMIT) & got) / LIMIT for vector, got in zip(vectors, hits, strict=True)]
+    return float(np.mean(found)) if found else float("nan")
