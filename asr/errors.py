@@ -4,31 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-PROBLEM_BASE = "https://dhg.ai/problems/"
+from registry.errors import RegistryError
 
 
-class AsrError(Exception):
-    status = 500
-    slug = "internal"
-    title = "Internal error"
-
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.extra = extra
+class AsrError(RegistryError):
+    """Base of the ASR service's errors: the Registry's problem+json, plus the body OpenAI clients read."""
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if instance:
-            body["instance"] = instance
+        body = super().problem(instance)
         # The official OpenAI client reads `error.message`; keep both shapes in one body.
         body["error"] = {"message": self.detail, "type": self.slug, "code": self.slug}
-        body.update(self.extra)
         return body
 
 
