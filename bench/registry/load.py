@@ -191,6 +191,7 @@ async def open_loop(
     counts = {"sent": 0, "done": 0}
     max_backlog = max(max_in_flight, round(rate * MAX_BACKLOG_SECONDS))
     first = time.perf_counter()
+    cpu_at_first = meter() if meter else {}
 
     async def dispatch() -> None:
         scheduled = first
@@ -229,6 +230,7 @@ async def open_loop(
     if result.overloaded:
         watcher.cancel()
     stopped = time.perf_counter()
+    cpu_at_stop = meter() if meter and result.overloaded else {}
     await asyncio.gather(watcher, return_exceptions=True)
     _, pending = await asyncio.wait(workers, timeout=DRAIN_SECONDS)  # a backlog past this is "unfinished"
     for task in pending:
@@ -237,6 +239,7 @@ async def open_loop(
     result.unfinished = counts["sent"] - counts["done"]
     if result.overloaded:
         result.seconds = stopped - first
+        result.cpu_seconds = {name: cpu_at_stop[name] - cpu_at_first[name] for name in cpu_at_stop}
         result.latencies_ms = [(done - sent) * 1000 for sent, done in answers]
         result.window_completions = sum(1 for _, done in answers if done < stopped)
     else:

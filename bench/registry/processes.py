@@ -27,13 +27,10 @@ class StartError(RuntimeError):
     """The Registry did not come up; its log says why."""
 
 
-def process_cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
-    """User + system CPU of one process (and, optionally, of its children that have exited)."""
+def _cpu_ticks(pid: int) -> tuple[int, int]:
+    """(own user + system ticks, reaped children's user + system ticks) of one process, from proc(5)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of proc(5))
-    if with_reaped_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return ticks / CLOCK_TICKS
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
 def _children(parent: int) -> list[int]:
@@ -50,15 +47,23 @@ def _children(parent: int) -> list[int]:
     return pids
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU of a process, its live children and its exited children (Postgres backends come and go)."""
-    total = process_cpu_seconds(root, with_reaped_children=True)
-    for child in _children(root):
-        try:
-            total += process_cpu_seconds(child)
-        except OSError:  # exited between the listing and the read; its time is now in the parent's cutime
-            continue
-    return total
+def tree_cpu_seconds(root: int, attempts: int = 5) -> float:
+    """CPU of a process, its live children and its exited children (Postgres backends come and go).
+
+    A child reaped while the children are being read would be missed (gone from /proc, not yet in the
+    parent's total when that was read), so the read is repeated until no child was reaped during it."""
+    total = 0
+    for _ in range(attempts):
+        own, reaped = _cpu_ticks(root)
+        total = own + reaped
+        for child in _children(root):
+            try:
+                total += _cpu_ticks(child)[0]
+            except OSError:  # exited after the listing: caught by the check below
+                continue
+        if _cpu_ticks(root)[1] == reaped:
+            break
+    return total / CLOCK_TICKS
 
 
 def machine_busy_seconds() -> float:
