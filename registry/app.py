@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry import background
+from registry import background, heap, pg
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
 from registry.errors import PROBLEM_MEDIA_TYPE, BadRequest, InvalidRequest, NotFound, RegistryError
@@ -73,9 +73,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(settings)
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    app.state.pg = await pg.open_pool(settings)
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     tasks = background.start(app)
+    heap.settle()
     try:
         yield
     finally:
@@ -83,6 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await background.stop(app)
+        await app.state.pg.close()
         await engine.dispose()
 
 

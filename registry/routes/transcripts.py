@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from psycopg import AsyncConnection
 
 from registry import formats, metrics
 from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
-from registry.errors import InvalidRequest, NotFound
+from registry.errors import Conflict, InvalidRequest, NotFound
 from registry.schemas import Page, TranscriptFormat, TranscriptIn, TranscriptOut, TranscriptSummary
 from registry.store import events, transcripts
 
 router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])
 REPLAY_HEADER = "Idempotent-Replayed"
+PUSH_ATTEMPTS = 3
 RENDERED = {
     fmt: {"schema": {"type": "string"}}
     for fmt in ("text/plain", "application/x-subrip", "text/vtt", "text/tab-separated-values")
@@ -26,45 +28,42 @@ RENDERED = {
     "",
     name="transcript.create",
     status_code=201,
+    response_model=TranscriptOut,
     responses={200: {"model": TranscriptOut, "description": "Replay: this job_id was stored before."}},
 )
-async def create_transcript(
-    body: TranscriptIn, request: Request, response: Response, session: SessionDep, who: WriteAccess
-) -> TranscriptOut:
+async def create_transcript(body: TranscriptIn, request: Request, who: WriteAccess) -> Response:
     """Store a finished transcription. Pushing the same job_id again stores nothing and returns the first."""
-    async with session.begin():
+    context = {
+        "actor": who.actor,
+        "request_id": getattr(request.state, "request_id", None),
+        "method": request.method,
+        "path": request.url.path,
+    }
+    async with request.app.state.pg.connection() as connection:
+        status, transcript_id, content = await _push_or_replay(connection, body, context)
+    request.state.audited = True
+    (metrics.TRANSCRIPTS_CREATED if status == 201 else metrics.TRANSCRIPT_REPLAYS).inc()
+    headers = {"Location": f"/v1/transcripts/{transcript_id}"}
+    if status == 200:
+        headers[REPLAY_HEADER] = "true"
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+async def _push_or_replay(
+    connection: AsyncConnection[Any], body: TranscriptIn, context: dict[str, Any]
+) -> tuple[int, uuid.UUID, bytes]:
+    """(201, id, JSON) when stored now; (200, id, JSON of the first) when the job_id was stored before."""
+    for _ in range(PUSH_ATTEMPTS):  # a replayed job's transcript can be deleted in between: push again
         try:
-            transcript_id, created = await transcripts.create(session, body=body, created_by=who.actor)
+            pushed = await transcripts.push(connection, body=body, **context)
         except transcripts.UnknownReference as error:
             raise InvalidRequest(str(error)) from error
-        status = 201 if created else 200
-        await record_audit(
-            request,
-            session,
-            action="transcript.create",
-            entity_type="transcript",
-            entity_id=transcript_id,
-            status_code=status,
-            detail={"job_id": str(body.job_id), "replayed": not created},
-        )
-        if created:
-            await events.emit(
-                session,
-                event="transcript.created",
-                data={
-                    "transcript_id": str(transcript_id),
-                    "job_id": str(body.job_id),
-                    "asset_id": str(body.asset_id) if body.asset_id else None,
-                },
-            )
-        stored = await transcripts.get(session, transcript_id=transcript_id)
-    assert stored is not None
-    (metrics.TRANSCRIPTS_CREATED if created else metrics.TRANSCRIPT_REPLAYS).inc()
-    response.status_code = status
-    response.headers["Location"] = f"/v1/transcripts/{transcript_id}"
-    if not created:
-        response.headers[REPLAY_HEADER] = "true"
-    return TranscriptOut.model_validate(stored)
+        if pushed is not None:
+            return 201, pushed.transcript_id, transcripts.pushed_json(body, pushed, context["actor"])
+        found = await transcripts.replay(connection, job_id=body.job_id, **context)
+        if found is not None:
+            return 200, *found
+    raise Conflict(f"The transcript of job {body.job_id} keeps being deleted while it is pushed; try again.")
 
 
 @router.get("", name="transcript.list")
@@ -99,15 +98,17 @@ async def list_transcripts(
     responses={200: {"content": RENDERED, "description": "JSON, or the rendering asked by `format`."}},
 )
 async def get_transcript(
-    transcript_id: uuid.UUID, session: SessionDep, who: ReadAccess, format: TranscriptFormat = "json"
+    transcript_id: uuid.UUID, request: Request, who: ReadAccess, format: TranscriptFormat = "json"
 ) -> TranscriptOut:
     """The transcript with its segments; `format` renders it as text, srt, vtt or tsv instead."""
     if format == "json":
-        body = await transcripts.get_json(session, transcript_id=transcript_id)
+        async with request.app.state.pg.connection() as connection:
+            body = await transcripts.get_json(connection, transcript_id=transcript_id)
         if body is None:
             raise NotFound(f"No transcript {transcript_id}.")
         return Response(body, media_type="application/json")  # type: ignore[return-value]
-    stored = await transcripts.get(session, transcript_id=transcript_id)
+    async with request.app.state.sessions() as session:
+        stored = await transcripts.get(session, transcript_id=transcript_id)
     if stored is None:
         raise NotFound(f"No transcript {transcript_id}.")
     rendered, media_type = formats.render(stored, format)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+import orjson
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from pydantic import TypeAdapter
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.models import Asset, Job, Segment, Transcript
-from registry.schemas import SegmentOut, TranscriptIn, TranscriptOut
+from registry.models import Job, Segment, Transcript
+from registry.schemas import SegmentIn, SegmentOut, TranscriptIn, TranscriptOut
 
 SUMMARY_COLUMNS = [c for c in Transcript.__table__.c if c.name != "text"]
 SEGMENT_COLUMNS = [
@@ -36,56 +40,123 @@ def full_text(body: TranscriptIn) -> str:
     return " ".join(segment.text.strip() for segment in body.segments).strip()
 
 
-async def create(session: AsyncSession, *, body: TranscriptIn, created_by: str) -> tuple[uuid.UUID, bool]:
-    """Store the transcript unless its job_id is already stored; returns (transcript id, created).
+_SEGMENTS: TypeAdapter[list[SegmentIn]] = TypeAdapter(list[SegmentIn])
 
-    Concurrent pushes of the same job_id serialise on the unique index: the loser's INSERT waits for the
-    winner's commit, then does nothing, and reads the winner's row."""
-    statement = (
-        insert(Transcript)
-        .values(
-            job_id=body.job_id,
-            asset_id=body.asset_id,
-            text=full_text(body),
-            language=body.language,
-            model=body.model,
-            engine=body.engine,
-            device=body.device,
-            duration_seconds=body.duration_seconds,
-            processing_seconds=body.processing_seconds,
-            timings=body.timings,
-            segment_count=len(body.segments),
-            created_by=created_by,
-        )
-        .on_conflict_do_nothing(index_elements=[Transcript.job_id])
-        .returning(Transcript.id)
-    )
-    if body.asset_id is not None and await session.get(Asset, body.asset_id) is None:
+
+class Pushed(NamedTuple):
+    """What a push stored: the new row's id, time and segment ids (in order)."""
+
+    transcript_id: uuid.UUID
+    created_at_json: str  # as the database renders it in JSON (so a push and a read answer the same bytes)
+    segment_ids: list[uuid.UUID]
+
+
+# The write hot path as ONE data-modifying statement: the transcript, its segments, the job link, the audit row
+# and the webhook outbox rows land together or not at all (a statement is atomic on its own). Concurrent pushes
+# of one job_id serialise on the unique index: the loser's INSERT waits for the winner's commit, then does
+# nothing, and the caller replays the winner's row with _REPLAY.
+_PUSH = """
+WITH chk AS (
+    SELECT %(asset_id)s::uuid IS NULL OR EXISTS (SELECT 1 FROM assets WHERE id = %(asset_id)s::uuid) AS asset_ok
+), t AS (
+    INSERT INTO transcripts (job_id, asset_id, text, language, model, engine, device, duration_seconds,
+                             processing_seconds, timings, segment_count, created_by)
+    SELECT %(job_id)s::uuid, %(asset_id)s::uuid, %(text)s::text, %(language)s::text, %(model)s::text,
+           %(engine)s::text, %(device)s::text, %(duration_seconds)s::float8, %(processing_seconds)s::float8,
+           %(timings)s::jsonb, %(segment_count)s::int, %(actor)s::text
+    FROM chk WHERE chk.asset_ok
+    ON CONFLICT (job_id) DO NOTHING
+    RETURNING id, job_id, asset_id, created_at
+), s AS (
+    INSERT INTO segments (transcript_id, position, start, "end", text, words, avg_logprob, no_speech_prob)
+    SELECT t.id, e.ord - 1, (e.seg->>'start')::float8, (e.seg->>'end')::float8, e.seg->>'text',
+           NULLIF(e.seg->'words', 'null'::jsonb), (e.seg->>'avg_logprob')::float8, (e.seg->>'no_speech_prob')::float8
+    FROM t, jsonb_array_elements(%(segments)s::jsonb) WITH ORDINALITY AS e(seg, ord)
+    RETURNING id, position
+), j AS (
+    UPDATE jobs SET transcript_id = t.id, updated_at = now() FROM t WHERE jobs.id = t.job_id
+), a AS (
+    INSERT INTO audit_log (actor, action, entity_type, entity_id, outcome, status_code, request_id, method, path,
+                           detail)
+    SELECT %(actor)s::text, 'transcript.create', 'transcript', t.id::text, 'ok', 201, %(request_id)s::text,
+           %(method)s::text, %(path)s::text, jsonb_build_object('job_id', t.job_id, 'replayed', false)
+    FROM t
+), w AS (
+    INSERT INTO webhook_deliveries (webhook_id, event, payload)
+    SELECT h.id, 'transcript.created', jsonb_build_object(
+               'type', 'transcript.created', 'created_at', t.created_at,
+               'data', jsonb_build_object('transcript_id', t.id, 'job_id', t.job_id, 'asset_id', t.asset_id))
+    FROM t, webhooks h WHERE h.active AND 'transcript.created' = ANY(h.events)
+)
+SELECT chk.asset_ok, t.id, to_json(t.created_at)::text, (SELECT array_agg(s.id ORDER BY s.position) FROM s)
+FROM chk LEFT JOIN t ON true
+"""
+
+
+async def push(
+    connection: AsyncConnection[Any], *, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str
+) -> Pushed | None:
+    """Store the transcript in one statement (autocommit connection); None when its job_id was stored before.
+
+    Raises UnknownReference when it names an asset that is not stored."""
+    params = {
+        "job_id": body.job_id,
+        "asset_id": body.asset_id,
+        "text": full_text(body),
+        "language": body.language,
+        "model": body.model,
+        "engine": body.engine,
+        "device": body.device,
+        "duration_seconds": body.duration_seconds,
+        "processing_seconds": body.processing_seconds,
+        "timings": Jsonb(body.timings),
+        "segment_count": len(body.segments),
+        "segments": _SEGMENTS.dump_json(body.segments).decode(),
+        "actor": actor,
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+    }
+    try:
+        row = await (await connection.execute(_PUSH, params)).fetchone()
+    except psycopg.errors.ForeignKeyViolation as error:  # the asset was deleted while this statement ran
+        raise UnknownReference(f"asset {body.asset_id} does not exist") from error
+    assert row is not None
+    asset_ok, transcript_id, created_at, segment_ids = row
+    if not asset_ok:
         raise UnknownReference(f"asset {body.asset_id} does not exist")
-    transcript_id = (await session.execute(statement)).scalar_one_or_none()
     if transcript_id is None:
-        existing = await session.scalar(select(Transcript.id).where(Transcript.job_id == body.job_id))
-        assert existing is not None
-        return existing, False
-    if body.segments:
-        rows = [
-            {
-                "transcript_id": transcript_id,
-                "position": position,
-                "start": s.start,
-                "end": s.end,
-                "text": s.text,
-                "words": [w.model_dump() for w in s.words] if s.words is not None else None,
-                "avg_logprob": s.avg_logprob,
-                "no_speech_prob": s.no_speech_prob,
-            }
-            for position, s in enumerate(body.segments)
-        ]
-        await session.execute(insert(Segment), rows)
-    await session.execute(
-        update(Job).where(Job.id == body.job_id).values(transcript_id=transcript_id, updated_at=func.now())
+        return None
+    return Pushed(transcript_id, created_at, segment_ids or [])
+
+
+def pushed_json(body: TranscriptIn, pushed: Pushed, actor: str) -> bytes:
+    """The API's JSON (TranscriptOut) of a transcript just pushed, from the request and the returned ids."""
+    segments = [
+        {**segment, "id": segment_id, "position": position}
+        for position, (segment, segment_id) in enumerate(
+            zip(_SEGMENTS.dump_python(body.segments), pushed.segment_ids, strict=True)
+        )
+    ]
+    return orjson.dumps(
+        {
+            "id": pushed.transcript_id,
+            "job_id": body.job_id,
+            "asset_id": body.asset_id,
+            "language": body.language,
+            "model": body.model,
+            "engine": body.engine,
+            "device": body.device,
+            "duration_seconds": body.duration_seconds,
+            "processing_seconds": body.processing_seconds,
+            "timings": body.timings,
+            "segment_count": len(body.segments),
+            "created_by": actor,
+            "created_at": orjson.Fragment(pushed.created_at_json),
+            "text": full_text(body),
+            "segments": segments,
+        }
     )
-    return transcript_id, True
 
 
 def _pairs(alias: str, fields: list[str]) -> str:
@@ -97,17 +168,39 @@ def _pairs(alias: str, fields: list[str]) -> str:
 # The SQL is built once from our own schema's field names, never from input.
 _TRANSCRIPT_FIELDS = [name for name in TranscriptOut.model_fields if name != "segments"]
 _SEGMENT_FIELDS = list(SegmentOut.model_fields)
-_TRANSCRIPT_JSON = text(
-    f"SELECT json_build_object({_pairs('t', _TRANSCRIPT_FIELDS)}, 'segments', COALESCE(("  # noqa: S608
+_JSON_EXPRESSION = (
+    f"json_build_object({_pairs('t', _TRANSCRIPT_FIELDS)}, 'segments', COALESCE(("  # noqa: S608
     f"SELECT json_agg(json_build_object({_pairs('s', _SEGMENT_FIELDS)}) ORDER BY s.position) "
-    "FROM segments s WHERE s.transcript_id = t.id), '[]'::json))::text FROM transcripts t WHERE t.id = :id"
+    "FROM segments s WHERE s.transcript_id = t.id), '[]'::json))::text"
 )
+_GET_JSON = f"SELECT {_JSON_EXPRESSION} FROM transcripts t WHERE t.id = %s"  # noqa: S608
+
+# A replayed push: audit it (status 200, replayed) and answer with the stored transcript, in one statement.
+_REPLAY = f"""
+WITH found AS (SELECT id FROM transcripts WHERE job_id = %(job_id)s::uuid), a AS (
+    INSERT INTO audit_log (actor, action, entity_type, entity_id, outcome, status_code, request_id, method, path,
+                           detail)
+    SELECT %(actor)s::text, 'transcript.create', 'transcript', found.id::text, 'ok', 200, %(request_id)s::text,
+           %(method)s::text, %(path)s::text, jsonb_build_object('job_id', %(job_id)s::uuid, 'replayed', true)
+    FROM found
+)
+SELECT t.id, {_JSON_EXPRESSION} FROM transcripts t JOIN found ON t.id = found.id
+"""  # noqa: S608
 
 
-async def get_json(session: AsyncSession, *, transcript_id: uuid.UUID) -> bytes | None:
+async def replay(
+    connection: AsyncConnection[Any], *, job_id: uuid.UUID, actor: str, request_id: str | None, method: str, path: str
+) -> tuple[uuid.UUID, bytes] | None:
+    """The transcript stored for `job_id` as the API's JSON, with the replay audited; None when there is none."""
+    params = {"job_id": job_id, "actor": actor, "request_id": request_id, "method": method, "path": path}
+    row = await (await connection.execute(_REPLAY, params)).fetchone()
+    return None if row is None else (row[0], str(row[1]).encode())
+
+
+async def get_json(connection: AsyncConnection[Any], *, transcript_id: uuid.UUID) -> bytes | None:
     """The transcript as the API's JSON (TranscriptOut), rendered by the database; None when absent."""
-    rendered = (await session.execute(_TRANSCRIPT_JSON, {"id": transcript_id})).scalar_one_or_none()
-    return None if rendered is None else str(rendered).encode()
+    row = await (await connection.execute(_GET_JSON, (transcript_id,))).fetchone()
+    return None if row is None else str(row[0]).encode()
 
 
 async def get(session: AsyncSession, *, transcript_id: uuid.UUID, with_segments: bool = True) -> dict[str, Any] | None:

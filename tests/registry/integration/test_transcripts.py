@@ -184,3 +184,30 @@ def test_the_database_rendered_json_matches_the_api_schema_exactly(registry, wri
     assert TranscriptOut.model_validate(served) == expected
     assert list(served) == list(TranscriptOut.model_fields)
     assert list(served["segments"][0]) == list(expected.segments[0].model_dump())
+
+
+def test_the_push_answers_exactly_what_a_read_returns_and_audits_itself(admin, writer, reader):
+    body = transcript(segments=[*SEGMENTS, {"start": 4.5, "end": 5.0, "text": 'é ünïcode "quoted"', "words": None}])
+    response = writer.post("/v1/transcripts", json=body, headers={"X-Request-ID": "push-audit-1"})
+    assert response.status_code == 201
+    created = response.json()
+    assert created == reader.get(response.headers["location"]).json()
+    assert [s["position"] for s in created["segments"]] == [0, 1, 2]
+    assert len({s["id"] for s in created["segments"]}) == 3
+    assert created["segments"][2]["text"] == 'é ünïcode "quoted"' and created["segments"][2]["words"] is None
+    (entry,) = admin.get("/v1/audit", params={"entity_id": created["id"]}).json()["items"]
+    assert (entry["action"], entry["outcome"], entry["status_code"], entry["request_id"]) == (
+        "transcript.create",
+        "ok",
+        201,
+        "push-audit-1",
+    )
+    assert entry["actor"].startswith("token:") and entry["detail"] == {"job_id": body["job_id"], "replayed": False}
+
+
+def test_push_and_read_render_time_identically(writer, reader):
+    # Postgres trims trailing zeros of fractional seconds (one time in ten, on average): a push must answer the
+    # very string a read will, or clients comparing the two see different transcripts.
+    for _ in range(30):
+        created = writer.post("/v1/transcripts", json=transcript(segments=SEGMENTS[:1])).json()
+        assert reader.get(f"/v1/transcripts/{created['id']}").json()["created_at"] == created["created_at"]

@@ -73,7 +73,9 @@ def test_deliveries_are_signed_and_carry_event_and_delivery_ids(admin, writer, r
     assert len(hook["secret"]) >= 32
     assert "secret" not in admin.get(f"/v1/webhooks/{hook['id']}").json()
     job_id = str(uuid.uuid4())
-    writer.post("/v1/transcripts", json={"job_id": job_id, "segments": [{"start": 0, "end": 1, "text": "hi"}]})
+    created = writer.post(
+        "/v1/transcripts", json={"job_id": job_id, "segments": [{"start": 0, "end": 1, "text": "hi"}]}
+    ).json()
     wait_for(lambda: any(json.loads(b)["data"]["job_id"] == job_id for _, b in receiver.received))
     headers, body = next((h, b) for h, b in receiver.received if json.loads(b)["data"]["job_id"] == job_id)
     assert headers["DHG-Event"] == "transcript.created"
@@ -81,6 +83,7 @@ def test_deliveries_are_signed_and_carry_event_and_delivery_ids(admin, writer, r
     assert not verify("wrong-secret-wrong-secret", headers["DHG-Signature"], body)
     payload = json.loads(body)
     assert payload["type"] == "transcript.created" and payload["id"] == headers["DHG-Delivery"]
+    assert payload["data"] == {"transcript_id": created["id"], "job_id": job_id, "asset_id": None}
     admin.delete(f"/v1/webhooks/{hook['id']}")
 
 
