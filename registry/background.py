@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry import embeddings, metrics
+from registry import embeddings, heap, metrics
 from registry.models import Asset, Segment, Transcript
 from registry.settings import Settings
 from registry.storage import LocalStorage
@@ -51,6 +51,7 @@ async def _stats_loop(app: FastAPI) -> None:
 async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
     embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
     app.state.embedder = embedder
+    heap.settle()  # the model's objects live as long as the process
     metrics.EMBEDDER_AVAILABLE.set(1 if embedder else 0)
     if embedder is not None and settings.embeddings_worker:
         await embeddings.run_worker(app.state.sessions, embedder, settings, app.state.embedding_wakeup)
