@@ -125,9 +125,6 @@ def _baseline_lines(phases: dict[str, PhaseResult], kind: str) -> list[str]:
         f"; p50 service/raw = {_ratio(service.percentile(50), raw.percentile(50)):.2f}"
     ]
     rows = [("service", service, "registry"), ("raw same SQL", raw, "client")]
-    one = phases.get(f"raw one-statement {kind} closed")
-    if one is not None:
-        rows.append(("raw one statement", one, "client"))
     for label, phase, process in rows:
         cost = cpu_ms_per_request(phase)
         lines.append(

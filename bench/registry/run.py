@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.registry import lean, load, report, workload
+from bench.registry import load, report, workload
 from bench.registry.processes import (
     RegistryProcess,
     machine_busy_seconds,
@@ -26,6 +26,7 @@ from bench.registry.processes import (
 from bench.registry.profile import Profiler
 from dhg.postgres import EmbeddedPostgres
 from registry import migrate
+from registry.pg import conninfo
 
 if TYPE_CHECKING:
     from bench.registry.corpus import Corpus
@@ -100,25 +101,17 @@ class Run:
         )
 
 
-def conninfo(database_url: str) -> str:
-    """libpq form of the SQLAlchemy URL (drops the '+psycopg' driver name)."""
-    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 async def api_phases(run: Run, server: RegistryProcess) -> None:
     """Writes and reads through HTTP and straight to the database, closed loop; then open loop at the targets."""
     options, meter = run.options, run.meter(server)
     transcripts = workload.Transcripts()
     http = workload.http_sessions(server.port, server.admin_token)
     raw = workload.raw_sessions(conninfo(server.database_url))
-    one = workload.raw_sessions(conninfo(server.database_url), autocommit=True)
     plan: list[tuple[str, load.Sessions, load.Operation, bool]] = [
         ("http write closed", http, workload.http_write(transcripts), True),
         ("http read closed", http, workload.http_read(transcripts), True),
         ("raw write closed", raw, workload.raw_write(transcripts), False),
         ("raw read closed", raw, workload.raw_read(transcripts), False),
-        ("raw one-statement write closed", one, lean.write(transcripts), False),
-        ("raw one-statement read closed", one, lean.read(transcripts), False),
     ]
     for key, sessions, operation, profiled in plan:
         spy = (
@@ -173,8 +166,6 @@ async def api_phases(run: Run, server: RegistryProcess) -> None:
         "reads_per_second": reads.rate,
         "raw_writes_per_second": raw_writes.rate,
         "raw_reads_per_second": raw_reads.rate,
-        "one_statement_writes_per_second": run.phases["raw one-statement write closed"].rate,
-        "one_statement_reads_per_second": run.phases["raw one-statement read closed"].rate,
         "write_ratio_service_to_raw": writes.rate / raw_writes.rate if raw_writes.rate else math.nan,
         "read_ratio_service_to_raw": reads.rate / raw_reads.rate if raw_reads.rate else math.nan,
         "write_p99_ms_closed": writes.percentile(99),
