@@ -20,14 +20,16 @@ DB_POOL = Gauge("dhg_registry_db_pool_connections", "Database pool connections b
 ASSETS = Gauge("dhg_registry_assets", "Media assets stored.")
 ASSET_BYTES = Gauge("dhg_registry_asset_bytes", "Bytes of media stored.")
 TRANSCRIPTS = Gauge("dhg_registry_transcripts", "Transcripts stored.")
-SEGMENTS = Gauge("dhg_registry_segments", "Transcript segments stored.")
+SEGMENTS = Gauge("dhg_registry_segments", "Transcript segments stored (the planner's estimate).")
 TRANSCRIPTS_CREATED = Counter("dhg_registry_transcripts_created_total", "Transcripts written (not replays).")
 TRANSCRIPT_REPLAYS = Counter(
     "dhg_registry_transcript_replays_total", "Transcript pushes answered with an earlier result (idempotency)."
 )
 ASSETS_CREATED = Counter("dhg_registry_assets_created_total", "Media assets uploaded (not de-duplicated).")
 ASSET_DEDUPLICATED = Counter("dhg_registry_assets_deduplicated_total", "Uploads matching a stored sha256.")
-EMBEDDING_BACKLOG = Gauge("dhg_registry_embedding_backlog_segments", "Segments waiting for an embedding.")
+EMBEDDING_BACKLOG = Gauge(
+    "dhg_registry_embedding_backlog_segments", "Segments waiting for an embedding (counted up to 10000)."
+)
 EMBEDDINGS_COMPUTED = Counter("dhg_registry_embeddings_computed_total", "Segment embeddings computed.")
 EMBEDDING_BATCH_SECONDS = Histogram(
     "dhg_registry_embedding_batch_duration_seconds",

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: float = 2.0
     webhook_backoff_max_seconds: float = 3600.0
     webhook_allow_private: bool = True
+    stats_interval_seconds: float = Field(default=15.0, description="How often the stored-total gauges refresh.")
     log_level: str = "INFO"
     service_name: str = "registry"
 

@@ -88,5 +88,11 @@ async def fulltext(
     return [dict(r) for r in (await session.execute(statement)).mappings()]
 
 
-async def embedding_backlog(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(Segment).where(Segment.embedding.is_(None))) or 0
+BACKLOG_COUNT_CAP = 10_000
+
+
+async def embedding_backlog(session: AsyncSession, cap: int = BACKLOG_COUNT_CAP) -> int:
+    """Segments waiting for an embedding, counted up to `cap` (a bounded index scan: a large backlog is
+    reported as `cap`, and a gauge refresh never walks millions of rows while requests wait)."""
+    waiting = select(Segment.id).where(Segment.embedding.is_(None)).limit(cap).subquery()
+    return await session.scalar(select(func.count()).select_from(waiting)) or 0
