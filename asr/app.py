@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from asr import metrics
 from asr.admission import Admission
 from asr.delivery import make_delivery
-from asr.errors import AsrError, InvalidRequest, QueueFull
+from asr.errors import AsrError, InvalidRequest
+from asr.jobs import JobTable
 from asr.middleware import RequestContextMiddleware
 from asr.models import ModelManager
 from asr.routes import health, transcriptions
@@ -29,7 +30,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 def _problem(request: Request, error: AsrError) -> Response:
-    headers = {"Retry-After": str(error.extra.get("retry_after"))} if isinstance(error, QueueFull) else None
+    retry_after = error.extra.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     body = error.problem(instance=request.url.path)
     return JSONResponse(body, status_code=error.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
@@ -83,10 +85,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
+        for task in [*tasks, *app.state.job_tasks]:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *app.state.job_tasks, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admission = Admission(settings.concurrency, settings.queue_size, settings.retry_after_seconds)
     app.state.delivery = make_delivery(settings)
     app.state.default_engine = None
+    app.state.jobs = JobTable(settings.job_retention_seconds)
+    app.state.job_tasks = set()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(transcriptions.router)

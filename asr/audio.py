@@ -4,7 +4,7 @@ that no word is split. Limits on duration are enforced while decoding."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,7 +17,7 @@ CUT_SEARCH_SECONDS = 20.0  # look for a quiet cut point in this much audio befor
 CUT_FRAME_SECONDS = 0.1
 
 
-def _frames(source: Path | BinaryIO) -> Iterator[Audio]:
+def _frames(source: Path | BinaryIO) -> Generator[Audio, None, None]:
     import av
 
     try:
@@ -76,3 +76,41 @@ def read(source: Path | BinaryIO, *, max_seconds: float) -> Audio:
     """The whole file as one array (for short audio and language detection)."""
     pieces = [piece for _, piece in chunks(source, chunk_seconds=max_seconds, max_seconds=max_seconds)]
     return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def head(source: Path | BinaryIO, *, seconds: float) -> Audio:
+    """The first `seconds` of the audio (language detection looks at no more than 30 s)."""
+    limit = int(seconds * SAMPLE_RATE)
+    collected: list[Audio] = []
+    total = 0
+    frames = _frames(source)
+    try:
+        for piece in frames:
+            collected.append(piece)
+            total += len(piece)
+            if total >= limit:
+                break
+    finally:
+        frames.close()
+    if total == 0:
+        raise EmptyAudio("the file holds no audio samples")
+    return np.concatenate(collected)[:limit]
+
+
+def probe(source: Path) -> float | None:
+    """Check that `source` holds an audio stream FFmpeg can open (BadAudio otherwise) and return its duration as
+    the container states it (for progress fractions), or None when it does not say. Reads headers only."""
+    import av
+
+    try:
+        with av.open(str(source), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise BadAudio("the file has no audio stream")
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration) / av.time_base
+    except (av.error.FFmpegError, ValueError) as error:
+        raise BadAudio(f"the file could not be read as audio or video: {error}") from error
+    return None

@@ -51,3 +51,15 @@ class DeviceUnavailable(AsrError):
 
 class NotReady(AsrError):
     status, slug, title = 503, "not-ready", "The service is not ready"
+
+
+class JobNotFound(AsrError):
+    status, slug, title = 404, "job-not-found", "No such transcription job"
+
+
+class JobNotFinished(AsrError):
+    status, slug, title = 409, "job-not-finished", "The transcription job has no result yet"
+
+
+class JobCancelled(AsrError):
+    status, slug, title = 409, "job-cancelled", "The transcription job was cancelled"

@@ -41,3 +41,4 @@ IN_PROGRESS = Gauge("dhg_asr_transcriptions_in_progress", "Transcriptions being 
 OUTBOX_DEPTH = Gauge("dhg_asr_outbox_depth", "Results on disk waiting for the Registry to accept them.")
 DELIVERY_FAILURES = Counter("dhg_asr_delivery_failures_total", "Failed deliveries to the Registry, by kind.", ["kind"])
 DELIVERIES = Counter("dhg_asr_deliveries_total", "Results the Registry accepted (created or replayed).", ["outcome"])
+JOBS = Gauge("dhg_asr_jobs", "Async transcription jobs held by this process, by status.", ["status"])

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     registry_url: str | None = None
     registry_token: SecretStr | None = None
     outbox_dir: Path = Path("./.local/asr-outbox")
+    spool_dir: Path = Field(
+        default=Path("./.local/asr-spool"), description="Audio of async jobs and streams, held until decoded."
+    )
+    job_retention_seconds: float = Field(default=3600.0, description="How long a finished async job stays here.")
     outbox_retry_base_seconds: float = 1.0
     outbox_retry_max_seconds: float = 300.0
     worker_allowed_roots: list[Path] = Field(
