@@ -1,0 +1,198 @@
+"""The worker's batch/v1 Job for one attempt of a TranscriptionJob (pure: a dict in, a dict out).
+
+The Job runs `python -m asr.worker` once (`backoffLimit: 0`: the operator owns retries, so a bad input is never
+retried and a transient failure is retried with backoff), is owned by the TranscriptionJob (deleting that
+deletes the Job and its pod), and has a name fixed by (job, placement, attempt), so creating it again after a
+controller restart answers 409 instead of starting a second worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.model import API_VERSION, KIND, Placement, TranscriptionJob
+
+WORKER_COMMAND = ["python", "-m", "asr.worker"]
+LABEL_JOB = "factory.dhg.ai/transcriptionjob"
+LABEL_PLACEMENT = "factory.dhg.ai/placement"
+LABEL_ATTEMPT = "factory.dhg.ai/attempt"
+GPU_RESOURCE = "nvidia.com/gpu"
+DATA_MOUNT = "/data"
+SCRATCH_MOUNT = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
+MAX_NAME = 63
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How workers run in this cluster (the chart's values, passed to the operator)."""
+
+    image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0"
+    gpu_image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0-cuda"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str = "dhg-worker"
+    registry_url: str = "http://dhg-registry:8000"
+    registry_token_secret: str = "dhg-worker-registry-token"  # noqa: S105 (a Secret's name, not a secret)
+    registry_token_key: str = "token"  # noqa: S105 (the key in that Secret)
+    gpu_node_selector: dict[str, str] = field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
+    cpu_node_selector: dict[str, str] = field(default_factory=dict)
+    cpu_tolerations: list[dict[str, Any]] = field(default_factory=list)
+    gpu_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "2Gi"})
+    gpu_limits: dict[str, str] = field(default_factory=lambda: {"memory": "6Gi"})
+    cpu_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "2", "memory": "1536Mi"})
+    cpu_limits: dict[str, str] = field(default_factory=lambda: {"memory": "3Gi"})
+    data_claim: str | None = None  # a PVC mounted read-only at /data, for `source.path`
+    ttl_seconds_after_finished: int = 3600
+    scratch_size: str = "4Gi"
+    run_as_user: int = 10001
+
+
+def job_name(name: str, placement: Placement, attempt: int) -> str:
+    """`<name>-<placement>-<attempt>`, shortened with a hash when longer than a label value may be."""
+    full = f"{name}-{placement}-{attempt}"
+    if len(full) <= MAX_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    suffix = f"-{digest}-{placement}-{attempt}"
+    return name[: MAX_NAME - len(suffix)].rstrip("-.") + suffix
+
+
+def worker_args(job: TranscriptionJob, placement: Placement) -> list[str]:
+    spec, uid = job.spec, job.metadata.uid
+    if not uid:
+        raise ValueError("the TranscriptionJob has no uid yet")
+    args = ["--job-id", uid, "--model", spec.model, "--language", spec.language, "--task", spec.task]
+    if spec.source.url is not None:
+        args += ["--url", str(spec.source.url)]
+    elif spec.source.asset_id is not None:
+        args += ["--asset-id", str(spec.source.asset_id)]
+    else:
+        args += ["--path", str(spec.source.path)]
+    args.append("--word-timestamps" if spec.word_timestamps else "--no-word-timestamps")
+    args.append("--vad" if spec.vad else "--no-vad")
+    # On a GPU node, `auto` lets the worker degrade to CPU by itself if CUDA is missing; `gpu` must not.
+    device = "cpu" if placement == "cpu" else ("cuda" if spec.device == "gpu" else "auto")
+    return [*args, "--device", device]
+
+
+def _resources(job: TranscriptionJob, placement: Placement, config: WorkerConfig) -> dict[str, Any]:
+    requests = dict(config.gpu_requests if placement == "gpu" else config.cpu_requests)
+    limits = dict(config.gpu_limits if placement == "gpu" else config.cpu_limits)
+    overrides = job.spec.resources
+    if overrides is not None:
+        requests |= overrides.requests.model_dump(exclude_none=True) if overrides.requests else {}
+        limits |= overrides.limits.model_dump(exclude_none=True) if overrides.limits else {}
+    if placement == "gpu":
+        limits[GPU_RESOURCE] = "1"
+    return {"requests": requests, "limits": limits}
+
+
+def _volumes(config: WorkerConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": config.scratch_size}}]
+    mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": SCRATCH_MOUNT}]
+    if config.data_claim:
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": config.data_claim, "readOnly": True}})
+        mounts.append({"name": "data", "mountPath": DATA_MOUNT, "readOnly": True})
+    return volumes, mounts
+
+
+def _env(config: WorkerConfig) -> list[dict[str, Any]]:
+    token = {"secretKeyRef": {"name": config.registry_token_secret, "key": config.registry_token_key}}
+    return [
+        {"name": "DHG_ASR_REGISTRY_URL", "value": config.registry_url},
+        {"name": "DHG_ASR_REGISTRY_TOKEN", "valueFrom": token},
+        {"name": "DHG_ASR_OUTBOX_DIR", "value": f"{SCRATCH_MOUNT}/outbox"},
+        {"name": "DHG_ASR_MODEL_CACHE_DIR", "value": f"{SCRATCH_MOUNT}/models"},
+        {"name": "DHG_ASR_WORKER_ALLOWED_ROOTS", "value": json.dumps([DATA_MOUNT])},
+        {"name": "HOME", "value": SCRATCH_MOUNT},
+    ]
+
+
+def labels(job: TranscriptionJob, placement: Placement, attempt: int) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "dhg-worker",
+        "app.kubernetes.io/part-of": "dhg-ai-factory",
+        "app.kubernetes.io/managed-by": "dhg-controller",
+        LABEL_JOB: str(job.metadata.name),
+        LABEL_PLACEMENT: placement,
+        LABEL_ATTEMPT: str(attempt),
+    }
+
+
+def owner_reference(job: TranscriptionJob) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": job.metadata.name,
+        "uid": job.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def build_job(job: TranscriptionJob, placement: Placement, attempt: int, config: WorkerConfig) -> dict[str, Any]:
+    """The batch/v1 Job of one attempt on one placement."""
+    volumes, mounts = _volumes(config)
+    pod_labels = labels(job, placement, attempt)
+    container = {
+        "name": "worker",
+        "image": config.gpu_image if placement == "gpu" else config.image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": WORKER_COMMAND,
+        "args": worker_args(job, placement),
+        "env": _env(config),
+        "resources": _resources(job, placement, config),
+        "volumeMounts": mounts,
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": config.service_account,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": config.run_as_user,
+            "runAsGroup": config.run_as_user,
+            "fsGroup": config.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if placement == "gpu":
+        pod_spec["nodeSelector"] = dict(config.gpu_node_selector)
+        pod_spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    else:
+        if config.cpu_node_selector:
+            pod_spec["nodeSelector"] = dict(config.cpu_node_selector)
+        if config.cpu_tolerations:
+            pod_spec["tolerations"] = list(config.cpu_tolerations)
+    if job.spec.priority_class_name:
+        pod_spec["priorityClassName"] = job.spec.priority_class_name
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(str(job.metadata.name), placement, attempt),
+            "namespace": job.metadata.namespace,
+            "labels": pod_labels,
+            "ownerReferences": [owner_reference(job)],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "completions": 1,
+            "parallelism": 1,
+            "activeDeadlineSeconds": job.spec.active_deadline_seconds,
+            "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,102 @@
+"""The operator's decisions, as pure functions: where to place an attempt, when to fall back from GPU to CPU,
+whether a failed attempt is retried, and what the worker's termination message says."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from controller.model import Device, Placement
+
+EXIT_BAD_INPUT, EXIT_TRANSIENT = 2, 75  # asr/worker.py's contract
+RETRY_BASE_SECONDS = 10.0
+RETRY_MAX_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Placing:
+    placement: Placement | None  # None: wait (device gpu with no GPU in the cluster)
+    reason: str
+    message: str
+
+
+def first_placement(device: Device, gpu_nodes: int, *, fell_back: bool = False) -> Placing:
+    """Where the next attempt goes. `gpu_nodes`: nodes offering allocatable nvidia.com/gpu right now."""
+    if device == "cpu":
+        return Placing("cpu", "CPURequested", "device: cpu")
+    if device == "gpu":
+        if gpu_nodes:
+            return Placing("gpu", "GPURequested", "device: gpu")
+        return Placing("gpu", "NoGPUNodes", "device: gpu and no node offers nvidia.com/gpu: waiting, never CPU")
+    if fell_back:
+        return Placing("cpu", "FellBack", "fell back to CPU earlier; attempts stay on CPU")
+    if gpu_nodes == 0:
+        return Placing("cpu", "NoGPUNodes", "no node offers allocatable nvidia.com/gpu: running on CPU")
+    return Placing("gpu", "GPUAvailable", f"{gpu_nodes} node(s) offer nvidia.com/gpu")
+
+
+@dataclass(frozen=True)
+class FallbackCheck:
+    fall_back: bool
+    wait_seconds: float | None  # when to look again (None: nothing to wait for)
+    reason: str
+
+
+def check_fallback(
+    device: Device,
+    placement: Placement,
+    unschedulable_since: datetime | None,
+    now: datetime,
+    after_seconds: int,
+    *,
+    scale_up_under_way: bool = False,
+) -> FallbackCheck:
+    """While a GPU pod waits: fall back once it has been Unschedulable for `after_seconds` (device auto only),
+    unless the cluster autoscaler is adding a node for it (then the wait is worth it)."""
+    if device != "auto" or placement != "gpu" or unschedulable_since is None:
+        return FallbackCheck(False, None, "NotWaiting")
+    if scale_up_under_way:
+        return FallbackCheck(False, float(after_seconds), "ScaleUpUnderWay")
+    waited = (now - unschedulable_since).total_seconds()
+    if waited >= after_seconds:
+        return FallbackCheck(True, None, "GPUUnschedulable")
+    return FallbackCheck(False, after_seconds - waited, "WaitingForGPU")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Literal["retry", "fail"]
+    reason: str
+    message: str
+    delay_seconds: float = 0.0
+
+
+def after_failure(exit_code: int | None, attempts: int, max_retries: int, message: str, reason: str = "") -> Outcome:
+    """A failed attempt: bad input and deadlines are final; transient failures (exit 75, an OOM kill, a pod
+    lost with its node) are retried with exponential backoff while `attempts` <= `max_retries`."""
+    if exit_code == EXIT_BAD_INPUT:
+        return Outcome("fail", "BadInput", message or "the worker refused the input")
+    if reason == "DeadlineExceeded":
+        return Outcome("fail", "DeadlineExceeded", message or "the attempt ran past activeDeadlineSeconds")
+    kind = "Transient" if exit_code == EXIT_TRANSIENT else ("OOMKilled" if exit_code == 137 else "WorkerFailed")
+    if attempts > max_retries:
+        return Outcome("fail", "RetriesExhausted", f"{kind} after {attempts} attempt(s): {message}")
+    delay = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
+    return Outcome("retry", kind, message, delay)
+
+
+def parse_summary(termination_message: str | None) -> dict[str, Any] | None:
+    """The worker's one-line JSON summary from the pod's termination message (None when it is not one:
+    with FallbackToLogsOnError a crash leaves the log's tail there instead)."""
+    if not termination_message:
+        return None
+    for line in reversed(termination_message.strip().splitlines()):
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and "status" in parsed:
+            return parsed
+    return None

@@ -1,0 +1,289 @@
+"""The operator's whole decision as one pure function: what it observes in, what to do out.
+
+`reconcile(Observed) -> Plan` is level-triggered: it looks at the TranscriptionJob, the worker Jobs it owns (with
+their pods) and the GPU capacity of the cluster, and says which Jobs to create or delete, the whole new status
+(conditions computed by `controller.conditions`), the Events to post and when to look again. The Kopf layer
+only gathers the observation and carries the plan out, so every path (fallback, retries, success, bad input)
+is tested here without a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from controller import conditions, manifests, policy
+from controller.conditions import Change, now_rfc3339
+from controller.manifests import LABEL_ATTEMPT, LABEL_PLACEMENT, WorkerConfig
+from controller.model import Placement, TranscriptionJob
+
+TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+POLL_SECONDS = 30.0  # a safety net; Job and pod events wake the operator sooner
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    phase: str
+    node: str | None = None
+    unschedulable_since: datetime | None = None
+    unschedulable_message: str = ""
+    running: bool = False
+    exit_code: int | None = None
+    termination_reason: str | None = None
+    termination_message: str | None = None
+
+    @classmethod
+    def from_pod(cls, pod: dict[str, Any]) -> PodView:
+        status: dict[str, Any] = pod.get("status") or {}
+        found = [c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"]
+        scheduled: dict[str, Any] = found[0] if found else {}
+        unschedulable = scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"
+        containers: list[dict[str, Any]] = status.get("containerStatuses") or [{}]
+        state: dict[str, Any] = containers[0].get("state") or {}
+        terminated: dict[str, Any] = state.get("terminated") or {}
+        return cls(
+            name=pod["metadata"]["name"],
+            phase=status.get("phase", "Pending"),
+            node=(pod.get("spec") or {}).get("nodeName"),
+            unschedulable_since=_time(scheduled.get("lastTransitionTime")) if unschedulable else None,
+            unschedulable_message=scheduled.get("message", "") if unschedulable else "",
+            running="running" in state,
+            exit_code=terminated.get("exitCode"),
+            termination_reason=terminated.get("reason"),
+            termination_message=terminated.get("message"),
+        )
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    placement: Placement
+    attempt: int
+    failed_reason: str | None = None  # the Job's Failed condition reason (DeadlineExceeded, ...)
+    failed_message: str = ""
+    deleting: bool = False
+    pod: PodView | None = None
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any], pods: list[dict[str, Any]]) -> JobView:
+        meta, status = job["metadata"], job.get("status") or {}
+        failed = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Failed" and c.get("status") == "True"),
+            None,
+        )
+        newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
+        placement: Placement = "gpu" if meta["labels"].get(LABEL_PLACEMENT) == "gpu" else "cpu"
+        return cls(
+            name=meta["name"],
+            placement=placement,
+            attempt=int(meta["labels"].get(LABEL_ATTEMPT, "1")),
+            failed_reason=failed.get("reason") if failed else None,
+            failed_message=failed.get("message", "") if failed else "",
+            deleting=bool(meta.get("deletionTimestamp")),
+            pod=PodView.from_pod(newest) if newest else None,
+        )
+
+
+@dataclass(frozen=True)
+class Observed:
+    job: TranscriptionJob
+    jobs: list[JobView]
+    gpu_nodes: int
+    now: datetime
+    scale_up_under_way: bool = False
+
+
+@dataclass
+class Plan:
+    create: list[dict[str, Any]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)  # Job names, deleted with propagationPolicy=Background
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (Normal|Warning, reason, message)
+    requeue_after: float | None = None
+
+
+class _Builder:
+    """The status being computed, with the plan it comes with."""
+
+    def __init__(self, observed: Observed) -> None:
+        self.observed = observed
+        self.previous = observed.job.status.model_dump(by_alias=True, exclude_none=True) if observed.job.status else {}
+        self.status: dict[str, Any] = {k: v for k, v in self.previous.items() if k != "conditions"}
+        self.changes: list[Change] = []
+        self.plan = Plan()
+        self.now = now_rfc3339(observed.now)
+
+    def condition(self, kind: str, status: conditions.Status, reason: str, message: str = "") -> None:
+        self.changes.append(Change(kind, status, reason, message))
+
+    def event(self, kind: str, reason: str, message: str) -> None:
+        self.plan.events.append((kind, reason, message))
+
+    def launch(self, placement: Placement, attempt: int, config: WorkerConfig, reason: str, message: str) -> None:
+        manifest = manifests.build_job(self.observed.job, placement, attempt, config)
+        self.plan.create.append(manifest)
+        self.status |= {
+            "attempts": attempt,
+            "device": placement,
+            "jobName": manifest["metadata"]["name"],
+            "startTime": self.status.get("startTime", self.now),
+        }
+        for key in ("podName", "nodeName", "nextAttemptTime"):
+            self.status.pop(key, None)
+        self.condition(
+            "Scheduled", "Unknown", "JobCreated", f"{placement.upper()} worker {manifest['metadata']['name']}"
+        )
+        self.condition("Running", "False", "Waiting", "")
+        self.event("Normal", "JobCreated", f"attempt {attempt} on {placement}: {message}")
+
+    def finish(self) -> Plan:
+        generation = self.observed.job.metadata.generation
+        listed = conditions.reduce(
+            self.previous.get("conditions", []), self.changes, now=self.now, generation=generation
+        )
+        self.status["conditions"] = listed
+        self.status["phase"] = conditions.phase(listed)
+        if generation is not None:
+            self.status["observedGeneration"] = generation
+        self.plan.status = self.status
+        return self.plan
+
+
+def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
+    """The next step for one TranscriptionJob."""
+    build = _Builder(observed)
+    spec = observed.job.spec
+    if build.previous.get("phase") in TERMINAL:
+        return build.finish()
+    attempts = int(build.previous.get("attempts", 0))
+    fell_back = any(c["type"] == "GPUFallback" and c["status"] == "True" for c in build.previous.get("conditions", []))
+    current = next((j for j in observed.jobs if j.attempt == attempts and not j.deleting), None)
+    next_time = _time(build.previous.get("nextAttemptTime"))
+    if next_time is not None:  # the current attempt failed and was recorded: wait, then launch the next one
+        if observed.now < next_time:
+            build.plan.requeue_after = (next_time - observed.now).total_seconds()
+            return build.finish()
+        placing = policy.first_placement(spec.device, observed.gpu_nodes, fell_back=fell_back)
+        message = f"retry after a failure; {placing.message}"
+        build.launch(placing.placement or "cpu", attempts + 1, config, "Retry", message)
+        build.plan.requeue_after = POLL_SECONDS
+        return build.finish()
+    if attempts == 0 or current is None:  # nothing launched yet, or the Job vanished (deleted by hand): launch it
+        placing = policy.first_placement(spec.device, observed.gpu_nodes, fell_back=fell_back)
+        if spec.device == "auto" and placing.placement == "cpu" and not fell_back:
+            build.condition("GPUFallback", "True", "NoGPUNodes", placing.message)
+            build.event("Warning", "GPUFallback", placing.message)
+        build.launch(placing.placement or "cpu", max(attempts, 1), config, placing.reason, placing.message)
+        build.plan.requeue_after = POLL_SECONDS
+        return build.finish()
+    assert current is not None
+    _follow(build, current, config)
+    return build.finish()
+
+
+def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
+    """The current attempt's Job and pod → status; fallback, retry or the end."""
+    observed, spec = build.observed, build.observed.job.spec
+    pod = current.pod
+    build.plan.requeue_after = POLL_SECONDS
+    if pod is not None:
+        build.status["podName"] = pod.name
+        if pod.node:
+            build.status["nodeName"] = pod.node
+    if current.failed_reason is None and (pod is None or pod.phase in ("Pending", "Unknown")):
+        if pod is not None and pod.unschedulable_since is not None:
+            reason = "Unschedulable" if current.placement == "cpu" or spec.device != "gpu" else "WaitingForGPU"
+            build.condition("Scheduled", "False", reason, pod.unschedulable_message)
+            build.status["message"] = f"waiting for a node: {pod.unschedulable_message}"
+            check = policy.check_fallback(
+                spec.device,
+                current.placement,
+                pod.unschedulable_since,
+                observed.now,
+                spec.fallback.after_seconds,
+                scale_up_under_way=observed.scale_up_under_way,
+            )
+            if check.fall_back:
+                message = (
+                    f"the GPU pod stayed unschedulable for {spec.fallback.after_seconds} s "
+                    f"({pod.unschedulable_message}): falling back to CPU"
+                )
+                build.plan.delete.append(current.name)
+                build.condition("GPUFallback", "True", "GPUUnschedulable", message)
+                build.event("Warning", "GPUFallback", message)
+                build.launch("cpu", current.attempt + 1, config, "GPUFallback", message)
+            elif check.wait_seconds is not None:
+                build.plan.requeue_after = min(POLL_SECONDS, check.wait_seconds)
+        elif pod is not None and pod.node:
+            build.condition("Scheduled", "True", "Scheduled", f"pod {pod.name} on node {pod.node}")
+        return
+    if pod is not None and pod.node:
+        build.condition("Scheduled", "True", "Scheduled", f"pod {pod.name} on node {pod.node}")
+    if pod is not None and pod.phase == "Running" and current.failed_reason is None:
+        if build.status.get("phase") != "Running":
+            build.event("Normal", "Started", f"worker {pod.name} running on {pod.node}")
+        build.condition("Running", "True", "Started", f"worker {pod.name}")
+        return
+    if pod is not None and pod.phase == "Succeeded" and current.failed_reason is None:
+        _succeeded(build, pod)
+        return
+    _failed(build, current, pod)
+
+
+def _succeeded(build: _Builder, pod: PodView) -> None:
+    summary = policy.parse_summary(pod.termination_message) or {}
+    build.status |= {
+        key: summary[source]
+        for key, source in (
+            ("transcriptId", "transcriptId"),
+            ("audioSeconds", "audioSeconds"),
+            ("processingSeconds", "processingSeconds"),
+            ("realTimeFactor", "realTimeFactor"),
+        )
+        if summary.get(source) is not None
+    }
+    transcript = build.status.get("transcriptId")
+    build.status["completionTime"] = build.now
+    build.status["message"] = f"transcript {transcript}" if transcript else "done"
+    build.condition("Running", "False", "Completed", "")
+    build.condition("Succeeded", "True", "Completed", build.status["message"])
+    build.event("Normal", "Succeeded", f"{build.status['message']}, RTF {summary.get('realTimeFactor', '?')}")
+    build.plan.requeue_after = None
+
+
+def _failed(build: _Builder, current: JobView, pod: PodView | None) -> None:
+    spec = build.observed.job.spec
+    summary = policy.parse_summary(pod.termination_message if pod else None) or {}
+    message = str(summary.get("message") or current.failed_message or (pod.termination_message if pod else "") or "")
+    failures = int(build.previous.get("failedAttempts", 0)) + 1
+    outcome = policy.after_failure(
+        pod.exit_code if pod else None,
+        failures,
+        spec.max_retries,
+        message[:1000],
+        reason=current.failed_reason or (pod.termination_reason if pod else "") or "",
+    )
+    build.status["failedAttempts"] = failures
+    build.condition("Running", "False", outcome.reason, message[:1000])
+    if outcome.verdict == "retry":
+        build.condition("Scheduled", "False", "RetryBackoff", f"attempt {current.attempt + 1} waits for its turn")
+        retry_at = build.observed.now + timedelta(seconds=outcome.delay_seconds)
+        build.status["nextAttemptTime"] = now_rfc3339(retry_at)
+        build.status["message"] = (
+            f"attempt {current.attempt} failed ({outcome.reason}); retry in {outcome.delay_seconds:g} s"
+        )
+        build.event("Warning", "Retrying", build.status["message"])
+        build.plan.requeue_after = outcome.delay_seconds
+        return
+    build.status["completionTime"] = build.now
+    build.status["message"] = outcome.message
+    build.condition("Failed", "True", outcome.reason, outcome.message)
+    build.condition("Succeeded", "False", outcome.reason, "")
+    build.event("Warning", "Failed", outcome.message)
+    build.plan.requeue_after = None

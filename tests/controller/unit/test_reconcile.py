@@ -1,0 +1,203 @@
+"""The whole reconcile loop, step by step, on observations shaped like the API server's objects (the pod
+shapes follow ../shared/k8s-fixtures): placement, GPU → CPU fallback, success, retries, bad input."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from controller.manifests import WorkerConfig
+from controller.model import TranscriptionJob
+from controller.reconcile import JobView, Observed, PodView, reconcile
+
+T0 = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+CONFIG = WorkerConfig()
+FIXTURES = Path(__file__).parents[4] / "shared" / "k8s-fixtures"
+
+
+def tj(status=None, **spec):
+    document = {
+        "apiVersion": "factory.dhg.ai/v1alpha1",
+        "kind": "TranscriptionJob",
+        "metadata": {
+            "name": "talk",
+            "namespace": "media",
+            "uid": "0e6f3b2a-1111-4c2d-8e9f-0a1b2c3d4e5f",
+            "generation": 1,
+        },
+        "spec": {"source": {"url": "https://example.org/talk.opus"}, **spec},
+    }
+    if status:
+        document["status"] = status
+    return TranscriptionJob.model_validate(document)
+
+
+def pod(phase="Pending", *, node=None, unschedulable_at=None, exit_code=None, message=None, running=False):
+    status = {"phase": phase, "conditions": []}
+    if unschedulable_at is not None:
+        status["conditions"].append(
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "lastTransitionTime": unschedulable_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            }
+        )
+    state = {}
+    if running:
+        state = {"running": {"startedAt": "2026-11-25T07:00:05Z"}}
+    if exit_code is not None:
+        state = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error"}}
+        if message is not None:
+            state["terminated"]["message"] = message
+    if state:
+        status["containerStatuses"] = [{"name": "worker", "state": state}]
+    return {
+        "metadata": {"name": "talk-pod", "creationTimestamp": "2026-11-25T07:00:01Z"},
+        "spec": {"nodeName": node},
+        "status": status,
+    }
+
+
+def job_view(plan, pods=(), failed=None):
+    manifest = plan.create[-1]
+    job = {**manifest, "status": {}}
+    if failed:
+        job["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": failed, "message": failed}]
+    return JobView.from_job(job, list(pods))
+
+
+def step(job, views, now, gpu_nodes=2, **extra):
+    return reconcile(Observed(job, views, gpu_nodes, now, **extra), CONFIG)
+
+
+def apply(job, plan):
+    return tj(status=plan.status, **job.spec.model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+
+def condition(plan, kind):
+    return next((c for c in plan.status["conditions"] if c["type"] == kind), None)
+
+
+def test_real_pod_shapes_are_read():
+    pending = json.loads(
+        (FIXTURES / "pod-Pending-PodScheduled-False-Unschedulable-openshift-NO-TYPEMETA.json").read_text()
+    )
+    view = PodView.from_pod(pending)
+    assert view.phase == "Pending" and view.unschedulable_since == datetime(2021, 7, 7, 16, 14, 55, tzinfo=UTC)
+    assert "0/2 nodes are available" in view.unschedulable_message
+    failed = PodView.from_pod(json.loads((FIXTURES / "pod-Failed-job-pod-exitCode3-NO-TYPEMETA.json").read_text()))
+    assert (failed.phase, failed.exit_code, failed.termination_reason) == ("Failed", 3, "Error")
+
+
+def test_auto_with_gpu_nodes_launches_a_gpu_worker_then_follows_it_to_success():
+    job = tj()
+    plan = step(job, [], T0)
+    (manifest,) = plan.create
+    assert manifest["metadata"]["name"] == "talk-gpu-1" and plan.status["device"] == "gpu"
+    assert plan.status["phase"] == "Scheduling" and plan.status["attempts"] == 1
+    job = apply(job, plan)
+    again = step(job, [job_view(plan)], T0 + timedelta(seconds=1))
+    assert again.create == [] and again.status["phase"] == "Scheduling"
+    running = step(job, [job_view(plan, [pod("Running", node="gpu-1", running=True)])], T0 + timedelta(seconds=5))
+    assert running.status["phase"] == "Running" and running.status["nodeName"] == "gpu-1"
+    assert ("Normal", "Started") in [(kind, reason) for kind, reason, _ in running.events]
+    job = apply(job, running)
+    summary = json.dumps({"status": "Succeeded", "transcriptId": "t-9", "audioSeconds": 61.5, "realTimeFactor": 17.2})
+    done = step(
+        job, [job_view(plan, [pod("Succeeded", node="gpu-1", exit_code=0, message=summary)])], T0 + timedelta(seconds=9)
+    )
+    assert done.status["phase"] == "Succeeded" and done.status["transcriptId"] == "t-9"
+    assert done.status["realTimeFactor"] == 17.2 and done.status["completionTime"] == "2026-11-25T07:00:09Z"
+    assert done.requeue_after is None and condition(done, "Running")["status"] == "False"
+    finished = apply(job, done)
+    assert step(finished, [], T0 + timedelta(hours=1)).create == []  # terminal: nothing more, even without its Job
+
+
+def test_auto_without_gpu_nodes_goes_straight_to_cpu_and_says_so():
+    plan = step(tj(), [], T0, gpu_nodes=0)
+    assert plan.create[0]["metadata"]["name"] == "talk-cpu-1" and plan.status["device"] == "cpu"
+    fallback = condition(plan, "GPUFallback")
+    assert fallback["status"] == "True" and fallback["reason"] == "NoGPUNodes"
+    assert any(kind == "Warning" and reason == "GPUFallback" for kind, reason, _ in plan.events)
+
+
+def test_an_unschedulable_gpu_pod_falls_back_after_the_wait_once():
+    job = tj(fallback={"afterSeconds": 120})
+    first = step(job, [], T0)
+    job = apply(job, first)
+    waiting = [job_view(first, [pod(unschedulable_at=T0 + timedelta(seconds=2))])]
+    early = step(job, waiting, T0 + timedelta(seconds=52))
+    assert early.create == [] and early.delete == [] and early.requeue_after == 30
+    assert early.status["phase"] == "Pending" and condition(early, "Scheduled")["reason"] == "Unschedulable"
+    late = step(apply(job, early), waiting, T0 + timedelta(seconds=122))
+    assert late.delete == ["talk-gpu-1"] and late.create[0]["metadata"]["name"] == "talk-cpu-2"
+    assert late.status["device"] == "cpu" and late.status["attempts"] == 2
+    assert condition(late, "GPUFallback")["reason"] == "GPUUnschedulable"
+    job = apply(job, late)
+    on_cpu = step(job, [job_view(late, [pod(node="cpu-1")])], T0 + timedelta(seconds=130))
+    assert on_cpu.create == [] and on_cpu.status["device"] == "cpu"
+    assert condition(on_cpu, "GPUFallback")["lastTransitionTime"] == "2026-11-25T07:02:02Z"
+
+
+def test_no_fallback_while_the_autoscaler_adds_a_node_nor_ever_for_device_gpu():
+    for job, extra in ((tj(), {"scale_up_under_way": True}), (tj(device="gpu"), {})):
+        first = step(job, [], T0)
+        job = apply(job, first)
+        view = [job_view(first, [pod(unschedulable_at=T0)])]
+        plan = step(job, view, T0 + timedelta(hours=2), **extra)
+        assert plan.create == [] and plan.delete == [] and plan.status["phase"] == "Pending"
+        assert "Insufficient nvidia.com/gpu" in plan.status["message"]
+    assert condition(plan, "Scheduled")["reason"] == "WaitingForGPU"
+
+
+def test_transient_failures_are_retried_after_a_backoff_then_give_up():
+    job = tj(maxRetries=1)
+    first = step(job, [], T0)
+    job = apply(job, first)
+    failed = [
+        job_view(
+            first,
+            [pod("Failed", node="gpu-1", exit_code=75, message='{"status":"Failed","message":"registry down"}')],
+            failed="BackoffLimitExceeded",
+        )
+    ]
+    retry = step(job, failed, T0 + timedelta(seconds=10))
+    assert retry.create == [] and retry.status["nextAttemptTime"] == "2026-11-25T07:00:20Z"
+    assert retry.status["failedAttempts"] == 1 and retry.status["phase"] == "Pending" and retry.requeue_after == 10
+    job = apply(job, retry)
+    still = step(job, failed, T0 + timedelta(seconds=15))
+    assert still.create == [] and still.status["failedAttempts"] == 1  # the failure is counted once
+    second = step(job, failed, T0 + timedelta(seconds=21))
+    assert second.create[0]["metadata"]["name"] == "talk-gpu-2" and "nextAttemptTime" not in second.status
+    job = apply(job, second)
+    failed_again = [
+        job_view(
+            second, [pod("Failed", node="gpu-1", exit_code=75, message="registry down")], failed="BackoffLimitExceeded"
+        )
+    ]
+    final = step(job, failed_again, T0 + timedelta(seconds=40))
+    assert final.status["phase"] == "Failed" and condition(final, "Failed")["reason"] == "RetriesExhausted"
+    assert final.create == [] and final.requeue_after is None
+
+
+def test_bad_input_fails_at_once_with_the_workers_message():
+    job = tj(device="cpu")
+    first = step(job, [], T0)
+    job = apply(job, first)
+    summary = '{"status":"Failed","reason":"BadInput","message":"the file could not be read as audio"}'
+    plan = step(
+        job,
+        [job_view(first, [pod("Failed", node="cpu-1", exit_code=2, message=summary)], failed="BackoffLimitExceeded")],
+        T0 + timedelta(seconds=3),
+    )
+    assert plan.status["phase"] == "Failed" and condition(plan, "Failed")["reason"] == "BadInput"
+    assert plan.status["message"] == "the file could not be read as audio" and plan.create == []
+
+
+def test_a_vanished_job_is_recreated_under_the_same_name():
+    job = tj(device="cpu")
+    first = step(job, [], T0)
+    job = apply(job, first)
+    plan = step(job, [], T0 + timedelta(seconds=30))
+    assert [m["metadata"]["name"] for m in plan.create] == ["talk-cpu-1"]
