@@ -130,7 +130,7 @@ class Segment(Base):
     __tablename__ = "segments"
     __table_args__ = (
         UniqueConstraint("transcript_id", "position"),
-        Index("ix_segments_tsv", "tsv", postgresql_using="gin"),
+        Index("ix_segments_tsv", "tsv", postgresql_using="gin", postgresql_with={"gin_pending_list_limit": 256}),
         Index(
             "ix_segments_embedding_hnsw",
             "embedding",
