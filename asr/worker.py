@@ -199,6 +199,7 @@ def _parse(
         word_timestamps=word_timestamps,
         vad=vad,
         beam_size=settings.beam_size,
+        batch_size=settings.batch_size,
     )
     return Job(parsed_id, url, asset_id, path, model, options)
 

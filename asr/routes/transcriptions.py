@@ -282,6 +282,7 @@ def _spec(
             prompt=prompt,
             temperature=temperatures(temperature),
             beam_size=settings.beam_size,
+            batch_size=settings.batch_size,
             word_timestamps="word" in granularities,
         ),
         response_format=response_format,

@@ -1,0 +1,1 @@
+"""`python -m bench.asr`: the ASR service against the raw Whisper libraries, on this machine's CPU."""
