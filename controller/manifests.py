@@ -23,6 +23,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 DATA_MOUNT = "/data"
 SCRATCH_MOUNT = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
 MAX_NAME = 63
+TERMINATION_LOG = "/dev/termination-log"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class WorkerConfig:
     image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0"
     gpu_image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0-cuda"
     image_pull_policy: str = "IfNotPresent"
+    command: tuple[str, ...] = tuple(WORKER_COMMAND)  # the image's Python; tests run the worker with theirs
     service_account: str = "dhg-worker"
     registry_url: str = "http://dhg-registry:8000"
     registry_token_secret: str = "dhg-worker-registry-token"  # noqa: S105 (a Secret's name, not a secret)
@@ -107,6 +109,7 @@ def _env(config: WorkerConfig) -> list[dict[str, Any]]:
         {"name": "DHG_ASR_MODEL_CACHE_DIR", "value": f"{SCRATCH_MOUNT}/models"},
         {"name": "DHG_ASR_WORKER_ALLOWED_ROOTS", "value": json.dumps([DATA_MOUNT])},
         {"name": "HOME", "value": SCRATCH_MOUNT},
+        {"name": "DHG_ASR_TERMINATION_LOG", "value": TERMINATION_LOG},
     ]
 
 
@@ -140,12 +143,12 @@ def build_job(job: TranscriptionJob, placement: Placement, attempt: int, config:
         "name": "worker",
         "image": config.gpu_image if placement == "gpu" else config.image,
         "imagePullPolicy": config.image_pull_policy,
-        "command": WORKER_COMMAND,
+        "command": list(config.command),
         "args": worker_args(job, placement),
         "env": _env(config),
         "resources": _resources(job, placement, config),
         "volumeMounts": mounts,
-        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,

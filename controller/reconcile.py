@@ -37,6 +37,8 @@ class PodView:
     exit_code: int | None = None
     termination_reason: str | None = None
     termination_message: str | None = None
+    waiting_reason: str | None = None  # e.g. CreateContainerConfigError, ImagePullBackOff
+    waiting_message: str = ""
 
     @classmethod
     def from_pod(cls, pod: dict[str, Any]) -> PodView:
@@ -47,6 +49,7 @@ class PodView:
         containers: list[dict[str, Any]] = status.get("containerStatuses") or [{}]
         state: dict[str, Any] = containers[0].get("state") or {}
         terminated: dict[str, Any] = state.get("terminated") or {}
+        waiting: dict[str, Any] = state.get("waiting") or {}
         return cls(
             name=pod["metadata"]["name"],
             phase=status.get("phase", "Pending"),
@@ -57,6 +60,8 @@ class PodView:
             exit_code=terminated.get("exitCode"),
             termination_reason=terminated.get("reason"),
             termination_message=terminated.get("message"),
+            waiting_reason=waiting.get("reason"),
+            waiting_message=waiting.get("message", ""),
         )
 
 
@@ -222,6 +227,8 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
                 build.plan.requeue_after = min(POLL_SECONDS, check.wait_seconds)
         elif pod is not None and pod.node:
             build.condition("Scheduled", "True", "Scheduled", f"pod {pod.name} on node {pod.node}")
+            if pod.waiting_reason and pod.waiting_reason not in ("ContainerCreating", "PodInitializing"):
+                build.status["message"] = f"the worker cannot start: {pod.waiting_reason}: {pod.waiting_message}"
         return
     if pod is not None and pod.node:
         build.condition("Scheduled", "True", "Scheduled", f"pod {pod.name} on node {pod.node}")

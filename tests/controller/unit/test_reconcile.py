@@ -201,3 +201,27 @@ def test_a_vanished_job_is_recreated_under_the_same_name():
     job = apply(job, first)
     plan = step(job, [], T0 + timedelta(seconds=30))
     assert [m["metadata"]["name"] for m in plan.create] == ["talk-cpu-1"]
+
+
+def test_a_worker_that_cannot_start_says_why():
+    job = tj(device="cpu")
+    first = step(job, [], T0)
+    job = apply(job, first)
+    stuck = pod(node="cpu-1")
+    stuck["status"]["containerStatuses"] = [
+        {
+            "name": "worker",
+            "state": {"waiting": {"reason": "CreateContainerConfigError", "message": 'secret "x" not found'}},
+        }
+    ]
+    plan = step(job, [job_view(first, [stuck])], T0 + timedelta(seconds=5))
+    assert plan.status["message"] == 'the worker cannot start: CreateContainerConfigError: secret "x" not found'
+    assert plan.status["phase"] == "Scheduling"
+
+
+def test_the_worker_writes_its_summary_where_the_kubelet_reads_it():
+    manifest = step(tj(device="cpu"), [], T0).create[0]
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["DHG_ASR_TERMINATION_LOG"] == container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["command"] == ["python", "-m", "asr.worker"]
