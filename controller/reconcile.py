@@ -179,7 +179,15 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
         build.launch(placing.placement or "cpu", attempts + 1, config, "Retry", message)
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
-    if attempts == 0 or current is None:  # nothing launched yet, or the Job vanished (deleted by hand): launch it
+    if attempts and current is None and build.previous.get("device"):
+        # Launched, but its Job is not seen (not in the watch cache yet, or deleted by hand): create it again under
+        # the same name and placement; if it exists, the API answers 409 and nothing is started twice.
+        placement: Placement = "gpu" if build.previous["device"] == "gpu" else "cpu"
+        build.launch(placement, attempts, config, "Relaunch", "its Job is missing")
+        build.plan.events.pop()  # not news: usually the watch has not caught up yet
+        build.plan.requeue_after = POLL_SECONDS
+        return build.finish()
+    if attempts == 0 or current is None:  # nothing launched yet
         placing = policy.first_placement(spec.device, observed.gpu_nodes, fell_back=fell_back)
         if spec.device == "auto" and placing.placement == "cpu" and not fell_back:
             build.condition("GPUFallback", "True", "NoGPUNodes", placing.message)

@@ -1,0 +1,264 @@
+"""The Kopf wiring around `controller.reconcile`: gather the observation, carry the plan out.
+
+One daemon per TranscriptionJob runs the level-triggered loop: observe (the Jobs and pods it owns and the
+cluster's GPU nodes, all from Kopf's in-memory indexes kept by watches, so a pass costs no API call), reconcile,
+create or delete worker Jobs, write the whole status (conditions included) with one merge-patch on the status
+subresource, post Events, then sleep until a Job or pod of its own changes or the plan's requeue time comes.
+
+Kopf settings chosen on purpose (see `configure`): handler progress and the diff base live in annotations under
+our own prefix; peering with a random priority per replica, so with two replicas exactly one acts; Events only
+for warnings and above from Kopf's own logging (ours are posted explicitly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from controller import metrics
+from controller.manifests import LABEL_JOB
+from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
+from controller.reconcile import TERMINAL, JobView, Observed, Plan, reconcile
+from controller.settings import Settings, get_settings
+from registry.client import AsyncRegistryClient, RegistryAPIError
+from registry.schemas import JobIn, JobPatch, JobSource
+
+PREFIX = GROUP
+IDLE_SECONDS = 300.0
+log = logging.getLogger("controller")
+AnyIndex = kopf.Index[Any, Any]
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours = get_settings()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{PREFIX}/registry-record"
+    settings.posting.level = logging.WARNING
+    settings.peering.name = ours.peering_name
+    settings.peering.priority = random.randint(1, 1_000_000)  # noqa: S311 (ordering replicas, not security)
+    settings.peering.standalone = ours.standalone
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    try:
+        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
+    memo.settings = ours
+    memo.config = ours.worker_config()
+    memo.wakeups = {}
+    memo.recorded = {}  # TranscriptionJob uid → the phase last written to the Registry
+    memo.registry = None
+    if ours.registry_url:
+        token = ours.registry_token.get_secret_value() if ours.registry_token else None
+        memo.registry = AsyncRegistryClient(ours.registry_url, token)
+    metrics.serve(ours.metrics_port)
+
+
+@kopf.on.cleanup()
+async def close(memo: Any, **_: Any) -> None:
+    if memo.registry is not None:
+        await memo.registry.aclose()
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod: its service account; elsewhere: $KUBECONFIG (read now, not when a library was imported)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.probe(id="watching")
+def watching(**_: Any) -> bool:
+    return True
+
+
+@kopf.index("", "v1", "nodes")
+def gpu_nodes(name: str, status: kopf.Status, spec: kopf.Spec, **_: Any) -> dict[str, str] | None:
+    """Nodes offering allocatable nvidia.com/gpu, ready and schedulable (for placement without guessing)."""
+    allocatable = int(str((status.get("allocatable") or {}).get("nvidia.com/gpu", "0")) or 0)
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    if allocatable > 0 and ready and not spec.get("unschedulable"):
+        return {"gpu": name}
+    return None
+
+
+@kopf.index("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT})
+def worker_jobs(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, labels[LABEL_JOB]): dict(body)}
+
+
+@kopf.index("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT})
+def worker_pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, labels.get("job-name", "")): dict(body)}
+
+
+def _wake(memo: Any, namespace: str | None, name: str) -> None:
+    event = memo.wakeups.get((namespace, name))
+    if event is not None:
+        event.set()
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT})
+def job_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _wake(memo, namespace, labels[LABEL_JOB])
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT})
+def pod_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    _wake(memo, namespace, labels[LABEL_JOB])
+
+
+def observe(
+    body: kopf.Body, status: dict[str, Any], worker_jobs: AnyIndex, worker_pods: AnyIndex, gpu_nodes: AnyIndex
+) -> Observed:
+    """The TranscriptionJob (with `status`, the one this operator wrote last), its Jobs and pods, the GPU nodes."""
+    job = TranscriptionJob.model_validate({**dict(body), "status": status or None})
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    views = []
+    for manifest in worker_jobs.get((namespace, name), []):
+        pods = list(worker_pods.get((namespace, manifest["metadata"]["name"]), []))
+        views.append(JobView.from_job(manifest, pods))
+    return Observed(job, views, len(list(gpu_nodes.get("gpu", []))), datetime.now(UTC))
+
+
+async def carry_out(plan: Plan, body: kopf.Body, previous: dict[str, Any]) -> None:
+    """Delete, create, write the status, post the Events: in that order, so a crash in between repeats work
+    (409 on create, 404 on delete: both fine) rather than losing it."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    batch = k8s.BatchV1Api()
+    for job_name in plan.delete:
+        try:
+            await asyncio.to_thread(batch.delete_namespaced_job, job_name, namespace, propagation_policy="Background")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+    for manifest in plan.create:
+        try:
+            await asyncio.to_thread(batch.create_namespaced_job, namespace, manifest)  # type: ignore[arg-type]
+            metrics.JOBS_LAUNCHED.labels(manifest["metadata"]["labels"]["factory.dhg.ai/placement"]).inc()
+        except ApiException as error:
+            if error.status != 409:  # created before a restart: the same name, so no second worker
+                raise
+    patch = {key: None for key in previous if key not in plan.status} | plan.status
+    await asyncio.to_thread(
+        k8s.CustomObjectsApi().patch_namespaced_custom_object_status,
+        GROUP,
+        VERSION,
+        namespace,
+        PLURAL,
+        name,
+        {"status": patch},
+    )
+    for kind, reason, message in plan.events:
+        kopf.event(body, type=kind, reason=reason, message=message)
+        if reason == "GPUFallback":
+            metrics.FALLBACKS.inc()
+
+
+def _registry_patch(status: dict[str, Any]) -> JobPatch:
+    phase = status.get("phase", "Pending")
+    return JobPatch(
+        phase=phase,
+        device=status.get("device"),
+        attempts=status.get("attempts", 0),
+        error=status.get("message") if phase == "Failed" else None,
+        transcript_id=status.get("transcriptId"),
+        started_at=status.get("startTime"),
+        finished_at=status.get("completionTime"),
+    )
+
+
+async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> None:
+    """Keep the Registry's job record (id = the TranscriptionJob's uid) in step with the phase. Best effort:
+    a Registry that is down is tried again on the next pass, and the cluster's work goes on meanwhile."""
+    if memo.registry is None or not status.get("phase"):
+        return
+    uid, phase = body["metadata"]["uid"], status["phase"]
+    if memo.recorded.get(uid) == phase:
+        return
+    spec = TranscriptionJob.from_body(body).spec
+    try:
+        if uid not in memo.recorded:
+            source = JobSource.model_validate(spec.source.model_dump(exclude_none=True, mode="json"))
+            parameters = spec.model_dump(by_alias=True, exclude={"source"}, exclude_none=True, mode="json")
+            name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+            await memo.registry.create_job(JobIn(id=uid, name=name, source=source, parameters=parameters))
+        await memo.registry.update_job(uid, _registry_patch(status))
+        memo.recorded[uid] = phase
+    except (RegistryAPIError, OSError) as error:
+        metrics.REGISTRY_ERRORS.inc()
+        log.warning("could not record the job in the Registry", extra={"job": uid, "error": str(error)[:300]})
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, retries=20, backoff=5)
+async def deleted(body: kopf.Body, status: kopf.Status, uid: str | None, memo: Any, **_: Any) -> None:
+    """Worker Jobs and pods go with their owner (garbage collection); the Registry's record, outside the cluster,
+    is marked Cancelled here, before Kopf's finalizer lets the object go."""
+    memo.recorded.pop(uid, None)
+    if memo.registry is None or status.get("phase") in TERMINAL:
+        return
+    try:
+        await memo.registry.update_job(uid, JobPatch(phase="Cancelled", error="the TranscriptionJob was deleted"))
+    except RegistryAPIError as error:
+        if error.status == 404:  # never recorded
+            return
+        raise kopf.TemporaryError(f"the Registry did not take the cancellation: {error}", delay=5) from error
+    except OSError as error:
+        raise kopf.TemporaryError(f"the Registry is unreachable: {error}", delay=5) from error
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def supervise(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    memo: Any,
+    **indexes: Any,
+) -> None:
+    """The loop of one TranscriptionJob, until it ends or is deleted (`indexes`: Kopf's live indexes, by name)."""
+    worker_jobs, worker_pods, gpu_nodes = indexes["worker_jobs"], indexes["worker_pods"], indexes["gpu_nodes"]
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    wakeup = memo.wakeups.setdefault(key, asyncio.Event())
+    # This daemon is the status's only writer: after its first pass it trusts what it wrote last, not the body,
+    # which lags until the watch brings the write back (acting on that stale copy relaunched a deleted Job).
+    status: dict[str, Any] = dict(body.get("status") or {})
+    try:
+        while not stopped:
+            wakeup.clear()  # before observing: a change that lands during this pass wakes the next one
+            if body.get("metadata", {}).get("deletionTimestamp"):
+                return
+            started = time.perf_counter()
+            try:
+                plan = reconcile(observe(body, status, worker_jobs, worker_pods, gpu_nodes), memo.config)
+                await carry_out(plan, body, status)
+                status = plan.status
+                await record(memo, body, plan.status)
+            except (ApiException, ValueError) as error:
+                metrics.RECONCILE_ERRORS.inc()
+                log.warning("reconcile failed; retrying", extra={"job": key[1], "error": str(error)[:500]})
+                plan = Plan(requeue_after=5.0)
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            if plan.status.get("phase") in TERMINAL and plan.requeue_after is None:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=plan.requeue_after or IDLE_SECONDS)
+    finally:
+        memo.wakeups.pop(key, None)
+
+
+def settings() -> Settings:
+    return get_settings()

@@ -1,0 +1,172 @@
+"""The real Kopf operator against the test Kubernetes API with its simulated scheduler, Job controller and kubelet
+(tests/kube): TranscriptionJobs applied with real kubectl run to the end on GPU, fall back to CPU, fail on bad
+input, and take their Jobs and pods with them when deleted. The kubelet runs tests/controller/fake_worker.py in
+place of the worker image (same arguments, summary and exit codes; the real worker has its own tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from kopf.testing import KopfRunner
+
+from controller.settings import get_settings
+from tests.conftest import make_token
+from tests.kube import GPU_TAINT
+from tests.kube.waiting import wait_for, wait_until
+
+ROOT = Path(__file__).parents[3]
+FAKE_WORKER = Path(__file__).parents[1] / "fake_worker.py"
+GROUP, PLURAL = "factory.dhg.ai", "transcriptionjobs"
+
+
+@pytest.fixture
+def registry_env(registry, admin, monkeypatch):
+    """Job records go to a real Registry (the session's, on a real PostgreSQL)."""
+    monkeypatch.setenv("DHG_CONTROLLER_REGISTRY_URL", registry.url)
+    monkeypatch.setenv("DHG_CONTROLLER_REGISTRY_TOKEN", make_token(admin, "write", name="controller"))
+    return admin
+
+
+@pytest.fixture
+def operator(kube_api, cluster, kubectl, monkeypatch):
+    kubectl.run("apply", "-f", str(ROOT / "crds" / "transcriptionjob.yaml"))
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "dhg-worker-registry-token"},
+            "stringData": {"token": "test-token"},
+        }
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
+    monkeypatch.setenv("DHG_CONTROLLER_WORKER_COMMAND", json.dumps([sys.executable, str(FAKE_WORKER)]))
+    monkeypatch.setenv("DHG_CONTROLLER_STANDALONE", "true")
+    monkeypatch.setenv("DHG_CONTROLLER_METRICS_PORT", "0")
+    get_settings.cache_clear()
+    with KopfRunner(["run", "--standalone", "--all-namespaces", "-m", "controller.operator"], timeout=60) as runner:
+        yield runner
+    get_settings.cache_clear()
+    assert runner.exit_code == 0, runner.output
+
+
+def job(name: str, **spec) -> dict:
+    spec.setdefault("source", {"url": f"https://media.example.org/{name}.opus"})
+    return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "TranscriptionJob", "metadata": {"name": name}, "spec": spec}
+
+
+def finished(api, name: str, timeout: float = 60) -> dict:
+    found = wait_for(
+        api,
+        GROUP,
+        PLURAL,
+        "default",
+        name,
+        lambda o: (o or {}).get("status", {}).get("phase") in {"Succeeded", "Failed"},
+        timeout,
+    )
+    assert found is not None
+    return found
+
+
+def worker_jobs(api, name: str) -> list[dict]:
+    items, _ = api.store.list(api.store.registry.get("batch", "jobs"), "default")
+    return [j for j in items if j["metadata"]["labels"].get(f"{GROUP}/transcriptionjob") == name]
+
+
+def test_auto_runs_on_a_gpu_node_and_reports_in_status_and_kubectl(kube_api, cluster, kubectl, operator):
+    cluster.add_node("gpu-1", gpus=1, labels={"nvidia.com/gpu.present": "true"}, taints=[GPU_TAINT])
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("keynote"))
+    status = finished(kube_api, "keynote")["status"]
+    assert status["phase"] == "Succeeded" and status["device"] == "gpu" and status["nodeName"] == "gpu-1"
+    assert status["transcriptId"] == "7d1f9c2e-0000-4000-8000-00000000000a" and status["realTimeFactor"] == 15.0
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Succeeded"] == "True"
+    (worker,) = worker_jobs(kube_api, "keynote")
+    assert worker["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    table = kubectl.run("get", "tj", "keynote").stdout
+    assert "Succeeded" in table and "gpu" in table and "15" in table
+    events = kubectl.json("get", "events", "--field-selector", "involvedObject.name=keynote")["items"]
+    assert {"JobCreated", "Succeeded"} <= {e["reason"] for e in events}
+
+
+def test_auto_without_gpu_nodes_runs_on_cpu_at_once(kube_api, cluster, kubectl, operator):
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("podcast"))
+    status = finished(kube_api, "podcast")["status"]
+    assert status["phase"] == "Succeeded" and status["device"] == "cpu"
+    fallback = next(c for c in status["conditions"] if c["type"] == "GPUFallback")
+    assert fallback["status"] == "True" and fallback["reason"] == "NoGPUNodes"
+
+
+def test_an_unschedulable_gpu_pod_falls_back_to_cpu_after_the_wait(kube_api, cluster, kubectl, operator):
+    cluster.add_node("gpu-elsewhere", gpus=1, taints=[GPU_TAINT])  # a GPU, but not in the GPU pool: unschedulable
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("interview", fallback={"afterSeconds": 2}))
+    status = finished(kube_api, "interview")["status"]
+    assert status["phase"] == "Succeeded" and status["device"] == "cpu" and status["attempts"] == 2
+    fallback = next(c for c in status["conditions"] if c["type"] == "GPUFallback")
+    assert fallback["reason"] == "GPUUnschedulable" and "stayed unschedulable for 2 s" in fallback["message"]
+    wait_until(
+        kube_api,
+        lambda: [j["metadata"]["name"] for j in worker_jobs(kube_api, "interview")] == ["interview-cpu-2"],
+        what=f"only the CPU Job left (now {[j['metadata'] for j in worker_jobs(kube_api, 'interview')]})",
+    )
+
+
+def test_bad_input_fails_without_retry(kube_api, cluster, kubectl, operator):
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("broken", device="cpu", source={"url": "https://media.example.org/bad.opus"}))
+    status = finished(kube_api, "broken")["status"]
+    assert status["phase"] == "Failed" and status["message"] == "the file is not audio"
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "broken")] == ["broken-cpu-1"]
+
+
+def test_deleting_a_transcription_job_removes_its_jobs_and_pods(kube_api, cluster, kubectl, operator):
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("short", device="cpu"))
+    finished(kube_api, "short")
+    kubectl.run("delete", "tj", "short", "--wait=true", timeout=60)
+    wait_until(kube_api, lambda: not worker_jobs(kube_api, "short"), what="the worker Job is collected")
+    pods = kube_api.store.registry.get("", "pods")
+    wait_until(kube_api, lambda: not kube_api.store.list(pods, "default")[0], what="the pods are collected")
+
+
+def test_the_examples_apply_cleanly(kube_api, kubectl, operator):
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        kubectl.apply(yaml.safe_load(path.read_text()))
+    names = {item["metadata"]["name"] for item in kubectl.json("get", "tj")["items"]}
+    assert len(names) == len(list((ROOT / "examples").glob("*.yaml")))
+
+
+def test_job_records_follow_the_phase_in_the_registry_and_deletion_cancels(
+    kube_api,
+    cluster,
+    kubectl,
+    registry_env,
+    operator,
+):
+    admin = registry_env
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("lecture", device="cpu"))
+    done = finished(kube_api, "lecture")
+    url = f"/v1/jobs/{done['metadata']['uid']}"
+    record = wait_until(
+        kube_api, lambda: (r := admin.get(url).json()).get("phase") == "Succeeded" and r, what="recorded"
+    )
+    assert (record["phase"], record["device"], record["name"]) == ("Succeeded", "cpu", "default/lecture")
+    assert record["source"] == {"url": "https://media.example.org/lecture.opus"} and record["attempts"] == 1
+    assert record["transcript_id"] == "7d1f9c2e-0000-4000-8000-00000000000a"
+
+    kubectl.apply(job("long-read", device="cpu", source={"url": "https://media.example.org/slow.opus"}))
+    running = wait_for(
+        kube_api, GROUP, PLURAL, "default", "long-read", lambda o: (o or {}).get("status", {}).get("phase") == "Running"
+    )
+    uid = running["metadata"]["uid"]
+    wait_until(kube_api, lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", what="recorded")
+    kubectl.run("delete", "tj", "long-read", "--wait=true", timeout=60)
+    assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+    wait_until(kube_api, lambda: not worker_jobs(kube_api, "long-read"), what="the worker Job is collected")
