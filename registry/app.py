@@ -11,10 +11,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry import background, heap, pg
+from registry import background, heap, metrics, pg
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
 from registry.errors import PROBLEM_MEDIA_TYPE, BadRequest, InvalidRequest, NotFound, RegistryError
@@ -87,6 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await background.stop(app)
         await app.state.pg.close()
         await engine.dispose()
+        metrics.process_exited()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -102,10 +102,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):
         publish_required_scopes(module.router)
         app.include_router(module.router)
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", metrics.asgi_app())
     app.add_middleware(
         RequestContextMiddleware,
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of several server processes (`serve --workers N`): each sets up its own logging."""
+    from registry.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.service_name, settings.log_level)
+    return create_app(settings)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -38,18 +40,38 @@ def migrate_command() -> None:
 
 
 @app.command("serve")
-def serve(host: str = "127.0.0.1", port: int = 8000, migrate_first: bool = True) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    migrate_first: bool = True,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (one per core is typical).")] = 1,
+) -> None:
     """Run the API with uvicorn (migrating first unless --no-migrate-first)."""
     import uvicorn
 
     from registry.app import create_app
     from registry.logs import configure_logging
+    from registry.metrics import MULTIPROCESS_ENV
 
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)
     if migrate_first:
         migrate.upgrade(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    # Several processes: each writes its metrics to a fresh shared folder, which /metrics sums.
+    with tempfile.TemporaryDirectory(prefix="dhg-registry-metrics-") as folder:
+        os.environ[MULTIPROCESS_ENV] = folder
+        uvicorn.run(
+            "registry.app:create_worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
 
 
 async def _with_session(action: Callable[[AsyncSession], Awaitable[T]]) -> T:

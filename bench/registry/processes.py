@@ -151,23 +151,8 @@ class RegistryProcess:
             str(self.port),
             "--no-migrate-first",
         ]
-        if self.workers > 1:  # `registry serve` runs one process; uvicorn's own CLI can run several
-            command = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "registry.app:create_app",
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
@@ -15,6 +16,16 @@ def main(argv: list[str]) -> int:
     job_id = argv[argv.index("--job-id") + 1]
     if "slow" in url:
         time.sleep(120)  # long enough to be deleted while it runs
+    if "five-seconds" in url:
+        time.sleep(5)  # long enough to restart the operator while it runs
+    # Not the pod's own temp dir (the kubelet gives each pod a fresh one): state that outlives an attempt.
+    marker = Path("/tmp") / f"dhg-fake-worker-{job_id}"
+    if "fails-once" in url:
+        if marker.exists():
+            marker.unlink()  # the retry: succeed, and leave nothing behind
+        else:
+            marker.touch()
+            url = "flaky"
     if "bad" in url:
         code, summary = 2, {"status": "Failed", "reason": "BadInput", "message": "the file is not audio"}
     elif "flaky" in url:

@@ -31,8 +31,12 @@ def registry_env(registry, admin, monkeypatch):
     return admin
 
 
+KOPF_RUN = ["run", "--standalone", "--all-namespaces", "-m", "controller.operator"]
+
+
 @pytest.fixture
-def operator(kube_api, cluster, kubectl, monkeypatch):
+def operator_env(kube_api, cluster, kubectl, monkeypatch):
+    """The CRD, the worker's Registry token Secret, and the operator's settings (not started)."""
     kubectl.run("apply", "-f", str(ROOT / "crds" / "transcriptionjob.yaml"))
     kubectl.apply(
         {
@@ -47,9 +51,14 @@ def operator(kube_api, cluster, kubectl, monkeypatch):
     monkeypatch.setenv("DHG_CONTROLLER_STANDALONE", "true")
     monkeypatch.setenv("DHG_CONTROLLER_METRICS_PORT", "0")
     get_settings.cache_clear()
-    with KopfRunner(["run", "--standalone", "--all-namespaces", "-m", "controller.operator"], timeout=60) as runner:
-        yield runner
+    yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def operator(operator_env):
+    with KopfRunner(KOPF_RUN, timeout=60) as runner:
+        yield runner
     assert runner.exit_code == 0, runner.output
 
 
@@ -170,3 +179,52 @@ def test_job_records_follow_the_phase_in_the_registry_and_deletion_cancels(
     kubectl.run("delete", "tj", "long-read", "--wait=true", timeout=60)
     assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
     wait_until(kube_api, lambda: not worker_jobs(kube_api, "long-read"), what="the worker Job is collected")
+
+
+def test_device_gpu_on_a_cpu_only_cluster_waits_with_the_reason_and_no_cpu_pod(kube_api, cluster, kubectl, operator):
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("gpu-only", device="gpu"))
+    waiting = wait_for(
+        kube_api,
+        GROUP,
+        PLURAL,
+        "default",
+        "gpu-only",
+        lambda o: any(
+            c["type"] == "Scheduled" and c["status"] == "False"
+            for c in (o or {}).get("status", {}).get("conditions", [])
+        ),
+    )
+    status = waiting["status"]
+    assert status["phase"] == "Pending" and "0/1 nodes are available" in status["message"]
+    scheduled = next(c for c in status["conditions"] if c["type"] == "Scheduled")
+    assert scheduled["reason"] == "WaitingForGPU"
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "gpu-only")] == ["gpu-only-gpu-1"]
+
+
+def test_a_transient_failure_is_retried_and_then_succeeds(kube_api, cluster, kubectl, operator):
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("retried", device="cpu", source={"url": "https://media.example.org/fails-once.opus"}))
+    status = finished(kube_api, "retried", timeout=90)["status"]
+    assert status["phase"] == "Succeeded" and status["attempts"] == 2 and status["failedAttempts"] == 1, status
+    names = sorted(j["metadata"]["name"] for j in worker_jobs(kube_api, "retried"))
+    assert names == ["retried-cpu-1", "retried-cpu-2"]
+
+
+def test_a_controller_restarted_mid_job_starts_no_second_worker(kube_api, cluster, kubectl, operator_env):
+    cluster.add_node("cpu-1")
+    with KopfRunner(KOPF_RUN, timeout=60):
+        kubectl.apply(job("survivor", device="cpu", source={"url": "https://media.example.org/five-seconds.opus"}))
+        wait_for(
+            kube_api,
+            GROUP,
+            PLURAL,
+            "default",
+            "survivor",
+            lambda o: (o or {}).get("status", {}).get("phase") == "Running",
+        )
+    # the controller went away mid-job; a new one finishes it
+    with KopfRunner(KOPF_RUN, timeout=60):
+        status = finished(kube_api, "survivor")["status"]
+    assert status["phase"] == "Succeeded" and status["attempts"] == 1
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "survivor")] == ["survivor-cpu-1"]
