@@ -48,7 +48,7 @@ class Options:
     segments: int = 100_000
     distinct_sentences: int = 4000
     queries: int = 300
-    server_workers: int = 1
+    server_workers: int = 1  # 2 cores shared with Postgres and the load generator: see bench/README.md
     server_env: dict[str, str] = field(default_factory=dict)
     api: bool = True
     search: bool = True
