@@ -44,7 +44,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     migrate_first: bool = True,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes (one per core is typical).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, envvar="DHG_REGISTRY_WORKERS", help="Server processes (one per core).")
+    ] = 1,
 ) -> None:
     """Run the API with uvicorn (migrating first unless --no-migrate-first)."""
     import uvicorn
