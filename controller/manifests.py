@@ -48,6 +48,7 @@ class WorkerConfig:
     data_claim: str | None = None  # a PVC mounted read-only at /data, for `source.path`
     ttl_seconds_after_finished: int = 3600
     scratch_size: str = "4Gi"
+    scratch_mount: str = SCRATCH_MOUNT  # the writable emptyDir (with a read-only root filesystem)
     run_as_user: int = 10001
 
 
@@ -93,7 +94,7 @@ def _resources(job: TranscriptionJob, placement: Placement, config: WorkerConfig
 
 def _volumes(config: WorkerConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": config.scratch_size}}]
-    mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": SCRATCH_MOUNT}]
+    mounts: list[dict[str, Any]] = [{"name": "scratch", "mountPath": config.scratch_mount}]
     if config.data_claim:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": config.data_claim, "readOnly": True}})
         mounts.append({"name": "data", "mountPath": DATA_MOUNT, "readOnly": True})
@@ -105,10 +106,11 @@ def _env(config: WorkerConfig) -> list[dict[str, Any]]:
     return [
         {"name": "DHG_ASR_REGISTRY_URL", "value": config.registry_url},
         {"name": "DHG_ASR_REGISTRY_TOKEN", "valueFrom": token},
-        {"name": "DHG_ASR_OUTBOX_DIR", "value": f"{SCRATCH_MOUNT}/outbox"},
-        {"name": "DHG_ASR_MODEL_CACHE_DIR", "value": f"{SCRATCH_MOUNT}/models"},
+        {"name": "DHG_ASR_OUTBOX_DIR", "value": f"{config.scratch_mount}/outbox"},
+        {"name": "DHG_ASR_MODEL_CACHE_DIR", "value": f"{config.scratch_mount}/models"},
         {"name": "DHG_ASR_WORKER_ALLOWED_ROOTS", "value": json.dumps([DATA_MOUNT])},
-        {"name": "HOME", "value": SCRATCH_MOUNT},
+        {"name": "HOME", "value": config.scratch_mount},
+        {"name": "TMPDIR", "value": config.scratch_mount},
         {"name": "DHG_ASR_TERMINATION_LOG", "value": TERMINATION_LOG},
     ]
 

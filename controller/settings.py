@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     gpu_node_selector: dict[str, str] = Field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
     cpu_node_selector: dict[str, str] = Field(default_factory=dict)
     data_claim: str | None = None
+    worker_scratch_mount: str = Field(default="/tmp", description="Where the worker's writable emptyDir goes.")  # noqa: S108
     ttl_seconds_after_finished: int = 3600
     registry_url: str | None = Field(default=None, description="Where job records go; none: not recorded.")
     registry_token: SecretStr | None = None
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
             gpu_node_selector=self.gpu_node_selector,
             cpu_node_selector=self.cpu_node_selector,
             data_claim=self.data_claim,
+            scratch_mount=self.worker_scratch_mount,
             ttl_seconds_after_finished=self.ttl_seconds_after_finished,
         )
 
