@@ -183,9 +183,11 @@ def test_worker_like_pod_gets_secrets_volumes_and_its_termination_file(
     )
     worker["spec"]["containers"][0].update(
         command=[sys.executable, "-c", code],
-        volumeMounts=[{"name": "scratch", "mountPath": "/tmp"}, {"name": "data", "mountPath": "/data"}],
+        # Not /tmp: the kubelet maps mount paths wherever they appear in the command, and a checkout under /tmp
+        # (as CI's may be) would lose its interpreter's path.
+        volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}, {"name": "data", "mountPath": "/data"}],
         env=[
-            {"name": "HOME", "value": "/tmp"},
+            {"name": "HOME", "value": "/scratch"},
             {"name": "ROOTS", "value": '["/data"]'},
             {"name": "TERM_LOG", "value": "/dev/termination-log"},
             {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "registry-token", "key": "token"}}},
