@@ -43,6 +43,15 @@ def full_text(body: TranscriptIn) -> str:
 _SEGMENTS: TypeAdapter[list[SegmentIn]] = TypeAdapter(list[SegmentIn])
 
 
+def _columns(body: TranscriptIn) -> dict[str, Any]:
+    """A push's own transcript columns: the same values go into the INSERT and into the answer."""
+    return {
+        **body.model_dump(exclude={"segments", "text"}),
+        "text": full_text(body),
+        "segment_count": len(body.segments),
+    }
+
+
 class Pushed(NamedTuple):
     """What a push stored: the new row's id, time and segment ids (in order)."""
 
@@ -100,17 +109,8 @@ async def push(
 
     Raises UnknownReference when it names an asset that is not stored."""
     params = {
-        "job_id": body.job_id,
-        "asset_id": body.asset_id,
-        "text": full_text(body),
-        "language": body.language,
-        "model": body.model,
-        "engine": body.engine,
-        "device": body.device,
-        "duration_seconds": body.duration_seconds,
-        "processing_seconds": body.processing_seconds,
+        **_columns(body),
         "timings": Jsonb(body.timings),
-        "segment_count": len(body.segments),
         "segments": _SEGMENTS.dump_json(body.segments).decode(),
         "actor": actor,
         "request_id": request_id,
@@ -138,25 +138,14 @@ def pushed_json(body: TranscriptIn, pushed: Pushed, actor: str) -> bytes:
             zip(_SEGMENTS.dump_python(body.segments), pushed.segment_ids, strict=True)
         )
     ]
-    return orjson.dumps(
-        {
-            "id": pushed.transcript_id,
-            "job_id": body.job_id,
-            "asset_id": body.asset_id,
-            "language": body.language,
-            "model": body.model,
-            "engine": body.engine,
-            "device": body.device,
-            "duration_seconds": body.duration_seconds,
-            "processing_seconds": body.processing_seconds,
-            "timings": body.timings,
-            "segment_count": len(body.segments),
-            "created_by": actor,
-            "created_at": orjson.Fragment(pushed.created_at_json),
-            "text": full_text(body),
-            "segments": segments,
-        }
-    )
+    values = {
+        **_columns(body),
+        "id": pushed.transcript_id,
+        "created_by": actor,
+        "created_at": orjson.Fragment(pushed.created_at_json),
+        "segments": segments,
+    }
+    return orjson.dumps({name: values[name] for name in TranscriptOut.model_fields})
 
 
 def _pairs(alias: str, fields: list[str]) -> str:
