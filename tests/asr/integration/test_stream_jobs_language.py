@@ -92,7 +92,8 @@ def test_stream_sends_segments_while_decoding_through_the_official_client(asr, m
     starts = [d.model_extra["start"] for d in deltas]
     assert starts == sorted(starts) and starts[-1] > 45
     # Segments arrive as they are decoded, not all at the end.
-    assert arrivals[0] < 0.6 * arrivals[-1], arrivals
+    # (not a ratio of wall times, which a busy CI machine stretches: decoding goes on after the first delta is out)
+    assert arrivals[-1] - arrivals[0] > 0.5, arrivals
     assert not list(asr.spool.iterdir()), "the spooled audio is removed once decoded"
 
 
