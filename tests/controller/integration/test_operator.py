@@ -5,88 +5,12 @@ place of the worker image (same arguments, summary and exit codes; the real work
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
-import pytest
 import yaml
 from kopf.testing import KopfRunner
 
-from controller.settings import get_settings
-from tests.conftest import make_token
+from tests.controller.integration.support import GROUP, KOPF_RUN, PLURAL, ROOT, finished, job, worker_jobs
 from tests.kube import GPU_TAINT
 from tests.kube.waiting import wait_for, wait_until
-
-ROOT = Path(__file__).parents[3]
-FAKE_WORKER = Path(__file__).parents[1] / "fake_worker.py"
-GROUP, PLURAL = "factory.dhg.ai", "transcriptionjobs"
-
-
-@pytest.fixture
-def registry_env(registry, admin, monkeypatch):
-    """Job records go to a real Registry (the session's, on a real PostgreSQL)."""
-    monkeypatch.setenv("DHG_CONTROLLER_REGISTRY_URL", registry.url)
-    monkeypatch.setenv("DHG_CONTROLLER_REGISTRY_TOKEN", make_token(admin, "write", name="controller"))
-    return admin
-
-
-KOPF_RUN = ["run", "--standalone", "--all-namespaces", "-m", "controller.operator"]
-
-
-@pytest.fixture
-def operator_env(kube_api, cluster, kubectl, monkeypatch):
-    """The CRD, the worker's Registry token Secret, and the operator's settings (not started)."""
-    kubectl.run("apply", "-f", str(ROOT / "crds" / "transcriptionjob.yaml"))
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "dhg-worker-registry-token"},
-            "stringData": {"token": "test-token"},
-        }
-    )
-    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER_COMMAND", json.dumps([sys.executable, str(FAKE_WORKER)]))
-    monkeypatch.setenv("DHG_CONTROLLER_STANDALONE", "true")
-    # The kubelet maps mount paths onto pod folders wherever they appear in a container's command; the worker's
-    # scratch goes elsewhere than /tmp so that a checkout under /tmp (CI's) keeps its interpreter's path.
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER_SCRATCH_MOUNT", "/scratch")
-    monkeypatch.setenv("DHG_CONTROLLER_METRICS_PORT", "0")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def operator(operator_env):
-    with KopfRunner(KOPF_RUN, timeout=60) as runner:
-        yield runner
-    assert runner.exit_code == 0, runner.output
-
-
-def job(name: str, **spec) -> dict:
-    spec.setdefault("source", {"url": f"https://media.example.org/{name}.opus"})
-    return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "TranscriptionJob", "metadata": {"name": name}, "spec": spec}
-
-
-def finished(api, name: str, timeout: float = 60) -> dict:
-    found = wait_for(
-        api,
-        GROUP,
-        PLURAL,
-        "default",
-        name,
-        lambda o: (o or {}).get("status", {}).get("phase") in {"Succeeded", "Failed"},
-        timeout,
-    )
-    assert found is not None
-    return found
-
-
-def worker_jobs(api, name: str) -> list[dict]:
-    items, _ = api.store.list(api.store.registry.get("batch", "jobs"), "default")
-    return [j for j in items if j["metadata"]["labels"].get(f"{GROUP}/transcriptionjob") == name]
 
 
 def test_auto_runs_on_a_gpu_node_and_reports_in_status_and_kubectl(kube_api, cluster, kubectl, operator):

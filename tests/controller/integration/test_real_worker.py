@@ -1,0 +1,87 @@
+"""The whole path with nothing stubbed but the cluster: real kubectl applies an example TranscriptionJob, real Kopf
+runs the operator, the simulated kubelet runs the real `python -m asr.worker`, which downloads the asset from the
+real Registry, transcribes it with the bundled Whisper model and pushes the transcript back; the status carries
+its id. The kubelet runs the worker on this machine (no CUDA), so on the "GPU node" the worker's `--device auto`
+degrades to CPU by itself, as it would on a node whose driver is missing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asr.evaluation import word_error_rate
+from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
+from tests.conftest import make_token
+from tests.controller.integration.support import ROOT, finished, worker_jobs
+from tests.kube import GPU_TAINT
+
+
+@pytest.fixture
+def worker_command(registry, monkeypatch) -> list[str]:
+    """The real worker, delivering to the session's Registry."""
+    monkeypatch.setenv("DHG_CONTROLLER_WORKER_REGISTRY_URL", registry.url)
+    return [sys.executable, "-m", "asr.worker"]
+
+
+@pytest.fixture
+def worker_token(admin) -> str:
+    return make_token(admin, "write", name="worker")
+
+
+@pytest.fixture
+def sample_asset(admin) -> str:
+    """The bundled sample, uploaded to the Registry (de-duplicated by sha256: the same id in every test)."""
+    with SAMPLE_PATH.open("rb") as audio:
+        response = admin.post("/v1/assets", files={"file": (SAMPLE_PATH.name, audio, "audio/ogg")})
+    assert response.status_code in {200, 201}, response.text
+    return response.json()["id"]
+
+
+def example(name: str, tmp_path: Path, **source: str) -> tuple[str, Path]:
+    """An example manifest with its source pointed at what this test has; (its name, the file to apply)."""
+    manifest = yaml.safe_load((ROOT / "examples" / name).read_text())
+    manifest["spec"]["source"] = source
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(manifest))
+    return manifest["metadata"]["name"], path
+
+
+def test_an_asset_is_transcribed_on_the_gpu_node_into_the_registry(
+    kube_api, cluster, kubectl, registry_env, operator, sample_asset, tmp_path
+):
+    admin = registry_env
+    cluster.add_node("gpu-1", gpus=1, labels={"nvidia.com/gpu.present": "true"}, taints=[GPU_TAINT])
+    cluster.add_node("cpu-1")
+    name, manifest = example("asset-source.yaml", tmp_path, assetId=sample_asset)
+    kubectl.run("apply", "-f", str(manifest))
+    waited = kubectl.run("wait", "--for=condition=Succeeded", f"tj/{name}", "--timeout=240s", timeout=250)
+    assert "condition met" in waited.stdout
+
+    done = kubectl.json("get", "tj", name)
+    status, uid = done["status"], done["metadata"]["uid"]
+    placed = (status["phase"], status["device"], status["nodeName"], status["attempts"])
+    assert placed == ("Succeeded", "gpu", "gpu-1", 1)
+    (worker,) = worker_jobs(kube_api, name)
+    assert worker["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+    transcript = admin.get(f"/v1/transcripts/{status['transcriptId']}").json()
+    assert transcript["job_id"] == uid and transcript["asset_id"] == sample_asset
+    assert word_error_rate(REFERENCE_TEXT, transcript["text"]) < 0.2, transcript["text"]
+    assert status["audioSeconds"] == pytest.approx(transcript["segments"][-1]["end"], abs=3.0)
+    assert status["realTimeFactor"] > 1
+
+    record = admin.get(f"/v1/jobs/{uid}").json()
+    assert (record["phase"], record["transcript_id"]) == ("Succeeded", status["transcriptId"])
+
+
+def test_a_missing_asset_fails_at_once_without_a_retry(kube_api, cluster, kubectl, registry_env, operator, tmp_path):
+    cluster.add_node("cpu-1")
+    name, manifest = example("cpu.yaml", tmp_path, assetId="00000000-0000-4000-8000-000000000404")
+    kubectl.run("apply", "-f", str(manifest))
+    status = finished(kube_api, name, timeout=120)["status"]
+    assert status["phase"] == "Failed" and status["attempts"] == 1, status
+    assert "00000000-0000-4000-8000-000000000404" in status["message"], status["message"]
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, name)] == [f"{name}-cpu-1"]
