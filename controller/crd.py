@@ -1,9 +1,9 @@
 """Generate the TranscriptionJob CustomResourceDefinition from the Pydantic models.
 
-`python -m controller.crd > crds/transcriptionjob.yaml` (the test `test_crd_matches_the_model` fails when the file
-and the models drift). Pydantic's JSON Schema becomes a *structural* schema, as the API server requires: `$ref`s
-inlined, optional fields as plain properties (no `anyOf` with null), no titles, a `default: {}` where nested
-defaults must apply, and CEL rules for what a schema cannot say.
+`make crd` (`python -m controller.crd crds/transcriptionjob.yaml charts/dhg-factory/crds/transcriptionjob.yaml`;
+tests fail when either file and the models drift). Pydantic's JSON Schema becomes a *structural* schema, as the
+API server requires: `$ref`s inlined, optional fields as plain properties (no `anyOf` with null), no titles, a
+`default: {}` where nested defaults must apply, and CEL rules for what a schema cannot say.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def build() -> dict[str, Any]:
     }
 
 
-HEADER = "# Generated from controller/model.py by `python -m controller.crd`: edit the model, not this file.\n"
+HEADER = "# Generated from controller/model.py by `make crd`: edit the model, not this file.\n"
 
 
 def render() -> str:
@@ -154,4 +154,10 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    # `python -m controller.crd`: to stdout; with paths, into each (crds/ and the chart's crds/).
+    if len(sys.argv) > 1:
+        for target in sys.argv[1:]:
+            with open(target, "w") as out:
+                out.write(render())
+    else:
+        sys.stdout.write(render())

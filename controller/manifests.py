@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from controller.model import API_VERSION, KIND, Placement, TranscriptionJob
 
@@ -26,25 +27,37 @@ MAX_NAME = 63
 TERMINATION_LOG = "/dev/termination-log"
 
 
-@dataclass(frozen=True)
-class WorkerConfig:
+def _text(value: Any) -> Any:
+    """Chart values as Kubernetes writes them: `cpu: 1` is the quantity "1", a label value `true` is "true"."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class WorkerConfig(BaseModel):
     """How workers run in this cluster (the chart's values, passed to the operator)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0"
     gpu_image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0-cuda"
     image_pull_policy: str = "IfNotPresent"
     command: tuple[str, ...] = tuple(WORKER_COMMAND)  # the image's Python; tests run the worker with theirs
-    service_account: str = "dhg-worker"
+    # None: the namespace's `default` account (workers never call the Kubernetes API; no token is mounted).
+    service_account: str | None = None
     registry_url: str = "http://dhg-registry:8000"
     registry_token_secret: str = "dhg-worker-registry-token"  # noqa: S105 (a Secret's name, not a secret)
     registry_token_key: str = "token"  # noqa: S105 (the key in that Secret)
-    gpu_node_selector: dict[str, str] = field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
-    cpu_node_selector: dict[str, str] = field(default_factory=dict)
-    cpu_tolerations: list[dict[str, Any]] = field(default_factory=list)
-    gpu_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "1", "memory": "2Gi"})
-    gpu_limits: dict[str, str] = field(default_factory=lambda: {"memory": "6Gi"})
-    cpu_requests: dict[str, str] = field(default_factory=lambda: {"cpu": "2", "memory": "1536Mi"})
-    cpu_limits: dict[str, str] = field(default_factory=lambda: {"memory": "3Gi"})
+    gpu_node_selector: dict[str, Text] = Field(default_factory=lambda: {"nvidia.com/gpu.present": "true"})
+    cpu_node_selector: dict[str, Text] = Field(default_factory=dict)
+    cpu_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    gpu_requests: dict[str, Text] = Field(default_factory=lambda: {"cpu": "1", "memory": "2Gi"})
+    gpu_limits: dict[str, Text] = Field(default_factory=lambda: {"memory": "6Gi"})
+    cpu_requests: dict[str, Text] = Field(default_factory=lambda: {"cpu": "2", "memory": "1536Mi"})
+    cpu_limits: dict[str, Text] = Field(default_factory=lambda: {"memory": "3Gi"})
     data_claim: str | None = None  # a PVC mounted read-only at /data, for `source.path`
     ttl_seconds_after_finished: int = 3600
     scratch_size: str = "4Gi"
@@ -161,7 +174,6 @@ def build_job(job: TranscriptionJob, placement: Placement, attempt: int, config:
     }
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "serviceAccountName": config.service_account,
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
@@ -181,6 +193,8 @@ def build_job(job: TranscriptionJob, placement: Placement, attempt: int, config:
             pod_spec["nodeSelector"] = dict(config.cpu_node_selector)
         if config.cpu_tolerations:
             pod_spec["tolerations"] = list(config.cpu_tolerations)
+    if config.service_account:
+        pod_spec["serviceAccountName"] = config.service_account
     if job.spec.priority_class_name:
         pod_spec["priorityClassName"] = job.spec.priority_class_name
     return {

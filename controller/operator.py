@@ -60,7 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     except k8s_config.ConfigException:
         k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     memo.settings = ours
-    memo.config = ours.worker_config()
+    memo.config = ours.worker
     memo.wakeups = {}
     memo.recorded = {}  # TranscriptionJob uid → the phase last written to the Registry
     memo.registry = None

@@ -49,11 +49,11 @@ def operator_env(kube_api, cluster, kubectl, worker_command, worker_token, monke
         }
     )
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER_COMMAND", json.dumps(worker_command))
+    monkeypatch.setenv("DHG_CONTROLLER_WORKER__COMMAND", json.dumps(worker_command))
     monkeypatch.setenv("DHG_CONTROLLER_STANDALONE", "true")
     # The kubelet maps mount paths onto pod folders wherever they appear in a container's command; the worker's
     # scratch goes elsewhere than /tmp so that a checkout under /tmp (CI's) keeps its interpreter's path.
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER_SCRATCH_MOUNT", "/scratch")
+    monkeypatch.setenv("DHG_CONTROLLER_WORKER__SCRATCH_MOUNT", "/scratch")
     monkeypatch.setenv("DHG_CONTROLLER_METRICS_PORT", "0")
     get_settings.cache_clear()
     yield

@@ -22,7 +22,7 @@ from tests.kube import GPU_TAINT
 @pytest.fixture
 def worker_command(registry, monkeypatch) -> list[str]:
     """The real worker, delivering to the session's Registry."""
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER_REGISTRY_URL", registry.url)
+    monkeypatch.setenv("DHG_CONTROLLER_WORKER__REGISTRY_URL", registry.url)
     return [sys.executable, "-m", "asr.worker"]
 
 

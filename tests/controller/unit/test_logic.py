@@ -112,6 +112,7 @@ def test_the_gpu_job_asks_for_a_gpu_tolerates_the_taint_and_is_locked_down():
     }
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod  # the default account
     assert container["args"][-2:] == ["--device", "cuda"]  # device gpu: the worker must not degrade to CPU
     assert container["args"][8:10] == ["--asset-id", "3f1c2a9e-8b7d-4c5e-9f10-2a3b4c5d6e7f"]
     (owner,) = manifest["metadata"]["ownerReferences"]
@@ -127,7 +128,7 @@ def test_the_gpu_job_asks_for_a_gpu_tolerates_the_taint_and_is_locked_down():
 
 def test_the_cpu_job_has_no_gpu_and_applies_resource_overrides_and_the_data_volume():
     job = example("cpu.yaml")
-    config = manifests.WorkerConfig(cpu_node_selector={"pool": "cpu"}, data_claim="media")
+    config = manifests.WorkerConfig(cpu_node_selector={"pool": "cpu"}, data_claim="media", service_account="asr")
     manifest = manifests.build_job(job, "cpu", 2, config)
     pod = manifest["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -138,6 +139,7 @@ def test_the_cpu_job_has_no_gpu_and_applies_resource_overrides_and_the_data_volu
     assert container["args"][8:10] == ["--path", "/data/podcasts/episode-042.mp3"]
     assert container["args"][-2:] == ["--device", "cpu"]
     assert manifest["metadata"]["labels"]["factory.dhg.ai/attempt"] == "2"
+    assert pod["serviceAccountName"] == "asr"
 
 
 def test_auto_on_a_gpu_node_lets_the_worker_degrade_and_long_names_fit():

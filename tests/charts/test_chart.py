@@ -1,0 +1,90 @@
+"""The chart, rendered by real helm: lint-clean, and what it sets is what the controller reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import crd
+from controller.manifests import WorkerConfig
+from controller.settings import Settings
+from tests.charts.helm import CHART, find, helm, render
+
+
+def test_the_chart_lints_strictly():
+    helm("lint", "--strict", str(CHART))
+    helm("lint", "--strict", str(CHART), "--set", "controller.watchNamespaces={media,research}")
+
+
+def test_the_chart_ships_the_generated_crd_and_kopfs_peering_crds():
+    assert (CHART / "crds" / "transcriptionjob.yaml").read_text() == crd.render(), "run: make crd"
+    names = {d["metadata"]["name"] for d in find(render(), "CustomResourceDefinition")}
+    assert names == {"transcriptionjobs.factory.dhg.ai", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+
+
+def controller_env(documents) -> dict[str, str]:
+    (deployment,) = find(documents, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "<from a Secret>") for e in container["env"]}
+
+
+def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def test_every_variable_the_chart_sets_is_one_the_controller_reads():
+    env = controller_env(render("controller.watchNamespaces={media}", "worker.dataClaim=media-library"))
+    top, worker = set(Settings.model_fields), set(WorkerConfig.model_fields)
+    for name in env:
+        assert name.startswith("DHG_CONTROLLER_"), name
+        key = name.removeprefix("DHG_CONTROLLER_").lower()
+        if key.startswith("worker__"):
+            assert key.removeprefix("worker__") in worker, f"{name}: WorkerConfig has no such field"
+        else:
+            assert key in top, f"{name}: controller.settings.Settings has no such field"
+
+
+def test_the_chart_defaults_are_the_controllers_defaults(monkeypatch):
+    settings = settings_from(controller_env(render()), monkeypatch)
+    assert settings.worker == WorkerConfig()
+    assert (settings.namespaces, settings.standalone, settings.peering_name) == ([], False, "dhg-controller")
+
+
+def test_values_reach_the_worker_config(monkeypatch):
+    documents = render(
+        "controller.watchNamespaces={media,research}",
+        "controller.peering.enabled=false",
+        "worker.gpuNodeSelector.pool=gpu",
+        "worker.cpuRequests.cpu=4",  # a number in values: the quantity "4"
+        "worker.dataClaim=media-library",
+        "worker.serviceAccount=transcriber",
+    )
+    settings = settings_from(controller_env(documents), monkeypatch)
+    assert settings.namespaces == ["media", "research"] and settings.standalone
+    worker = settings.worker
+    assert worker.gpu_node_selector == {"nvidia.com/gpu.present": "true", "pool": "gpu"}
+    assert worker.cpu_requests == {"cpu": "4", "memory": "1536Mi"}
+    assert (worker.data_claim, worker.service_account) == ("media-library", "transcriber")
+
+
+def test_the_controller_pod_is_locked_down_and_probed():
+    (deployment,) = find(render(), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"]
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["command"] == ["python", "-m", "controller"]
+    assert deployment["spec"]["replicas"] == 2
+
+
+def test_peering_objects_follow_the_mode():
+    assert [d["kind"] for d in find(render(), "ClusterKopfPeering")] == ["ClusterKopfPeering"]
+    namespaced = render("controller.watchNamespaces={media,research}")
+    assert not find(namespaced, "ClusterKopfPeering")
+    assert sorted(d["metadata"]["namespace"] for d in find(namespaced, "KopfPeering")) == ["media", "research"]
+    assert not find(render("controller.peering.enabled=false"), "ClusterKopfPeering")
