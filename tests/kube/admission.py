@@ -93,6 +93,8 @@ def admit(
         causes += cel.check(obj, old, spec_schema)
     else:
         causes += kinds.validate(resource.kind, obj)
+        if old is not None:
+            causes += kinds.validate_update(resource.kind, obj, old)
         if resource.key == CRD.key:
             causes += crds.validate(obj)
     if causes:

@@ -12,7 +12,20 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.kube import discovery, errors, patches, routing, selectors, tables, watch
+from tests.kube import (
+    audit,
+    auth,
+    discovery,
+    errors,
+    patches,
+    protobuf,
+    rbac,
+    requestinfo,
+    routing,
+    selectors,
+    tables,
+    watch,
+)
 from tests.kube.store import Store
 
 Object = dict[str, Any]
@@ -44,7 +57,8 @@ def _wants_table(request: web.Request) -> bool:
 
 
 class Api:
-    """Routes every request to discovery, CRUD, watch or a `kind: Status` refusal."""
+    """Authenticates and authorizes every request, then routes it to discovery, CRUD, watch or a `kind: Status`
+    refusal."""
 
     def __init__(self, store: Store, *, bookmark_interval: float, watch_timeout: float, log_source: LogSource) -> None:
         self.store = store
@@ -55,6 +69,9 @@ class Api:
         self.watch_count = threading.Condition()  # tests wait on it for a client's watch to be open
         self.server_address = "127.0.0.1"
         self._pages: dict[str, tuple[list[Object], int]] = {}
+        self.authenticator = auth.Authenticator(self._service_account_exists)
+        self.authorizer = rbac.Authorizer(store)
+        self.requests = audit.RequestLog()
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -63,7 +80,8 @@ class Api:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            return await self._dispatch(request)
+            user = self._authorize(request)
+            return await self._dispatch(request, user)
         except errors.ApiError as error:
             return _json(error.status(), status=error.code)
         except Exception as error:  # a bug in the stand-in: say so as the real server would, loudly
@@ -74,7 +92,21 @@ class Api:
             )
             return _json(status.status(), status=500)
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    def _authorize(self, request: web.Request) -> auth.User:
+        """As kube-apiserver's filters, before any routing: who asks (401 if unknown), then whether they may (403)."""
+        user = self.authenticator.authenticate(request.headers.get("Authorization", ""), secure=request.secure)
+        attributes = requestinfo.attributes(user, request.method, request.path, request.query)
+        decision = self.authorizer.authorize(attributes)
+        self.requests.record(attributes, decision.allowed)
+        if not decision.allowed:
+            raise rbac.forbidden(attributes, decision.reason)
+        return user
+
+    def _service_account_exists(self, namespace: str, name: str) -> bool:
+        accounts = self.store.registry.get("", "serviceaccounts")
+        return accounts is not None and self.store.find(accounts, namespace, name) is not None
+
+    async def _dispatch(self, request: web.Request, user: auth.User) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if request.method != "GET" and not path.startswith(("/api/", "/apis/")):
             raise errors.method_not_allowed()
@@ -103,7 +135,7 @@ class Api:
             if listing is None:
                 raise errors.no_such_path()
             return _json(listing)
-        return await self._resource(request, target)
+        return await self._resource(request, target, user)
 
     def _openapi(self, rest: str) -> web.Response:
         parts = rest.split("/")
@@ -117,12 +149,14 @@ class Api:
             raise errors.no_such_path()
         return _json(document)
 
-    async def _resource(self, request: web.Request, target: routing.Target) -> web.StreamResponse:
+    async def _resource(self, request: web.Request, target: routing.Target, user: auth.User) -> web.StreamResponse:
         method, query = request.method, request.query
+        if target.resource.key in (rbac.SELF_SUBJECT_ACCESS_REVIEWS, rbac.SELF_SUBJECT_REVIEWS):
+            return await self._review(request, target, user)
         if target.subresource == "log":
             return self._log(request, target)
         if target.name is None:
-            if method == "GET" and (target.legacy_watch or query.get("watch") in ("true", "1")):
+            if method == "GET" and (target.legacy_watch or requestinfo.watch_requested(query)):
                 return await self._watch(request, target)
             if method == "GET":
                 return self._list(request, target)
@@ -275,6 +309,18 @@ class Api:
         return present
 
     # ---- writes
+
+    async def _review(self, request: web.Request, target: routing.Target, user: auth.User) -> web.Response:
+        """`kubectl auth can-i` and `kubectl auth whoami`: answered, never stored."""
+        if request.method != "POST" or target.name is not None or target.legacy_watch:
+            raise errors.method_not_allowed()
+        if target.resource.key == rbac.SELF_SUBJECT_REVIEWS:
+            return _json(rbac.whoami(user), status=201)
+        if request.headers.get("Content-Type", "").split(";")[0].strip() == protobuf.CONTENT_TYPE:
+            body = protobuf.self_subject_access_review(await request.read())
+        else:
+            body = await self._body(request)
+        return _json(rbac.review(self.authorizer, user, body), status=201)
 
     async def _body(self, request: web.Request, optional: bool = False) -> Any:
         raw = await request.read()

@@ -1,6 +1,7 @@
 """CRD validation rules (`x-kubernetes-validations`, CEL), evaluated with cel-python as the apiserver would.
 
-Transition rules (those naming `oldSelf`) run only on updates where the old value exists. A rule that fails
+Transition rules (those naming `oldSelf`) run only on updates where the old value exists; unchanged values are
+not checked again (ratcheting). A rule that fails
 or cannot be evaluated is a 422 cause at that field, with the rule's message.
 """
 
@@ -31,7 +32,12 @@ def _program(rule: str) -> Any:
 
 
 def violations(new: Any, old: Any, schema: dict[str, Any], path: str = "") -> list[dict[str, str]]:
-    """Causes for every rule that does not hold, walking the schema, the new value and the old one together."""
+    """Causes for every rule that does not hold, walking the schema, the new value and the old one together.
+
+    On updates a value equal to its old one is not checked again (CRD validation ratcheting, on by default since
+    Kubernetes 1.30, GA in 1.33): a status write does not re-run the spec's rules."""
+    if old is not _MISSING and new == old:
+        return []
     causes: list[dict[str, str]] = []
     for validation in schema.get("x-kubernetes-validations") or []:
         rule = validation["rule"]

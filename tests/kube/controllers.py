@@ -133,8 +133,16 @@ def remove_finalizer(store: Store, rtype: ResourceType, obj: Object, finalizer: 
 class GarbageCollector(Controller):
     """ownerReference garbage collection (Background, Foreground, Orphan) and namespace deletion."""
 
+    def interested(self, event: Event) -> bool:
+        """Deletions, and objects whose owner is gone: the only changes that give it work (a sweep reads every
+        object, so waking on each change made a burst of creates quadratic)."""
+        meta = event.object["metadata"]
+        if event.type == "DELETED" or meta.get("deletionTimestamp"):
+            return True
+        return any(not self.store.has_uid(ref.get("uid", "")) for ref in meta.get("ownerReferences") or [])
+
     async def sweep(self) -> None:
-        snapshot = list(self.store.everything())
+        snapshot = list(self.store.everything(copies=False))  # read only: writes go through the store
         live = {obj["metadata"]["uid"] for _r, obj in snapshot}
         dependents: dict[str, list[tuple[ResourceType, Object]]] = {}
         for rtype, obj in snapshot:

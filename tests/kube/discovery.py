@@ -69,7 +69,8 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
             entry["shortNames"] = list(resource.short_names)
         if resource.categories:
             entry["categories"] = list(resource.categories)
-        entry["storageVersionHash"] = _hash(resource.qualified)[:12]
+        if resource.stored:
+            entry["storageVersionHash"] = _hash(resource.qualified)[:12]
         resources.append(entry)
         if resource.kind == "Pod" and not group:
             resources.append(
@@ -118,6 +119,7 @@ def _query(name: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
 
 
+ACTION_VERBS = {"list": "list", "post": "create", "get": "get", "patch": "patch", "put": "update", "delete": "delete"}
 WRITE_PARAMETERS = [_query("dryRun"), _query("fieldManager"), _query("fieldValidation")]
 
 
@@ -137,16 +139,22 @@ def openapi_document(registry: Registry, group: str, version: str) -> dict[str, 
                 "application/merge-patch+json": {"schema": {"type": "object"}},
             }
         }
-        paths[collection] = {
-            "get": _operation(resource, version, "list", []),
-            "post": _operation(resource, version, "post", WRITE_PARAMETERS),
+        operations = {
+            collection: {
+                "get": _operation(resource, version, "list", []),
+                "post": _operation(resource, version, "post", WRITE_PARAMETERS),
+            },
+            item: {
+                "get": _operation(resource, version, "get", []),
+                "patch": patch,
+                "put": _operation(resource, version, "put", WRITE_PARAMETERS),
+                "delete": _operation(resource, version, "delete", [_query("dryRun")]),
+            },
         }
-        paths[item] = {
-            "get": _operation(resource, version, "get", []),
-            "patch": patch,
-            "put": _operation(resource, version, "put", WRITE_PARAMETERS),
-            "delete": _operation(resource, version, "delete", [_query("dryRun")]),
-        }
+        for path, methods in operations.items():  # only what the resource serves (reviews: create only)
+            kept = {m: op for m, op in methods.items() if ACTION_VERBS[op["x-kubernetes-action"]] in resource.verbs}
+            if kept:
+                paths[path] = kept
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},

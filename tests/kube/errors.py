@@ -127,6 +127,21 @@ def not_acceptable(accept: str) -> ApiError:
 
 
 def forbidden(plural: str, group: str, name: str, why: str) -> ApiError:
-    return ApiError(
-        403, "Forbidden", f'{qualified(plural, group)} "{name}" is forbidden: {why}', _details(name, group, plural)
-    )
+    """apierrors.NewForbidden: the name (in the message and details) only when there is one."""
+    details: dict[str, Any] = {"name": name} if name else {}
+    if group:
+        details["group"] = group
+    if plural:
+        details["kind"] = plural
+    if not plural:
+        message = f"forbidden: {why}"
+    elif name:
+        message = f'{qualified(plural, group)} "{name}" is forbidden: {why}'
+    else:
+        message = f"{qualified(plural, group)} is forbidden: {why}"
+    return ApiError(403, "Forbidden", message, details)
+
+
+def unauthorized() -> ApiError:
+    """A request without a token the server knows (anonymous auth off), as kube-apiserver answers it."""
+    return ApiError(401, "Unauthorized", "Unauthorized")

@@ -49,12 +49,20 @@ class Kubectl:
 
     server: KubeApiServer
     cache: Path
+    kubeconfig: Path | None = None  # None: the admin's
+
+    def using(self, kubeconfig: Path) -> Kubectl:
+        """The same kubectl with another identity, e.g. `kubectl.using(api.service_account_kubeconfig(ns, sa))`."""
+        return Kubectl(self.server, self.cache, kubeconfig)
+
+    def _command(self, args: tuple[str, ...]) -> list[str]:
+        kubeconfig = self.kubeconfig or self.server.kubeconfig
+        return [str(KUBECTL), f"--kubeconfig={kubeconfig}", f"--cache-dir={self.cache}", *args]
 
     def run(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
-        command = [str(KUBECTL), f"--kubeconfig={self.server.kubeconfig}", f"--cache-dir={self.cache}", *args]
-        result = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(self._command(args), input=input, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}{result.stdout}"
@@ -63,8 +71,7 @@ class Kubectl:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """kubectl in the background (say, `wait`), for the test to act while it runs."""
-        command = [str(KUBECTL), f"--kubeconfig={self.server.kubeconfig}", f"--cache-dir={self.cache}", *args]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(self._command(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-o", "json").stdout)

@@ -45,14 +45,16 @@ class JobController(Controller):
 
     async def sweep(self) -> None:
         jobs_type, pods_type = resource(self.store, "batch", "jobs"), resource(self.store, "", "pods")
-        jobs, _ = self.store.list(jobs_type, None)
-        pods, _ = self.store.list(pods_type, None)
+        jobs, _ = self.store.list(jobs_type, None, copies=False)  # read only; writes go through the store
+        pods, _ = self.store.list(pods_type, None, copies=False)
+        owned: dict[str, list[Object]] = {}
+        for pod in pods:
+            for ref in pod["metadata"].get("ownerReferences") or []:
+                owned.setdefault(ref.get("uid", ""), []).append(pod)
         for job in jobs:
             if job["metadata"].get("deletionTimestamp") or _finished(job) or (job.get("spec") or {}).get("suspend"):
                 continue
-            uid = job["metadata"]["uid"]
-            owned = [p for p in pods if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])]
-            self._reconcile(job, owned)
+            self._reconcile(job, owned.get(job["metadata"]["uid"], []))
 
     def _reconcile(self, job: Object, pods: list[Object]) -> None:
         spec = job["spec"]

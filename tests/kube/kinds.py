@@ -22,7 +22,14 @@ LABEL_MESSAGE = (
 )
 
 
+RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+REF_FIELDS = (("APIGroup", "apiGroup"), ("Kind", "kind"), ("Name", "name"))  # how Go prints a RoleRef
+
+
 def validate_name(kind: str, name: str) -> list[dict[str, str]]:
+    if kind in RBAC_KINDS:  # RBAC names are path segments: `system:discovery` is fine
+        return [errors.cause("metadata.name", f'Invalid value: "{name}": {m}') for m in _path_segment(name)]
     label_only = kind in ("Namespace",)
     pattern, message = (DNS_LABEL, LABEL_MESSAGE) if label_only else (DNS_SUBDOMAIN, SUBDOMAIN_MESSAGE)
     if len(name) > (63 if label_only else 253) or not pattern.match(name):
@@ -44,11 +51,102 @@ def normalise(kind: str, obj: dict[str, Any]) -> None:
         for key, value in (obj.pop("stringData", None) or {}).items():
             data[key] = base64.b64encode(str(value).encode()).decode()
         obj.setdefault("type", "Opaque")
+    if kind in ("RoleBinding", "ClusterRoleBinding"):  # v1 defaulting: User and Group subjects are RBAC's
+        for subject in obj.get("subjects") or []:
+            if isinstance(subject, dict) and not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+                subject["apiGroup"] = RBAC_GROUP
 
 
 def validate(kind: str, obj: dict[str, Any]) -> list[dict[str, str]]:
     validator = _VALIDATORS.get(kind)
     return validator(obj) if validator else []
+
+
+def validate_update(kind: str, obj: dict[str, Any], old: dict[str, Any]) -> list[dict[str, str]]:
+    """What may not change: a binding's roleRef."""
+    if kind in ("RoleBinding", "ClusterRoleBinding") and obj.get("roleRef") != old.get("roleRef"):
+        ref = obj.get("roleRef") or {}
+        shown = ", ".join(f'{key}:"{ref.get(field, "")}"' for key, field in REF_FIELDS)
+        return [errors.cause("roleRef", f"Invalid value: rbac.RoleRef{{{shown}}}: cannot change roleRef")]
+    return []
+
+
+def _path_segment(name: str) -> list[str]:
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in name]
+
+
+def _rules_validate(obj: dict[str, Any]) -> list[dict[str, str]]:
+    causes = []
+    for index, rule in enumerate(obj.get("rules") or []):
+        path = f"rules[{index}]"
+        if not rule.get("verbs"):
+            causes.append(
+                errors.cause(
+                    f"{path}.verbs", "Required value: verbs must contain at least one value", "FieldValueRequired"
+                )
+            )
+        if rule.get("nonResourceURLs"):
+            if obj.get("kind") == "Role":
+                causes.append(_invalid_urls(path, rule, "namespaced rules cannot apply to non-resource URLs"))
+            if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+                causes.append(
+                    _invalid_urls(path, rule, "rules cannot apply to both regular resources and non-resource URLs")
+                )
+            continue
+        for key, what in (("apiGroups", "api group"), ("resources", "resource")):
+            if not rule.get(key):
+                message = f"Required value: resource rules must supply at least one {what}"
+                causes.append(errors.cause(f"{path}.{key}", message, "FieldValueRequired"))
+    return causes
+
+
+def _invalid_urls(path: str, rule: dict[str, Any], why: str) -> dict[str, str]:
+    urls = "[]string{" + ", ".join(f'"{u}"' for u in rule["nonResourceURLs"]) + "}"
+    return errors.cause(f"{path}.nonResourceURLs", f"Invalid value: {urls}: {why}")
+
+
+def _binding_validate(obj: dict[str, Any]) -> list[dict[str, str]]:
+    """roleRef (RBAC's group; Role or ClusterRole, ClusterRole only for a ClusterRoleBinding; a name) and
+    subjects (ServiceAccount, User or Group)."""
+    ref, cluster = obj.get("roleRef") or {}, obj.get("kind") == "ClusterRoleBinding"
+    causes = []
+    if ref.get("apiGroup") != RBAC_GROUP:
+        causes.append(_unsupported("roleRef.apiGroup", ref.get("apiGroup", ""), [RBAC_GROUP]))
+    kinds = ["ClusterRole"] if cluster else ["Role", "ClusterRole"]
+    if ref.get("kind") not in kinds:
+        causes.append(_unsupported("roleRef.kind", ref.get("kind", ""), kinds))
+    name = ref.get("name") or ""
+    if not name:
+        causes.append(errors.cause("roleRef.name", "Required value", "FieldValueRequired"))
+    causes += [errors.cause("roleRef.name", f'Invalid value: "{name}": {m}') for m in _path_segment(name)]
+    for index, subject in enumerate(obj.get("subjects") or []):
+        causes += _subject_validate(subject, f"subjects[{index}]", cluster)
+    return causes
+
+
+def _subject_validate(subject: dict[str, Any], path: str, cluster: bool) -> list[dict[str, str]]:
+    kind, name, group = subject.get("kind", ""), subject.get("name", ""), subject.get("apiGroup", "")
+    causes = [] if name else [errors.cause(f"{path}.name", "Required value", "FieldValueRequired")]
+    if kind == "ServiceAccount":
+        if name and (len(name) > 253 or not DNS_SUBDOMAIN.match(name)):
+            causes.append(errors.cause(f"{path}.name", f'Invalid value: "{name}": {SUBDOMAIN_MESSAGE}'))
+        if group:
+            causes.append(_unsupported(f"{path}.apiGroup", group, [""]))
+        if cluster and not subject.get("namespace"):
+            causes.append(errors.cause(f"{path}.namespace", "Required value", "FieldValueRequired"))
+    elif kind in ("User", "Group"):
+        if group != RBAC_GROUP:
+            causes.append(_unsupported(f"{path}.apiGroup", group, [RBAC_GROUP]))
+    else:
+        causes.append(_unsupported(f"{path}.kind", kind, ["ServiceAccount", "User", "Group"]))
+    return causes
+
+
+def _unsupported(field: str, value: str, supported: list[str]) -> dict[str, str]:
+    listed = ", ".join(f'"{s}"' for s in supported)
+    return errors.cause(field, f'Unsupported value: "{value}": supported values: {listed}', "FieldValueNotSupported")
 
 
 def _namespace(obj: dict[str, Any]) -> None:
@@ -148,4 +246,11 @@ def _containers_validate(spec: dict[str, Any], path: str) -> list[dict[str, str]
 
 
 _PREPARERS = {"Namespace": _namespace, "Pod": _pod, "Job": _job, "Node": _node}
-_VALIDATORS = {"Pod": _pod_validate, "Job": _job_validate}
+_VALIDATORS = {
+    "Pod": _pod_validate,
+    "Job": _job_validate,
+    "Role": _rules_validate,
+    "ClusterRole": _rules_validate,
+    "RoleBinding": _binding_validate,
+    "ClusterRoleBinding": _binding_validate,
+}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import signal
@@ -68,7 +69,7 @@ class Kubelet(Controller):
         return event.resource.kind in ("Pod", "Secret", "ConfigMap")
 
     async def sweep(self) -> None:
-        pods, _ = self.store.list(resource(self.store, "", "pods"), None)
+        pods, _ = self.store.list(resource(self.store, "", "pods"), None, copies=False)  # copied when kept
         present = {p["metadata"]["uid"] for p in pods}
         for uid in list(self._running):
             if uid not in present:
@@ -78,12 +79,12 @@ class Kubelet(Controller):
             if pod["metadata"].get("deletionTimestamp"):
                 if uid not in self._terminating and (pod.get("spec") or {}).get("nodeName"):
                     self._terminating.add(uid)
-                    self._background.add(asyncio.create_task(self._terminate(pod)))
+                    self._background.add(asyncio.create_task(self._terminate(copy.deepcopy(pod))))
                 continue
             bound = (pod.get("spec") or {}).get("nodeName")
             if bound and uid not in self._running and (pod.get("status") or {}).get("phase") == "Pending":
                 self._running[uid] = Running()
-                self._running[uid].tasks.append(asyncio.create_task(self._run_pod(pod)))
+                self._running[uid].tasks.append(asyncio.create_task(self._run_pod(copy.deepcopy(pod))))
 
     async def _terminate(self, pod: Object) -> None:
         """Graceful deletion: stop the containers (SIGTERM, SIGKILL after the grace period), then remove the pod."""

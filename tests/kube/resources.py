@@ -32,6 +32,7 @@ class ResourceType:
     printer_columns: dict[str, list[dict[str, Any]]] = field(default_factory=dict, hash=False, compare=False)
     crd_name: str | None = None
     verbs: tuple[str, ...] = ALL_VERBS
+    stored: bool = True  # False for reviews (SelfSubjectAccessReview): answered, never kept
 
     @property
     def key(self) -> tuple[str, str]:
@@ -51,6 +52,16 @@ class ResourceType:
 
 def _core(plural: str, kind: str, namespaced: bool = True, **kwargs: Any) -> ResourceType:
     return ResourceType("", ("v1",), plural, kind.lower(), kind, namespaced, **kwargs)
+
+
+def _rbac(plural: str, kind: str, namespaced: bool) -> ResourceType:
+    return ResourceType("rbac.authorization.k8s.io", ("v1",), plural, kind.lower(), kind, namespaced)
+
+
+def _review(group: str, kind: str) -> ResourceType:
+    """A create-only, never-stored resource: the server answers the object it was sent, decided."""
+    singular = kind.lower()
+    return ResourceType(group, ("v1",), singular + "s", singular, kind, False, verbs=("create",), stored=False)
 
 
 POD_FIELDS = COMMON_FIELD_LABELS | {
@@ -114,6 +125,12 @@ BUILTINS: tuple[ResourceType, ...] = (
         default_propagation="Orphan",
     ),
     ResourceType("coordination.k8s.io", ("v1",), "leases", "lease", "Lease", True),
+    _rbac("roles", "Role", namespaced=True),
+    _rbac("rolebindings", "RoleBinding", namespaced=True),
+    _rbac("clusterroles", "ClusterRole", namespaced=False),
+    _rbac("clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    _review("authorization.k8s.io", "SelfSubjectAccessReview"),
+    _review("authentication.k8s.io", "SelfSubjectReview"),
     ResourceType(
         "apiextensions.k8s.io",
         ("v1",),

@@ -97,8 +97,8 @@ class Scheduler(Controller):
 
     async def sweep(self) -> None:
         pods_type, nodes_type = resource(self.store, "", "pods"), resource(self.store, "", "nodes")
-        nodes, _ = self.store.list(nodes_type, None)
-        pods, _ = self.store.list(pods_type, None)
+        nodes, _ = self.store.list(nodes_type, None, copies=False)  # read only; writes go through the store
+        pods, _ = self.store.list(pods_type, None, copies=False)
         used: dict[str, dict[str, float]] = {n["metadata"]["name"]: {} for n in nodes}
         for pod in pods:
             node = (pod.get("spec") or {}).get("nodeName")

@@ -8,6 +8,7 @@ controller, garbage collector) runs as tasks in that same loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import tempfile
 import threading
@@ -18,7 +19,9 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
+from tests.kube import auth, tls
 from tests.kube.app import Api
+from tests.kube.audit import RequestLog
 from tests.kube.controllers import Controller, GarbageCollector
 from tests.kube.store import Store
 
@@ -47,16 +50,48 @@ class KubeApiServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.secure_port = 0  # the HTTPS listener starts with the first kubeconfig or token minted
+        self._secure_lock = threading.Lock()
         self._controllers: list[Controller] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def url(self) -> str:
+        """Plain HTTP: a request without a token is the cluster admin's (kubectl sends none over HTTP)."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def secure_url(self) -> str:
+        """HTTPS (trust `tls.certificate()[0]`): every request needs a token the server knows, else 401."""
+        with self._secure_lock:
+            if not self.secure_port:
+                self.call(self._listen_secure())
+        return f"https://127.0.0.1:{self.secure_port}"
+
+    @property
     def kubeconfig(self) -> Path:
+        """The cluster admin's kubeconfig (plain HTTP, token `test-kube-api`, group system:masters)."""
         return self.workdir / "kubeconfig"
+
+    @property
+    def requests(self) -> RequestLog:
+        """Every authenticated request: user, verb, group, resource, subresource, namespace, name, allowed."""
+        return self.api.requests
+
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        """A kubeconfig that authenticates as system:serviceaccount:<namespace>:<name> (context namespace
+        `namespace`); its token is refused (401) while that ServiceAccount does not exist."""
+        return self.user_kubeconfig(auth.service_account_user(namespace, name), namespace=namespace)
+
+    def user_kubeconfig(self, user: auth.User, namespace: str = "default") -> Path:
+        """A kubeconfig for the HTTPS URL with a fresh token for `user` (whose name and groups RBAC sees)."""
+        path = self.workdir / f"kubeconfig-{user.name.replace(':', '-')}"
+        self._write_kubeconfig(path, self.mint_token(user), namespace, secure=True)
+        return path
+
+    def mint_token(self, user: auth.User) -> str:
+        """A bearer token that authenticates as `user` (send it to `secure_url`)."""
+        return self.api.authenticator.mint(user)
 
     def start(self) -> KubeApiServer:
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -65,7 +100,7 @@ class KubeApiServer:
         started.result(timeout=30)
         self.api.server_address = f"127.0.0.1:{self.port}"
         self.run_controller(GarbageCollector(self.store))
-        self._write_kubeconfig()
+        self._write_kubeconfig(self.kubeconfig, auth.ADMIN_TOKEN, "default")
         return self
 
     def stop(self) -> None:
@@ -121,6 +156,11 @@ class KubeApiServer:
         sockets = site._server.sockets  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
 
+    async def _listen_secure(self) -> None:
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=tls.server_context())  # type: ignore[arg-type]
+        await site.start()
+        self.secure_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
     async def _shutdown(self) -> None:
         self.api.stop_watches()
         for controller in self._controllers:
@@ -133,13 +173,17 @@ class KubeApiServer:
         if self._runner:
             await self._runner.cleanup()
 
-    def _write_kubeconfig(self) -> None:
+    def _write_kubeconfig(self, path: Path, token: str, namespace: str, secure: bool = False) -> None:
+        cluster: dict[str, Any] = {"server": self.url}
+        if secure:
+            authority = base64.b64encode(tls.certificate()[0].read_bytes()).decode()
+            cluster = {"server": self.secure_url, "certificate-authority-data": authority}
         config: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": self.url}}],
-            "users": [{"name": "test", "user": {"token": "test-kube-api"}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": "default"}}],
+            "clusters": [{"name": "test", "cluster": cluster}],
+            "users": [{"name": "test", "user": {"token": token}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test", "namespace": namespace}}],
             "current-context": "test",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
+        path.write_text(yaml.safe_dump(config))

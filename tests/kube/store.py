@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tests.kube import admission, crds, errors, kinds
+from tests.kube import admission, crds, errors, kinds, rbac
 from tests.kube.resources import CRD, Registry, ResourceType
 from tests.kube.timestamps import now
 
@@ -34,6 +34,10 @@ UNCONDITIONAL_UPDATE = {
     ("", "events"),
     ("", "serviceaccounts"),
     ("batch", "jobs"),
+    rbac.ROLES,
+    rbac.ROLE_BINDINGS,
+    rbac.CLUSTER_ROLES,
+    rbac.CLUSTER_ROLE_BINDINGS,
 }
 
 
@@ -63,6 +67,9 @@ class Store:
         self._listeners: builtins.list[Callable[[Event], None]] = []
         for name in SYSTEM_NAMESPACES:
             self.create(self.registry.get("", "namespaces"), None, {"metadata": {"name": name}})  # type: ignore[arg-type]
+        for role, binding in rbac.BOOTSTRAP_POLICY:  # cluster-admin, system:discovery...: as a new cluster has them
+            self.create(self.registry.get(*rbac.CLUSTER_ROLES), None, role)  # type: ignore[arg-type]
+            self.create(self.registry.get(*rbac.CLUSTER_ROLE_BINDINGS), None, binding)  # type: ignore[arg-type]
 
     # ---- reading
 
@@ -83,12 +90,19 @@ class Store:
             return copy.deepcopy(obj) if obj else None
 
     def list(
-        self, resource: ResourceType, namespace: str | None, match: Callable[[Object], bool] = lambda _o: True
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        match: Callable[[Object], bool] = lambda _o: True,
+        *,
+        copies: bool = True,
     ) -> tuple[builtins.list[Object], int]:
+        """The objects (sorted by namespace and name) and the list's resourceVersion. `copies=False`: the stored
+        objects themselves, for the simulated controllers' read-only sweeps (writes replace stored objects)."""
         with self.lock:
             objects = self._objects.get(resource.key, {})
             items = [
-                copy.deepcopy(obj)
+                copy.deepcopy(obj) if copies else obj
                 for (ns, _name), obj in sorted(objects.items())
                 if (namespace is None or ns == namespace) and match(obj)
             ]
@@ -104,11 +118,16 @@ class Store:
             obj = self._objects.get(key, {}).get((namespace, name))
             return (resource, copy.deepcopy(obj)) if resource and obj else None
 
-    def everything(self) -> Iterator[tuple[ResourceType, Object]]:
-        """A snapshot of all objects of every served type (for the garbage collector)."""
+    def has_uid(self, uid: str) -> bool:
+        with self.lock:
+            return uid in self._uids
+
+    def everything(self, *, copies: bool = True) -> Iterator[tuple[ResourceType, Object]]:
+        """A snapshot of all objects of every served type (for the garbage collector). `copies=False`: the stored
+        objects themselves, for a reader that never changes them (writes replace stored objects, never edit them)."""
         with self.lock:
             snapshot = [
-                (resource, copy.deepcopy(obj))
+                (resource, copy.deepcopy(obj) if copies else obj)
                 for resource in self.registry.all()
                 for obj in self._objects.get(resource.key, {}).values()
             ]

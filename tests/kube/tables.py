@@ -139,6 +139,42 @@ def _event_row(event: Object) -> list[Any]:
     ]
 
 
+def _role_row(role: Object) -> list[Any]:
+    return [role["metadata"].get("creationTimestamp", "")]
+
+
+def _binding_row(binding: Object) -> list[Any]:
+    """Role, Age, then (wide) the subjects by kind; service accounts as namespace/name."""
+    ref, subjects = binding.get("roleRef") or {}, binding.get("subjects") or []
+
+    def named(kind: str) -> str:
+        return ", ".join(
+            f"{s.get('namespace', '')}/{s.get('name', '')}" if kind == "ServiceAccount" else s.get("name", "")
+            for s in subjects
+            if s.get("kind") == kind
+        )
+
+    return [
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        age(binding["metadata"].get("creationTimestamp")),
+        named("User"),
+        named("Group"),
+        named("ServiceAccount"),
+    ]
+
+
+ROLE_COLUMNS = ([{**AGE_COLUMN, "name": "Created At", "type": "date"}], _role_row)
+BINDING_COLUMNS = (
+    [
+        _column("Role", description="RoleRef can reference a Role in the current namespace or a ClusterRole."),
+        AGE_COLUMN,
+        _column("Users", priority=1, description="Users in the roleBinding"),
+        _column("Groups", priority=1, description="Groups in the roleBinding"),
+        _column("ServiceAccounts", priority=1, description="ServiceAccounts in the roleBinding"),
+    ],
+    _binding_row,
+)
+
 EVENT_COLUMNS = [
     _column("Last Seen"),
     _column("Type"),
@@ -179,6 +215,10 @@ BUILTIN_COLUMNS: dict[str, tuple[list[dict[str, Any]], Callable[[Object], list[A
         _job_row,
     ),
     "Namespace": ([_column("Status"), AGE_COLUMN], _namespace_row),
+    "Role": ROLE_COLUMNS,
+    "ClusterRole": ROLE_COLUMNS,
+    "RoleBinding": BINDING_COLUMNS,
+    "ClusterRoleBinding": BINDING_COLUMNS,
 }
 
 

@@ -260,6 +260,29 @@ def test_cel_rules_refuse_invalid_values_and_changes_to_immutable_fields(widgets
     )
 
 
+def test_unchanged_values_are_not_validated_again(
+    kube_client: client.ApiClient, widgets: client.CustomObjectsApi
+) -> None:
+    """Ratcheting (Kubernetes 1.30+): a rule added later does not block writes that leave the offending value alone."""
+    create_widget(widgets, widget("legacy", note="legacy"))
+    stricter = crd()
+    spec_schema = stricter["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["x-kubernetes-validations"].append(
+        {"rule": "!has(self.note) || self.note != 'legacy'", "message": "legacy notes are retired"}
+    )
+    extensions = client.ApiextensionsV1Api(kube_client)
+    extensions.patch_custom_resource_definition(
+        "widgets.test.dhg.ai", {"spec": {"versions": stricter["spec"]["versions"]}}, _content_type=MERGE
+    )
+    group = ("test.dhg.ai", "v1alpha1", "default", "widgets", "legacy")
+    patched = widgets.patch_namespaced_custom_object_status(*group, {"status": {"phase": "Ready"}}, _content_type=MERGE)
+    assert patched["status"]["phase"] == "Ready"
+    with pytest.raises(ApiException) as caught:
+        widgets.patch_namespaced_custom_object(*group, {"spec": {"size": 2}}, _content_type=MERGE)
+    cause = status_of(caught.value)["details"]["causes"][0]
+    assert (cause["field"], cause["message"]) == ("spec", 'Invalid value: "object": legacy notes are retired')
+
+
 def test_a_crd_with_a_rule_that_does_not_compile_is_refused(kube_client: client.ApiClient) -> None:
     broken = crd()
     broken["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = [{"rule": "self.(("}]

@@ -3,10 +3,6 @@ finalizer → delete → garbage collection, the flow the project's controller f
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +11,7 @@ import pytest
 
 from tests.kube import KubeApiServer
 from tests.kube.waiting import events_about, wait_for, wait_until
+from tests.kubeapi.embedded import operator
 from tests.kubeapi.manifests import crd, widget
 
 WIDGETS = "/apis/test.dhg.ai/v1alpha1/namespaces/default/widgets"
@@ -52,26 +49,6 @@ def make_registry(api: KubeApiServer, deleted: list[str]) -> kopf.OperatorRegist
         deleted.append(name)
 
     return registry
-
-
-@contextlib.contextmanager
-def operator(registry: kopf.OperatorRegistry) -> Iterator[None]:
-    """Kopf embedded in a thread (no signal handlers there), stopped through its stop flag."""
-    ready, stop = threading.Event(), threading.Event()
-
-    def run() -> None:
-        asyncio.run(
-            kopf.operator(registry=registry, standalone=True, namespaces=["default"], ready_flag=ready, stop_flag=stop)
-        )
-
-    thread = threading.Thread(target=run, name="kopf", daemon=True)
-    thread.start()
-    assert ready.wait(30), "Kopf did not start"
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
