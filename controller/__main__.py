@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import kopf
 
-from controller import operator  # noqa: F401 (registers the handlers)
+from controller import logs, operator  # noqa: F401 (operator: registers the handlers)
 from controller.settings import get_settings
-from registry.logs import configure_logging
 
 
 def main() -> None:
     settings = get_settings()
-    configure_logging("controller", settings.log_level)
+    logs.configure(settings.log_level)
     kopf.run(
         standalone=settings.standalone,
-        peering_name=settings.peering_name,
+        # A peering name makes peering mandatory: replicas wait for the peering object rather than all acting.
+        peering_name=None if settings.standalone else settings.peering_name,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=f"http://0.0.0.0:{settings.liveness_port}/healthz",

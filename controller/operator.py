@@ -52,6 +52,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.name = ours.peering_name
     settings.peering.priority = random.randint(1, 1_000_000)  # noqa: S311 (ordering replicas, not security)
     settings.peering.standalone = ours.standalone
+    settings.peering.mandatory = not ours.standalone  # no peering object: wait, rather than act unguarded
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
