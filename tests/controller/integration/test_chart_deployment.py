@@ -1,0 +1,233 @@
+"""The controller as the chart deploys it: the chart's CRDs, ServiceAccount, RBAC and peering object applied with
+real kubectl; two replicas of the Deployment's command (`python -m controller`) with the Deployment's
+environment, each logged in as the chart's ServiceAccount over HTTPS, so the test API enforces the chart's
+ClusterRoles. Then:
+
+- the replicas peer: one acts, the other pauses; when the active one stops, the other takes over;
+- a workload that needs every verb (GPU → CPU fallback deletes a Job, retries, Events, deletion through the
+  finalizer, Registry records) runs to the end with no request refused;
+- what the controller used is exactly what the chart grants: no verb missing, none to spare."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.charts.helm import find, render
+from tests.conftest import make_token
+from tests.controller.integration.support import FAKE_WORKER, GROUP, PLURAL, finished, job, worker_jobs
+from tests.kube import GPU_TAINT, rbac
+from tests.kube.auth import service_account_username
+from tests.kube.waiting import wait_for, wait_until
+
+NAMESPACE = "dhg"
+RELEASE = "dhg"
+SERVED = {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+
+
+@pytest.fixture
+def chart(kube_api, kubectl) -> list[dict[str, Any]]:
+    """The chart rendered and applied (what the test API serves of it: not the Deployment and Service, which
+    the test runs as processes)."""
+    documents = render(namespace=NAMESPACE, release=RELEASE)
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    kinds = {d["kind"] for d in documents}
+    assert kinds >= SERVED, kinds
+    for document in (d for d in documents if d["kind"] == "CustomResourceDefinition"):
+        kubectl.apply(document)  # first, so that the ClusterKopfPeering's type exists
+    for document in (d for d in documents if d["kind"] in SERVED - {"CustomResourceDefinition"}):
+        kubectl.apply(document)
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "dhg-worker-registry-token", "namespace": "default"},
+            "stringData": {"token": "test-token"},
+        }
+    )
+    return documents
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Replica:
+    """One `python -m controller` process, as a pod of the chart's Deployment would run it."""
+
+    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.liveness = f"http://127.0.0.1:{env['DHG_CONTROLLER_LIVENESS_PORT']}/healthz"
+        self.log_path = workdir / f"{name}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "controller"], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.startswith("{")]
+
+    def said(self, text: str) -> bool:
+        return any(text in record["msg"] for record in self.log())
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+@pytest.fixture
+def deployment_env(kube_api, chart, registry, admin, tmp_path) -> dict[str, str]:
+    """The Deployment's environment, with what a pod would have instead: the ServiceAccount's credentials, the
+    Registry token Secret's value, and the test's worker (the fake one; its scratch off /tmp, see conftest)."""
+    (deployment,) = find(chart, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "controller"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env |= {
+        "DHG_CONTROLLER_REGISTRY_URL": registry.url,
+        "DHG_CONTROLLER_REGISTRY_TOKEN": make_token(admin, "write", name="controller"),
+        "DHG_CONTROLLER_WORKER__COMMAND": json.dumps([sys.executable, str(FAKE_WORKER)]),
+        "DHG_CONTROLLER_WORKER__SCRATCH_MOUNT": "/scratch",
+        "DHG_CONTROLLER_METRICS_PORT": "0",
+    }
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    kubeconfig = kube_api.service_account_kubeconfig(NAMESPACE, account)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DHG_CONTROLLER_")}
+    return {**base, **env, "KUBECONFIG": str(kubeconfig), "DHG_SERVICE_ACCOUNT": account}
+
+
+@pytest.fixture
+def replicas(deployment_env, tmp_path) -> Iterator[list[Replica]]:
+    started = [
+        Replica(name, {**deployment_env, "DHG_CONTROLLER_LIVENESS_PORT": str(free_port())}, tmp_path)
+        for name in ("replica-a", "replica-b")
+    ]
+    yield started
+    for replica in started:
+        replica.stop()
+
+
+def alive(replicas: list[Replica]) -> None:
+    for replica in replicas:
+        if replica.process.poll() is not None:
+            raise AssertionError(f"{replica.name} exited:\n{replica.log_path.read_text()[-3000:]}")
+
+
+def wait_log(replicas: list[Replica], check, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        alive(replicas)
+        time.sleep(0.2)
+    logs = "\n".join(f"--- {r.name}\n{r.log_path.read_text()[-2000:]}" for r in replicas)
+    raise AssertionError(f"{what}: not within {timeout}s\n{logs}")
+
+
+def acting(replica: Replica) -> bool:
+    """Whether the replica's last word on peering was to resume (it starts paused)."""
+    said = [r["msg"] for r in replica.log() if r["msg"].startswith(("Pausing operations", "Resuming operations"))]
+    return bool(said) and said[-1].startswith("Resuming")
+
+
+def settled(replicas: list[Replica], steady: float = 3.0) -> tuple[Replica, Replica]:
+    """(active, standby) once exactly one replica acts, and has for `steady` seconds."""
+    since, pair = time.monotonic(), None
+    while True:
+        active = [r for r in replicas if acting(r)]
+        current = (active[0], next(r for r in replicas if r is not active[0])) if len(active) == 1 else None
+        if current != pair:
+            since, pair = time.monotonic(), current
+        elif pair and time.monotonic() - since >= steady:
+            return pair
+        alive(replicas)
+        if time.monotonic() - since > 60:
+            raise AssertionError(f"no single replica acts: {[(r.name, acting(r)) for r in replicas]}")
+        time.sleep(0.2)
+
+
+def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
+    kube_api, cluster, kubectl, chart, deployment_env, replicas, admin
+):
+    cluster.add_node("gpu-elsewhere", gpus=1, taints=[GPU_TAINT])  # a GPU outside the GPU pool: unschedulable
+    cluster.add_node("cpu-1")
+
+    # Peering: both replicas register; the one with the higher priority acts, the other pauses. (Each starts paused,
+    # as peering is mandatory, and may resume while it sees only itself, then pause when it sees the other.)
+    peering = wait_until(
+        kube_api,
+        lambda: (
+            len((p := kubectl.json("get", "clusterkopfpeerings.kopf.dev", "dhg-controller")).get("status") or {}) == 2
+            and p
+        ),
+        what="both replicas in the peering",
+    )
+    assert len({peer["priority"] for peer in peering["status"].values()}) == 2
+    active, standby = settled(replicas)
+    for replica in replicas:  # the chart's livenessProbe: both answer, the paused one too
+        assert httpx.get(replica.liveness, timeout=5).status_code == 200
+
+    # A workload that uses every verb: fallback (a GPU Job deleted), a retry, a failure, a deletion.
+    kubectl.apply(job("fallback", fallback={"afterSeconds": 1}))
+    kubectl.apply(job("retried", device="cpu", source={"url": "https://media.example.org/fails-once.opus"}))
+    kubectl.apply(job("broken", device="cpu", source={"url": "https://media.example.org/bad.opus"}))
+    kubectl.apply(job("doomed", device="cpu", source={"url": "https://media.example.org/slow.opus"}))
+    assert finished(kube_api, "fallback", timeout=90)["status"]["device"] == "cpu"
+    assert finished(kube_api, "retried", timeout=90)["status"]["attempts"] == 2
+    assert finished(kube_api, "broken", timeout=90)["status"]["phase"] == "Failed"
+    running = wait_for(
+        kube_api, GROUP, PLURAL, "default", "doomed", lambda o: (o or {}).get("status", {}).get("phase") == "Running"
+    )
+    uid = running["metadata"]["uid"]
+    wait_until(kube_api, lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", what="recorded")
+    kubectl.run("delete", "tj", "doomed", "--wait=true", timeout=60)
+    assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+    assert not standby.said("Handler") and not standby.said("Daemon"), "the standby replica acted"
+
+    # Failover: the active replica stops (SIGTERM, as a rolling update does); the standby resumes and acts.
+    assert active.stop() == 0
+    wait_log([standby], lambda: standby.said("Resuming operations after the pause"), "the standby resumes")
+    kubectl.apply(job("after-failover", device="cpu"))
+    assert finished(kube_api, "after-failover", timeout=90)["status"]["phase"] == "Succeeded"
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "after-failover")] == ["after-failover-cpu-1"]
+
+    # RBAC: nothing refused, and the chart grants exactly what was used.
+    user = service_account_username(NAMESPACE, deployment_env["DHG_SERVICE_ACCOUNT"])
+    refused = kube_api.requests.used(user, allowed=False)
+    assert not refused, f"the chart's RBAC refused: {sorted(refused)}"
+    used = kube_api.requests.used(user, allowed=True)
+    granted = set()
+    for role in find(chart, "ClusterRole"):
+        granted |= rbac.granted(role["rules"])
+    assert used == granted, f"unused: {sorted(granted - used)}; used, not granted: {sorted(used - granted)}"
+
+
+def test_the_chart_grants_nothing_in_namespaces_it_does_not_watch():
+    documents = render("controller.watchNamespaces={media}", namespace=NAMESPACE, release=RELEASE)
+    (binding,) = find(documents, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "media" and binding["roleRef"]["kind"] == "ClusterRole"
+    names = {d["metadata"]["name"] for d in find(documents, "ClusterRoleBinding")}
+    assert names == {"dhg-dhg-factory-controller-cluster"}  # only the cluster-scoped reads are cluster-wide
+    (cluster_role,) = find(documents, "ClusterRole", "dhg-dhg-factory-controller-cluster")
+    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"nodes", "customresourcedefinitions"}
