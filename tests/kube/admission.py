@@ -89,7 +89,7 @@ def admit(
         if unknown and warnings is not None and field_validation != "Ignore":
             warnings.extend(f'unknown field "{path}"' for path in unknown)
         schema.apply_defaults(obj, spec_schema)
-        causes += schema.validate(obj, spec_schema)
+        causes += schema.validate(obj, spec_schema, old)
         causes += cel.check(obj, old, spec_schema)
     else:
         causes += kinds.validate(resource.kind, obj)

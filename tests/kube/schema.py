@@ -7,6 +7,7 @@ validation after the Kubernetes extensions (`nullable`, `x-kubernetes-int-or-str
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -113,15 +114,35 @@ def _type_name(value: Any) -> str:
     return "object" if isinstance(value, dict) else "null"
 
 
-def validate(obj: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, str]]:
-    """The causes of a 422 Invalid, one per failed constraint (metadata is the server's own business)."""
+def validate(obj: dict[str, Any], schema: dict[str, Any], old: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """The causes of a 422 Invalid, one per failed constraint (metadata is the server's own business). On an update
+    (`old`), top-level parts equal to the old ones are not validated again (ratcheting, as CEL rules)."""
     if not schema:
         return []
     body = {k: v for k, v in obj.items() if k not in ROOT_FIELDS}
-    plain = to_json_schema(schema)
-    plain.get("properties", {}).pop("metadata", None)
-    plain.get("properties", {}).pop("apiVersion", None)
-    plain.get("properties", {}).pop("kind", None)
-    validator = jsonschema.Draft4Validator(plain)
+    only: tuple[str, ...] | None = None
+    if old is not None:
+        previous = {k: v for k, v in old.items() if k not in ROOT_FIELDS}
+        only = tuple(sorted(k for k in {*body, *previous} if body.get(k, _GONE) != previous.get(k, _GONE)))
+        if not only:
+            return []
+    validator = _validator(json.dumps(schema, sort_keys=True), only)
     found = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     return [_cause(e) for e in found]
+
+
+_GONE = object()
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str, only: tuple[str, ...] | None) -> jsonschema.Draft4Validator:
+    """One validator per schema (keyed by its JSON: a CRD update brings a new one), for the whole object or only
+    the top-level parts named in `only` (the changed ones; `required` then holds for those alone)."""
+    plain = to_json_schema(json.loads(schema_json))
+    for root in ("metadata", "apiVersion", "kind"):
+        plain.get("properties", {}).pop(root, None)
+    if only is not None:
+        plain["properties"] = {k: v for k, v in (plain.get("properties") or {}).items() if k in only}
+        if "required" in plain:
+            plain["required"] = [k for k in plain["required"] if k in only]
+    return jsonschema.Draft4Validator(plain)

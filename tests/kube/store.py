@@ -78,11 +78,15 @@ class Store:
         return self._rv
 
     def get(self, resource: ResourceType, namespace: str | None, name: str) -> Object:
+        return copy.deepcopy(self._stored(resource, namespace, name))
+
+    def _stored(self, resource: ResourceType, namespace: str | None, name: str) -> Object:
+        """The stored object itself (writes replace it, never edit it): for reading under the lock."""
         with self.lock:
             obj = self._objects.get(resource.key, {}).get((namespace or "", name))
             if obj is None:
                 raise errors.not_found(resource.plural, resource.group, name)
-            return copy.deepcopy(obj)
+            return obj
 
     def find(self, resource: ResourceType, namespace: str | None, name: str) -> Object | None:
         with self.lock:
@@ -272,7 +276,7 @@ class Store:
     ) -> Object:
         """`apply` turns the current object into the patched one; a resourceVersion it sets is a precondition."""
         with self.lock:
-            old = self.get(resource, namespace, name)
+            old = self._stored(resource, namespace, name)  # read only: `apply` gets a copy
             new = apply(copy.deepcopy(old))
             if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
                 raise errors.bad_request("the patched object is not a Kubernetes object")
@@ -281,7 +285,7 @@ class Store:
                 != old["metadata"]["resourceVersion"]
             ):
                 raise errors.conflict(resource.plural, resource.group, name)
-            return self._update(resource, old, new, subresource, dry_run, field_validation, warnings)
+            return self._update(resource, old, new, subresource, dry_run, field_validation, warnings, owned=True)
 
     def delete(
         self,
@@ -353,8 +357,11 @@ class Store:
         dry_run: bool,
         field_validation: str | None,
         warnings: builtins.list[str] | None,
+        *,
+        owned: bool = False,
     ) -> Object:
-        new = admission.merge_update(resource, old, copy.deepcopy(body), subresource)
+        """`owned`: `body` is this call's own copy, to change in place."""
+        new = admission.merge_update(resource, old, body if owned else copy.deepcopy(body), subresource)
         admission.admit(resource, new, old, field_validation, warnings)
         meta, old_meta = new["metadata"], old["metadata"]
         admission.check_finalizers(resource, old, new)
