@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,10 +59,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    try:
-        k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except k8s_config.ConfigException:
-        k8s_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
+    memo.kube = Kube.connect()
     memo.settings = ours
     memo.config = ours.worker
     memo.wakeups = {}
@@ -73,6 +73,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def close(memo: Any, **_: Any) -> None:
+    memo.kube.close()
     if memo.registry is not None:
         await memo.registry.aclose()
 
@@ -137,34 +138,69 @@ def observe(
     return Observed(job, views, len(list(gpu_nodes.get("gpu", []))), datetime.now(UTC))
 
 
-async def carry_out(plan: Plan, body: kopf.Body, previous: dict[str, Any]) -> None:
+class Kube:
+    """The writes Kopf does not do for us (Jobs, the status), with the `kubernetes` client: one ApiClient (one
+    connection pool, kept alive) and its own threads, sized for a burst of jobs (a client per call opened a new
+    connection each time, and the default executor has cpu_count + 4 threads)."""
+
+    THREADS = 16
+
+    def __init__(self, api: k8s.ApiClient) -> None:
+        self.api = api
+        self.batch = k8s.BatchV1Api(api)
+        self.objects = k8s.CustomObjectsApi(api)
+        self.executor = ThreadPoolExecutor(self.THREADS, thread_name_prefix="kube")
+
+    @classmethod
+    def connect(cls) -> Kube:
+        """In a pod: its service account; elsewhere: $KUBECONFIG."""
+        configuration = k8s.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = cls.THREADS
+        return cls(k8s.ApiClient(configuration))
+
+    async def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(function, *args, **kwargs))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.api.close()  # type: ignore[no-untyped-call]
+
+
+async def carry_out(kube: Kube, plan: Plan, body: kopf.Body, previous: dict[str, Any]) -> None:
     """Delete, create, write the status, post the Events: in that order, so a crash in between repeats work
     (409 on create, 404 on delete: both fine) rather than losing it."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    batch = k8s.BatchV1Api()
     for job_name in plan.delete:
         try:
-            await asyncio.to_thread(batch.delete_namespaced_job, job_name, namespace, propagation_policy="Background")
+            await kube.call(kube.batch.delete_namespaced_job, job_name, namespace, propagation_policy="Background")
         except ApiException as error:
             if error.status != 404:
                 raise
     for manifest in plan.create:
         try:
-            await asyncio.to_thread(batch.create_namespaced_job, namespace, manifest)  # type: ignore[arg-type]
+            await kube.call(kube.batch.create_namespaced_job, namespace, manifest)
             metrics.JOBS_LAUNCHED.labels(manifest["metadata"]["labels"]["factory.dhg.ai/placement"]).inc()
         except ApiException as error:
             if error.status != 409:  # created before a restart: the same name, so no second worker
                 raise
-    patch = {key: None for key in previous if key not in plan.status} | plan.status
-    await asyncio.to_thread(
-        k8s.CustomObjectsApi().patch_namespaced_custom_object_status,
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        name,
-        {"status": patch},
-    )
+    if plan.status != previous:  # most passes (a pod's every change wakes one) change nothing: no write then
+        patch = {key: None for key in previous if key not in plan.status} | plan.status
+        await kube.call(
+            kube.objects.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": patch},
+        )
     for kind, reason, message in plan.events:
         kopf.event(body, type=kind, reason=reason, message=message)
         if reason == "GPUFallback":
@@ -245,7 +281,7 @@ async def supervise(
             started = time.perf_counter()
             try:
                 plan = reconcile(observe(body, status, worker_jobs, worker_pods, gpu_nodes), memo.config)
-                await carry_out(plan, body, status)
+                await carry_out(memo.kube, plan, body, status)
                 status = plan.status
                 await record(memo, body, plan.status)
             except (ApiException, ValueError) as error:
