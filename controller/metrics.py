@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 JOBS_BY_PHASE = Gauge("dhg_controller_jobs", "TranscriptionJobs by phase and device.", ["phase", "device"])
@@ -16,6 +18,30 @@ RECONCILE_SECONDS = Histogram(
 )
 REGISTRY_ERRORS = Counter("dhg_controller_registry_errors_total", "Job records the Registry did not take (retried).")
 RECONCILE_ERRORS = Counter("dhg_controller_reconcile_errors_total", "Reconcile passes that failed and were retried.")
+
+
+class Census:
+    """TranscriptionJobs by (phase, device) as this replica last saw them, published as JOBS_BY_PHASE (a pair whose
+    count drops to zero stays, at 0, rather than vanishing from the dashboards)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, tuple[str, str]] = {}
+        self.published: set[tuple[str, str]] = set()
+
+    def observe(self, uid: str, phase: str | None, device: str | None) -> None:
+        if phase:
+            self.jobs[uid] = (phase, device or "none")
+            self._publish()
+
+    def forget(self, uid: str) -> None:
+        if self.jobs.pop(uid, None) is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        counts = collections.Counter(self.jobs.values())
+        self.published |= set(counts)
+        for phase, device in self.published:
+            JOBS_BY_PHASE.labels(phase, device).set(counts.get((phase, device), 0))
 
 
 def serve(port: int) -> None:

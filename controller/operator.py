@@ -64,6 +64,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.config = ours.worker
     memo.wakeups = {}
     memo.recorded = {}  # TranscriptionJob uid → the phase last written to the Registry
+    memo.census = metrics.Census()
     memo.registry = None
     if ours.registry_url:
         token = ours.registry_token.get_secret_value() if ours.registry_token else None
@@ -247,6 +248,7 @@ async def deleted(body: kopf.Body, status: kopf.Status, uid: str | None, memo: A
     """Worker Jobs and pods go with their owner (garbage collection); the Registry's record, outside the cluster,
     is marked Cancelled here, before Kopf's finalizer lets the object go."""
     memo.recorded.pop(uid, None)
+    memo.census.forget(uid)
     if memo.registry is None or status.get("phase") in TERMINAL:
         return
     try:
@@ -283,6 +285,7 @@ async def supervise(
                 plan = reconcile(observe(body, status, worker_jobs, worker_pods, gpu_nodes), memo.config)
                 await carry_out(memo.kube, plan, body, status)
                 status = plan.status
+                memo.census.observe(body["metadata"]["uid"], status.get("phase"), status.get("device"))
                 await record(memo, body, plan.status)
             except (ApiException, ValueError) as error:
                 metrics.RECONCILE_ERRORS.inc()

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import yaml
 from kopf.testing import KopfRunner
+from prometheus_client import REGISTRY
 
 from tests.controller.integration.support import GROUP, KOPF_RUN, PLURAL, ROOT, finished, job, worker_jobs
 from tests.kube import GPU_TAINT
 from tests.kube.waiting import wait_for, wait_until
+
+
+def jobs_gauge(phase: str, device: str) -> float | None:
+    return REGISTRY.get_sample_value("dhg_controller_jobs", {"phase": phase, "device": device})
 
 
 def test_auto_runs_on_a_gpu_node_and_reports_in_status_and_kubectl(kube_api, cluster, kubectl, operator):
@@ -65,7 +70,9 @@ def test_deleting_a_transcription_job_removes_its_jobs_and_pods(kube_api, cluste
     cluster.add_node("cpu-1")
     kubectl.apply(job("short", device="cpu"))
     finished(kube_api, "short")
+    assert jobs_gauge("Succeeded", "cpu") == 1  # dhg_controller_jobs, from this operator's census
     kubectl.run("delete", "tj", "short", "--wait=true", timeout=60)
+    assert jobs_gauge("Succeeded", "cpu") == 0
     wait_until(kube_api, lambda: not worker_jobs(kube_api, "short"), what="the worker Job is collected")
     pods = kube_api.store.registry.get("", "pods")
     wait_until(kube_api, lambda: not kube_api.store.list(pods, "default")[0], what="the pods are collected")
