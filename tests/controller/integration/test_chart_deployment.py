@@ -33,17 +33,29 @@ from tests.kube.waiting import wait_for, wait_until
 
 NAMESPACE = "dhg"
 RELEASE = "dhg"
-SERVED = {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+SERVED = {
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "RoleBinding",
+    "ClusterKopfPeering",
+    "KopfPeering",
+}
+# Cluster-wide (a ClusterKopfPeering, ClusterRoleBindings), or watching one namespace (a KopfPeering and a
+# RoleBinding there; Kopf then also watches namespaces).
+MODES = {"cluster-wide": [], "namespaced": ["controller.watchNamespaces={default}"]}
 
 
-@pytest.fixture
-def chart(kube_api, kubectl) -> list[dict[str, Any]]:
+@pytest.fixture(params=sorted(MODES))
+def chart(request, kube_api, kubectl) -> list[dict[str, Any]]:
     """The chart rendered and applied (what the test API serves of it: not the Deployment and Service, which
     the test runs as processes)."""
-    documents = render(namespace=NAMESPACE, release=RELEASE)
+    documents = render(*MODES[request.param], namespace=NAMESPACE, release=RELEASE)
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     kinds = {d["kind"] for d in documents}
-    assert kinds >= SERVED, kinds
+    assert kinds >= {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}, kinds
+    assert kinds <= SERVED | {"Deployment", "Service"}, kinds
     for document in (d for d in documents if d["kind"] == "CustomResourceDefinition"):
         kubectl.apply(document)  # first, so that the ClusterKopfPeering's type exists
     for document in (d for d in documents if d["kind"] in SERVED - {"CustomResourceDefinition"}):
@@ -175,12 +187,11 @@ def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
 
     # Peering: both replicas register; the one with the higher priority acts, the other pauses. (Each starts paused,
     # as peering is mandatory, and may resume while it sees only itself, then pause when it sees the other.)
+    namespaced = bool(find(chart, "KopfPeering"))
+    where = ["kopfpeerings.kopf.dev", "-n", "default"] if namespaced else ["clusterkopfpeerings.kopf.dev"]
     peering = wait_until(
         kube_api,
-        lambda: (
-            len((p := kubectl.json("get", "clusterkopfpeerings.kopf.dev", "dhg-controller")).get("status") or {}) == 2
-            and p
-        ),
+        lambda: len((p := kubectl.json("get", *where, "dhg-controller")).get("status") or {}) == 2 and p,
         what="both replicas in the peering",
     )
     assert len({peer["priority"] for peer in peering["status"].values()}) == 2
@@ -230,4 +241,5 @@ def test_the_chart_grants_nothing_in_namespaces_it_does_not_watch():
     names = {d["metadata"]["name"] for d in find(documents, "ClusterRoleBinding")}
     assert names == {"dhg-dhg-factory-controller-cluster"}  # only the cluster-scoped reads are cluster-wide
     (cluster_role,) = find(documents, "ClusterRole", "dhg-dhg-factory-controller-cluster")
-    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"nodes", "customresourcedefinitions"}
+    resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert resources == {"nodes", "customresourcedefinitions", "namespaces"}
