@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import os
 import random
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from controller import metrics
+from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
 from controller.reconcile import TERMINAL, JobView, Observed, Plan, reconcile
@@ -39,6 +34,7 @@ from registry.schemas import JobIn, JobPatch, JobSource
 
 PREFIX = GROUP
 IDLE_SECONDS = 300.0
+CANCELLED_KEPT = 10_000
 log = logging.getLogger("controller")
 AnyIndex = kopf.Index[Any, Any]
 
@@ -65,6 +61,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.wakeups = {}
     memo.recorded = {}  # TranscriptionJob uid → the phase last written to the Registry
     memo.census = metrics.Census()
+    memo.cancelled = {}  # uids of deleted TranscriptionJobs, oldest first (the last CANCELLED_KEPT)
     memo.registry = None
     if ours.registry_url:
         token = ours.registry_token.get_secret_value() if ours.registry_token else None
@@ -139,41 +136,6 @@ def observe(
     return Observed(job, views, len(list(gpu_nodes.get("gpu", []))), datetime.now(UTC))
 
 
-class Kube:
-    """The writes Kopf does not do for us (Jobs, the status), with the `kubernetes` client: one ApiClient (one
-    connection pool, kept alive) and its own threads, sized for a burst of jobs (a client per call opened a new
-    connection each time, and the default executor has cpu_count + 4 threads)."""
-
-    THREADS = 16
-
-    def __init__(self, api: k8s.ApiClient) -> None:
-        self.api = api
-        self.batch = k8s.BatchV1Api(api)
-        self.objects = k8s.CustomObjectsApi(api)
-        self.executor = ThreadPoolExecutor(self.THREADS, thread_name_prefix="kube")
-
-    @classmethod
-    def connect(cls) -> Kube:
-        """In a pod: its service account; elsewhere: $KUBECONFIG."""
-        configuration = k8s.Configuration()
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
-            )
-        configuration.connection_pool_maxsize = cls.THREADS
-        return cls(k8s.ApiClient(configuration))
-
-    async def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(function, *args, **kwargs))
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.api.close()  # type: ignore[no-untyped-call]
-
-
 async def carry_out(kube: Kube, plan: Plan, body: kopf.Body, previous: dict[str, Any]) -> None:
     """Delete, create, write the status, post the Events: in that order, so a crash in between repeats work
     (409 on create, 404 on delete: both fine) rather than losing it."""
@@ -227,7 +189,7 @@ async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> None:
     if memo.registry is None or not status.get("phase"):
         return
     uid, phase = body["metadata"]["uid"], status["phase"]
-    if memo.recorded.get(uid) == phase:
+    if memo.recorded.get(uid) == phase or uid in memo.cancelled:
         return
     spec = TranscriptionJob.from_body(body).spec
     try:
@@ -248,6 +210,9 @@ async def deleted(body: kopf.Body, status: kopf.Status, uid: str | None, memo: A
     """Worker Jobs and pods go with their owner (garbage collection); the Registry's record, outside the cluster,
     is marked Cancelled here, before Kopf's finalizer lets the object go."""
     memo.recorded.pop(uid, None)
+    memo.cancelled[uid] = None  # a supervising pass still under way records nothing after this
+    while len(memo.cancelled) > CANCELLED_KEPT:
+        del memo.cancelled[next(iter(memo.cancelled))]
     memo.census.forget(uid)
     if memo.registry is None or status.get("phase") in TERMINAL:
         return
@@ -270,7 +235,7 @@ async def supervise(
 ) -> None:
     """The loop of one TranscriptionJob, until it ends or is deleted (`indexes`: Kopf's live indexes, by name)."""
     worker_jobs, worker_pods, gpu_nodes = indexes["worker_jobs"], indexes["worker_pods"], indexes["gpu_nodes"]
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    key, uid = (body["metadata"]["namespace"], body["metadata"]["name"]), body["metadata"]["uid"]
     wakeup = memo.wakeups.setdefault(key, asyncio.Event())
     # This daemon is the status's only writer: after its first pass it trusts what it wrote last, not the body,
     # which lags until the watch brings the write back (acting on that stale copy relaunched a deleted Job).
@@ -285,7 +250,9 @@ async def supervise(
                 plan = reconcile(observe(body, status, worker_jobs, worker_pods, gpu_nodes), memo.config)
                 await carry_out(memo.kube, plan, body, status)
                 status = plan.status
-                memo.census.observe(body["metadata"]["uid"], status.get("phase"), status.get("device"))
+                if stopped:  # deleted, paused for a peer, or shutting down meanwhile: nothing more to say
+                    break
+                memo.census.observe(uid, status.get("phase"), status.get("device"))
                 await record(memo, body, plan.status)
             except (ApiException, ValueError) as error:
                 metrics.RECONCILE_ERRORS.inc()
@@ -298,6 +265,8 @@ async def supervise(
                 await asyncio.wait_for(wakeup.wait(), timeout=plan.requeue_after or IDLE_SECONDS)
     finally:
         memo.wakeups.pop(key, None)
+        if stopped:  # not finished here: another replica (or none, once deleted) speaks for it now
+            memo.census.forget(uid)
 
 
 def settings() -> Settings:

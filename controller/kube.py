@@ -1,0 +1,49 @@
+"""The operator's own Kubernetes API calls (Kopf's client covers watching, its finalizer and Events)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+
+class Kube:
+    """The writes Kopf does not do for us (Jobs, the status), with the `kubernetes` client: one ApiClient (one
+    connection pool, kept alive) and its own threads, sized for a burst of jobs (a client per call opened a new
+    connection each time, and the default executor has cpu_count + 4 threads)."""
+
+    THREADS = 16
+
+    def __init__(self, api: k8s.ApiClient) -> None:
+        self.api = api
+        self.batch = k8s.BatchV1Api(api)
+        self.objects = k8s.CustomObjectsApi(api)
+        self.executor = ThreadPoolExecutor(self.THREADS, thread_name_prefix="kube")
+
+    @classmethod
+    def connect(cls) -> Kube:
+        """In a pod: its service account; elsewhere: $KUBECONFIG."""
+        configuration = k8s.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = cls.THREADS
+        return cls(k8s.ApiClient(configuration))
+
+    async def call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(function, *args, **kwargs))
+
+    def close(self) -> None:
+        """After the calls under way (queued ones are dropped): the pool is not closed under a thread using it."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.api.close()  # type: ignore[no-untyped-call]
