@@ -461,3 +461,35 @@ def test_kopf_runs_as_the_service_account_with_exactly_what_it_uses(
         wait_until(kube_api, lambda: admin.get(events).json()["items"], what="Kopf's Event")
     assert kube_api.requests.used(USER, allowed=False) == set()
     assert kube_api.requests.used(USER) == rbac.granted(scanning + handling)
+
+
+def test_block_owner_deletion_needs_update_on_the_owners_finalizers(
+    kube_api: KubeApiServer, admin: httpx.Client, account: httpx.Client
+) -> None:
+    """OwnerReferencesPermissionEnforcement (opt-in, as upstream): a create that sets blockOwnerDeletion on an
+    ownerReference is refused unless its author may update the owner's `finalizers`."""
+    kube_api.api.enforce_owner_references = True
+    widget_uid = admin.get(f"/apis/test.dhg.ai/v1alpha1/namespaces/{NAMESPACE}/widgets/w").json()["metadata"]["uid"]
+    grant(admin, cluster_role("maps", rule([""], ["configmaps"], ["create"])), binding("maps", "ClusterRole", "maps"))
+    owner = {"apiVersion": "test.dhg.ai/v1alpha1", "kind": "Widget", "name": "w", "uid": widget_uid}
+    maps = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+
+    def create(name: str, block: bool) -> httpx.Response:
+        references = [owner | {"controller": True, "blockOwnerDeletion": block}]
+        return account.post(maps, json={"metadata": {"name": name, "ownerReferences": references}})
+
+    assert create("free", block=False).status_code == 201  # no blocking reference: nothing more to check
+    refused = create("blocking", block=True)
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        'configmaps "blocking" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a '
+        "resource you can't set finalizers on: "
+    )
+    assert ("test.dhg.ai", "widgets/finalizers", "update") in kube_api.requests.used(USER, allowed=False)
+    grant(
+        admin,
+        cluster_role("finalizers", rule(["test.dhg.ai"], ["widgets/finalizers"], ["update"])),
+        binding("finalizers", "ClusterRole", "finalizers"),
+    )
+    assert create("blocking", block=True).status_code == 201
+    assert ("test.dhg.ai", "widgets/finalizers", "update") in kube_api.requests.used(USER, allowed=True)
