@@ -55,6 +55,7 @@ def test_values_reach_the_worker_config(monkeypatch):
     documents = render(
         "controller.watchNamespaces={media,research}",
         "controller.peering.enabled=false",
+        "controller.replicas=1",
         "worker.gpuNodeSelector.pool=gpu",
         "worker.cpuRequests.cpu=4",  # a number in values: the quantity "4"
         "worker.dataClaim=media-library",
@@ -87,4 +88,18 @@ def test_peering_objects_follow_the_mode():
     namespaced = render("controller.watchNamespaces={media,research}")
     assert not find(namespaced, "ClusterKopfPeering")
     assert sorted(d["metadata"]["namespace"] for d in find(namespaced, "KopfPeering")) == ["media", "research"]
-    assert not find(render("controller.peering.enabled=false"), "ClusterKopfPeering")
+    unpeered = ["controller.peering.enabled=false", "controller.replicas=1"]
+    assert not find(render(*unpeered), "ClusterKopfPeering")
+    assert not find(render(*unpeered, "controller.watchNamespaces={media}"), "KopfPeering")
+
+
+def test_replicas_without_peering_are_refused():
+    with pytest.raises(AssertionError, match="runs every replica unguarded"):
+        render("controller.peering.enabled=false")  # two replicas by default: both would act
+
+
+def test_numbers_stay_numbers_the_settings_parse(monkeypatch):
+    env = controller_env(render("worker.ttlSecondsAfterFinished=1000000", "controller.metricsPort=19090"))
+    assert env["DHG_CONTROLLER_WORKER__TTL_SECONDS_AFTER_FINISHED"] == "1000000"  # not 1e+06
+    settings = settings_from(env, monkeypatch)
+    assert (settings.worker.ttl_seconds_after_finished, settings.metrics_port) == (1_000_000, 19090)

@@ -52,6 +52,7 @@ def chart(request, kube_api, kubectl) -> list[dict[str, Any]]:
     """The chart rendered and applied (what the test API serves of it: not the Deployment and Service, which
     the test runs as processes)."""
     documents = render(*MODES[request.param], namespace=NAMESPACE, release=RELEASE)
+    kube_api.api.enforce_owner_references = True  # as OpenShift does: the strictest RBAC a cluster asks for
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     kinds = {d["kind"] for d in documents}
     assert kinds >= {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}, kinds

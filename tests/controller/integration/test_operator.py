@@ -70,7 +70,8 @@ def test_deleting_a_transcription_job_removes_its_jobs_and_pods(kube_api, cluste
     cluster.add_node("cpu-1")
     kubectl.apply(job("short", device="cpu"))
     finished(kube_api, "short")
-    assert jobs_gauge("Succeeded", "cpu") == 1  # dhg_controller_jobs, from this operator's census
+    # dhg_controller_jobs, from this operator's census (counted just after the status write)
+    wait_until(kube_api, lambda: jobs_gauge("Succeeded", "cpu") == 1, what="the census counts it")
     kubectl.run("delete", "tj", "short", "--wait=true", timeout=60)
     assert jobs_gauge("Succeeded", "cpu") == 0
     wait_until(kube_api, lambda: not worker_jobs(kube_api, "short"), what="the worker Job is collected")

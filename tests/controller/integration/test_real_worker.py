@@ -17,6 +17,7 @@ from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
 from tests.conftest import make_token
 from tests.controller.integration.support import ROOT, finished, worker_jobs
 from tests.kube import GPU_TAINT
+from tests.kube.waiting import wait_until
 
 
 @pytest.fixture
@@ -73,8 +74,11 @@ def test_an_asset_is_transcribed_on_the_gpu_node_into_the_registry(
     assert status["audioSeconds"] == pytest.approx(transcript["segments"][-1]["end"], abs=3.0)
     assert status["realTimeFactor"] > 1
 
-    record = admin.get(f"/v1/jobs/{uid}").json()
-    assert (record["phase"], record["transcript_id"]) == ("Succeeded", status["transcriptId"])
+    # recorded just after the status write
+    record = wait_until(
+        kube_api, lambda: (r := admin.get(f"/v1/jobs/{uid}").json()).get("phase") == "Succeeded" and r, what="recorded"
+    )
+    assert record["transcript_id"] == status["transcriptId"]
 
 
 def test_a_missing_asset_fails_at_once_without_a_retry(kube_api, cluster, kubectl, registry_env, operator, tmp_path):
