@@ -81,6 +81,22 @@ def test_an_asset_is_transcribed_on_the_gpu_node_into_the_registry(
     assert record["transcript_id"] == status["transcriptId"]
 
 
+def test_auto_on_a_cpu_only_cluster_falls_back_at_once_and_transcribes(
+    kube_api, cluster, kubectl, registry_env, operator, sample_asset, tmp_path
+):
+    admin = registry_env
+    cluster.add_node("cpu-1")
+    name, manifest = example("auto-fallback.yaml", tmp_path, assetId=sample_asset)
+    kubectl.run("apply", "-f", str(manifest))
+    kubectl.run("wait", "--for=condition=Succeeded", f"tj/{name}", "--timeout=240s", timeout=250)
+    status = kubectl.json("get", "tj", name)["status"]
+    assert (status["device"], status["nodeName"], status["attempts"]) == ("cpu", "cpu-1", 1)
+    fallback = next(c for c in status["conditions"] if c["type"] == "GPUFallback")
+    assert (fallback["status"], fallback["reason"]) == ("True", "NoGPUNodes")
+    transcript = admin.get(f"/v1/transcripts/{status['transcriptId']}").json()
+    assert word_error_rate(REFERENCE_TEXT, transcript["text"]) < 0.2, transcript["text"]
+
+
 def test_a_missing_asset_fails_at_once_without_a_retry(kube_api, cluster, kubectl, registry_env, operator, tmp_path):
     cluster.add_node("cpu-1")
     name, manifest = example("cpu.yaml", tmp_path, assetId="00000000-0000-4000-8000-000000000404")
