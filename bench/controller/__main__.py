@@ -15,11 +15,11 @@ def cli(argv: list[str] | None = None) -> int:
     defaults = Options()
     parser = argparse.ArgumentParser(prog="python -m bench.controller", description=__doc__)
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="TranscriptionJobs in the burst")
-    parser.add_argument("--clients", type=int, default=defaults.clients, help="threads applying them")
+    parser.add_argument("--appliers", type=int, default=defaults.appliers, help="kubectl processes applying them")
     parser.add_argument("--quick", action="store_true", help="100 jobs")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-    options = Options(jobs=100 if args.quick else args.jobs, clients=args.clients)
+    options = Options(jobs=100 if args.quick else args.jobs, appliers=args.appliers)
     run = main(options)
     print("\n".join(run.lines))
     if args.json:

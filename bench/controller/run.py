@@ -18,7 +18,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from tests.kube import KubeApiServer, SimulatedCluster
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRD = REPOSITORY / "crds" / "transcriptionjob.yaml"
+KUBECTL = REPOSITORY / ".tools" / "bin" / "kubectl"  # `make tools`
 TARGETS = {"p99_apply_to_job_seconds": 5.0, "peak_rss_mib": 250.0}
 PODS_PER_NODE = 110
 SUMMARY = {
@@ -48,7 +48,7 @@ STUB = ["/bin/sh", "-c", f"echo '{json.dumps(SUMMARY)}' > \"$DHG_ASR_TERMINATION
 @dataclass
 class Options:
     jobs: int = 500
-    clients: int = 8  # threads applying the burst
+    appliers: int = 1  # `kubectl apply -f` processes sharing the burst (one: as a user applies a file of jobs)
     timeout: float = 900.0
 
 
@@ -174,10 +174,20 @@ def measure(name: str, command: list[str], options: Options, workdir: Path, expe
             idle = _memory(process.pid)["VmRSS"]
 
             names = [f"burst-{index:04d}" for index in range(options.jobs)]
+            # Applied by `kubectl apply -f` in `appliers` processes at once (a share of the jobs each): clients of
+            # their own, as users are (threads in this process fought the API's thread for the GIL).
+            commands = []
+            for index in range(options.appliers):
+                share = workdir / f"burst-{index}.yaml"
+                share.write_text(yaml.safe_dump_all([_transcription_job(n) for n in names[index :: options.appliers]]))
+                cache = f"--cache-dir={workdir / f'kubectl-{index}'}"
+                commands.append([str(KUBECTL), f"--kubeconfig={api.kubeconfig}", cache, "apply", "-f", str(share)])
             started = time.monotonic()
-            with ThreadPoolExecutor(options.clients) as pool:
-                create = objects.create_namespaced_custom_object
-                list(pool.map(lambda n: create(GROUP, VERSION, "default", PLURAL, _transcription_job(n)), names))
+            appliers = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
+            for applier in appliers:
+                _, error = applier.communicate(timeout=options.timeout)
+                if applier.returncode:
+                    raise RuntimeError(f"kubectl apply failed: {error.decode()[-2000:]}")
             timeline.wait(
                 lambda: all(n in timeline.job_created for n in names), options.timeout, f"{name}: a Job per TJ"
             )
@@ -235,7 +245,7 @@ def main(options: Options) -> Run:
             results[name] = measure(name, command, options, workdir, status)
     base, ours = results["baseline"], results["operator"]
     lines = [
-        f"bench/controller: {options.jobs} TranscriptionJobs applied at once ({options.clients} clients), "
+        f"bench/controller: {options.jobs} TranscriptionJobs applied at once ({options.appliers} x kubectl apply -f), "
         "workers stubbed; test Kubernetes API",
         f"{'':28}{'baseline':>12}{'operator':>12}{'ratio':>8}",
     ]

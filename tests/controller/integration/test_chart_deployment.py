@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.charts.helm import find, render
 from tests.conftest import make_token
@@ -84,6 +85,7 @@ class Replica:
     def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
         self.name = name
         self.liveness = f"http://127.0.0.1:{env['DHG_CONTROLLER_LIVENESS_PORT']}/healthz"
+        self.metrics = f"http://127.0.0.1:{env['DHG_CONTROLLER_METRICS_PORT']}/metrics"
         self.log_path = workdir / f"{name}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
@@ -121,7 +123,6 @@ def deployment_env(kube_api, chart, registry, admin, tmp_path) -> dict[str, str]
         "DHG_CONTROLLER_REGISTRY_TOKEN": make_token(admin, "write", name="controller"),
         "DHG_CONTROLLER_WORKER__COMMAND": json.dumps([sys.executable, str(FAKE_WORKER)]),
         "DHG_CONTROLLER_WORKER__SCRATCH_MOUNT": "/scratch",
-        "DHG_CONTROLLER_METRICS_PORT": "0",
     }
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     kubeconfig = kube_api.service_account_kubeconfig(NAMESPACE, account)
@@ -132,7 +133,15 @@ def deployment_env(kube_api, chart, registry, admin, tmp_path) -> dict[str, str]
 @pytest.fixture
 def replicas(deployment_env, tmp_path) -> Iterator[list[Replica]]:
     started = [
-        Replica(name, {**deployment_env, "DHG_CONTROLLER_LIVENESS_PORT": str(free_port())}, tmp_path)
+        Replica(
+            name,
+            {
+                **deployment_env,
+                "DHG_CONTROLLER_LIVENESS_PORT": str(free_port()),
+                "DHG_CONTROLLER_METRICS_PORT": str(free_port()),
+            },
+            tmp_path,
+        )
         for name in ("replica-a", "replica-b")
     ]
     yield started
@@ -223,6 +232,18 @@ def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
     kubectl.apply(job("after-failover", device="cpu"))
     assert finished(kube_api, "after-failover", timeout=90)["status"]["phase"] == "Succeeded"
     assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "after-failover")] == ["after-failover-cpu-1"]
+
+    # /metrics of the acting replica: jobs by phase and device, as the cluster has them (its census, rebuilt
+    # from the jobs it resumed).
+    items = kubectl.json("get", "tj")["items"]
+    succeeded = sum(1 for i in items if (i["status"]["phase"], i["status"]["device"]) == ("Succeeded", "cpu"))
+    deadline, counted = time.monotonic() + 30, {}
+    while counted.get(("Succeeded", "cpu")) != succeeded and time.monotonic() < deadline:
+        families = text_string_to_metric_families(httpx.get(standby.metrics, timeout=5).text)
+        family = next(f for f in families if f.name == "dhg_controller_jobs")
+        counted = {(x.labels["phase"], x.labels["device"]): x.value for x in family.samples}
+        time.sleep(0.2)
+    assert counted[("Succeeded", "cpu")] == succeeded and counted[("Failed", "cpu")] == 1, counted
 
     # RBAC: nothing refused, and the chart grants exactly what was used.
     user = service_account_username(NAMESPACE, deployment_env["DHG_SERVICE_ACCOUNT"])
