@@ -64,7 +64,7 @@ bench-registry: setup
 bench-asr: setup system-packages
 	$(PY) -m bench.asr $(ARGS)
 
-bench-controller: setup
+bench-controller: setup tools
 	$(PY) -m bench.controller $(ARGS)
 
 clean:
