@@ -31,17 +31,22 @@ def _program(rule: str) -> Any:
     return environment.program(environment.compile(rule))
 
 
-def violations(new: Any, old: Any, schema: dict[str, Any], path: str = "") -> list[dict[str, str]]:
+def violations(
+    new: Any, old: Any, schema: dict[str, Any], path: str = "", transitions_only: bool = False
+) -> list[dict[str, str]]:
     """Causes for every rule that does not hold, walking the schema, the new value and the old one together.
 
     On updates a value equal to its old one is not checked again (CRD validation ratcheting, on by default since
-    Kubernetes 1.30, GA in 1.33): a status write does not re-run the spec's rules."""
+    Kubernetes 1.30, GA in 1.33: a status write does not re-run the spec's rules), except by transition rules
+    (those naming `oldSelf`), which upstream never ratchets; `self == oldSelf` holds there without evaluating it."""
     if old is not _MISSING and new == old:
-        return []
+        transitions_only = True
     causes: list[dict[str, str]] = []
     for validation in schema.get("x-kubernetes-validations") or []:
         rule = validation["rule"]
         if "oldSelf" in rule and old is _MISSING:
+            continue
+        if transitions_only and ("oldSelf" not in rule or rule.replace(" ", "") == "self==oldSelf"):
             continue
         if not _holds(rule, new, old):
             message = validation.get("message") or f"failed rule: {rule}"
@@ -53,8 +58,8 @@ def violations(new: Any, old: Any, schema: dict[str, Any], path: str = "") -> li
             sub = properties.get(key) or (additional if isinstance(additional, dict) else None)
             if sub:
                 old_value = old.get(key, _MISSING) if isinstance(old, dict) else _MISSING
-                causes += violations(value, old_value, sub, f"{path}.{key}" if path else key)
-    elif isinstance(new, list) and isinstance(schema.get("items"), dict):
+                causes += violations(value, old_value, sub, f"{path}.{key}" if path else key, transitions_only)
+    elif isinstance(new, list) and isinstance(schema.get("items"), dict) and not transitions_only:
         for index, item in enumerate(new):
             causes += violations(item, _MISSING, schema["items"], f"{path}[{index}]")
     return causes

@@ -139,6 +139,8 @@ class GarbageCollector(Controller):
         meta = event.object["metadata"]
         if event.type == "DELETED" or meta.get("deletionTimestamp"):
             return True
+        if event.old is not None and event.old["metadata"].get("ownerReferences") != meta.get("ownerReferences"):
+            return True  # a dependent let go of an owner that may be waiting for it (foreground deletion)
         return any(not self.store.has_uid(ref.get("uid", "")) for ref in meta.get("ownerReferences") or [])
 
     async def sweep(self) -> None:

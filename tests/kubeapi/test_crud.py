@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.kube import cel
 from tests.kubeapi.manifests import crd, widget
 
 MERGE = "application/merge-patch+json"
@@ -289,3 +290,21 @@ def test_a_crd_with_a_rule_that_does_not_compile_is_refused(kube_client: client.
     with pytest.raises(ApiException) as caught:
         client.ApiextensionsV1Api(kube_client).create_custom_resource_definition(broken)
     assert caught.value.status == 422 and "compilation failed" in caught.value.body
+
+
+def test_ratcheting_spares_unchanged_values_but_not_transition_rules() -> None:
+    """Upstream ratchets only rules without `oldSelf`: an unchanged value still answers to its transition rules."""
+    schema = {
+        "type": "object",
+        "x-kubernetes-validations": [
+            {"rule": "self.size < 3", "message": "too big"},
+            {"rule": "self == oldSelf", "message": "immutable"},
+            {"rule": "self.size > oldSelf.size", "message": "must grow"},
+        ],
+        "properties": {"size": {"type": "integer"}},
+    }
+    assert [c["message"] for c in cel.violations({"size": 5}, {"size": 5}, schema)] == [
+        'Invalid value: "object": must grow'
+    ]
+    changed = [c["message"] for c in cel.violations({"size": 6}, {"size": 5}, schema)]
+    assert changed == ['Invalid value: "object": too big', 'Invalid value: "object": immutable']
