@@ -40,6 +40,12 @@ class PhaseResult:
     concurrency: int
     offered_rate: float | None = None
     latencies_ms: list[float] = field(default_factory=list)
+    # open loop: of each latency, how late the client's dispatcher queued it (the client's own loop was busy or
+    # starved), how long it then waited for a free connection (all busy: the server is behind), and the time
+    # from sending to the answer, to tell a slow server from a slow load generator
+    late_ms: list[float] = field(default_factory=list)
+    waited_ms: list[float] = field(default_factory=list)
+    served_ms: list[float] = field(default_factory=list)
     errors: int = 0
     unfinished: int = 0
     window_completions: int | None = None  # open loop: answers that arrived inside the window
@@ -65,11 +71,12 @@ class PhaseResult:
         ours = sum(value for name, value in self.cpu_seconds.items() if name != "machine")
         return max(0.0, self.cpu_seconds["machine"] - ours) / self.seconds
 
-    def percentile(self, q: float) -> float:
-        """Nearest-rank percentile of the latencies, in ms (NaN when nothing completed)."""
-        if not self.latencies_ms:
+    def percentile(self, q: float, values: list[float] | None = None) -> float:
+        """Nearest-rank percentile of the latencies (or of `values`), in ms (NaN when there are none)."""
+        values = self.latencies_ms if values is None else values
+        if not values:
             return math.nan
-        ordered = sorted(self.latencies_ms)
+        ordered = sorted(values)
         return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
     def summary(self) -> dict[str, Any]:
@@ -88,6 +95,11 @@ class PhaseResult:
             "first_error": self.first_error,
             "latency_ms": {f"p{q}": round(self.percentile(q), 2) for q in (50, 95, 99)}
             | {"max": round(max(self.latencies_ms, default=math.nan), 2)},
+            "split_ms": {
+                part: {f"p{q}": round(self.percentile(q, values), 2) for q in (50, 99)}
+                for part, values in (("late", self.late_ms), ("waited", self.waited_ms), ("served", self.served_ms))
+                if values
+            },
             "cpu_cores": cores,
             "other_cores": None if self.other_cores is None else round(self.other_cores, 3),
             "repetitions": self.repetitions,
@@ -185,9 +197,9 @@ async def open_loop(
     hold the rate. An overloaded phase reports every answer since the first arrival (warm-up included)."""
     result = PhaseResult(name, "open", duration, max_in_flight, offered_rate=rate)
     window = _Window(warmup, duration, meter)
-    queue: asyncio.Queue[float | None] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[float, float] | None] = asyncio.Queue()
     rng = random.Random(seed)
-    answers: list[tuple[float, float]] = []  # (scheduled, finished)
+    answers: list[tuple[float, float, float, float]] = []  # (scheduled, queued, sent, finished)
     counts = {"sent": 0, "done": 0}
     max_backlog = max(max_in_flight, round(rate * MAX_BACKLOG_SECONDS))
     first = time.perf_counter()
@@ -205,7 +217,7 @@ async def open_loop(
             if counts["sent"] - counts["done"] > max_backlog:
                 result.overloaded = True
                 break
-            queue.put_nowait(scheduled)
+            queue.put_nowait((scheduled, time.perf_counter()))
             counts["sent"] += 1
         for _ in range(max_in_flight):
             queue.put_nowait(None)
@@ -213,10 +225,12 @@ async def open_loop(
     async def worker() -> None:
         session = await sessions.open()
         try:
-            while (scheduled := await queue.get()) is not None:
+            while (arrival := await queue.get()) is not None:
+                scheduled, queued = arrival
                 try:
+                    sent = time.perf_counter()
                     await operation(session)
-                    answers.append((scheduled, time.perf_counter()))
+                    answers.append((scheduled, queued, sent, time.perf_counter()))
                 except Exception as error:  # counted and shown in the report; the run goes on
                     _record_error(result, error)
                 finally:
@@ -240,10 +254,14 @@ async def open_loop(
     if result.overloaded:
         result.seconds = stopped - first
         result.cpu_seconds = {name: cpu_at_stop[name] - cpu_at_first[name] for name in cpu_at_stop}
-        result.latencies_ms = [(done - sent) * 1000 for sent, done in answers]
-        result.window_completions = sum(1 for _, done in answers if done < stopped)
+        measured = answers
+        result.window_completions = sum(1 for *_, done in answers if done < stopped)
     else:
         result.cpu_seconds = window.cpu
-        result.latencies_ms = [(done - sent) * 1000 for sent, done in answers if sent >= window.start]
-        result.window_completions = sum(1 for _, done in answers if window.start <= done < window.end)
+        measured = [answer for answer in answers if answer[0] >= window.start]
+        result.window_completions = sum(1 for *_, done in answers if window.start <= done < window.end)
+    result.latencies_ms = [(done - scheduled) * 1000 for scheduled, _, _, done in measured]
+    result.late_ms = [(queued - scheduled) * 1000 for scheduled, queued, _, _ in measured]
+    result.waited_ms = [(sent - queued) * 1000 for _, queued, sent, _ in measured]
+    result.served_ms = [(done - sent) * 1000 for *_, sent, done in measured]
     return result

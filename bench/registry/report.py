@@ -113,6 +113,12 @@ def _phase_rows(phases: dict[str, PhaseResult]) -> list[str]:
         failed = phase.errors + phase.unfinished
         rows.append(f"{name:<48}{phase.rate:>9.1f}{_latencies(phase):>26}{failed:>8}  {_cores(phase)}")
     rows.append(f"('!': processes outside the benchmark used >= {CONTENDED_CORES} cores in that window)")
+    for key, phase in phases.items():
+        if phase.waited_ms:
+            parts = (("dispatched late", phase.late_ms), ("no free connection", phase.waited_ms))
+            parts += (("sent → answer", phase.served_ms),)
+            split = [f"{label} {phase.percentile(50, v):.1f}/{phase.percentile(99, v):.1f}" for label, v in parts]
+            rows.append(f"  {key}: p50/p99 ms " + ", ".join(split))
     return rows
 
 
