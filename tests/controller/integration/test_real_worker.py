@@ -1,12 +1,19 @@
 """The whole path with nothing stubbed but the cluster: real kubectl applies an example TranscriptionJob, real Kopf
-runs the operator, the simulated kubelet runs the real `python -m asr.worker`, which downloads the asset from the
-real Registry, transcribes it with the bundled Whisper model and pushes the transcript back; the status carries
-its id. The kubelet runs the worker on this machine (no CUDA), so on the "GPU node" the worker's `--device auto`
-degrades to CPU by itself, as it would on a node whose driver is missing."""
+runs the operator, the simulated kubelet runs the real `python -m asr.worker`, which fetches the audio (a Registry
+asset, or a URL on a local media server), transcribes it with the bundled Whisper model and pushes the transcript
+to the real Registry; the status carries its id. Also with the real worker: CPU fallback, a transient source
+failure retried, bad input failed at once, and deletion while it transcribes. The kubelet runs the worker on this
+machine (no CUDA), so on the "GPU node" its `--device auto` degrades to CPU by itself, as on a node whose driver
+is missing. (tests/controller/integration/test_operator.py covers the rest with a stand-in worker.)"""
 
 from __future__ import annotations
 
+import collections
+import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,9 +22,9 @@ import yaml
 from asr.evaluation import word_error_rate
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
 from tests.conftest import make_token
-from tests.controller.integration.support import ROOT, finished, worker_jobs
+from tests.controller.integration.support import GROUP, PLURAL, ROOT, finished, worker_jobs
 from tests.kube import GPU_TAINT
-from tests.kube.waiting import wait_until
+from tests.kube.waiting import wait_for, wait_until
 
 
 @pytest.fixture
@@ -95,6 +102,77 @@ def test_auto_on_a_cpu_only_cluster_falls_back_at_once_and_transcribes(
     assert (fallback["status"], fallback["reason"]) == ("True", "NoGPUNodes")
     transcript = admin.get(f"/v1/transcripts/{status['transcriptId']}").json()
     assert word_error_rate(REFERENCE_TEXT, transcript["text"]) < 0.2, transcript["text"]
+
+
+@pytest.fixture
+def media(tmp_path) -> Iterator[tuple[str, collections.Counter[str]]]:
+    """An HTTP server with the bundled sample under any path, ten minutes of it (the sample 40 times) under
+    /long/, and a 503 for the first GET of a path under /flaky/, as a CDN in a bad moment answers. Yields its
+    base URL and the GETs per path."""
+    long = tmp_path / "long.opus"
+    loop = ["ffmpeg", "-nostdin", "-loglevel", "error", "-stream_loop", "39", "-i", str(SAMPLE_PATH), "-c", "copy"]
+    subprocess.run([*loop, str(long)], check=True, timeout=60)
+    sample, hits = SAMPLE_PATH.read_bytes(), collections.Counter[str]()
+
+    class Media(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits[self.path] += 1
+            if self.path.startswith("/flaky/") and hits[self.path] == 1:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            audio = long.read_bytes() if self.path.startswith("/long/") else sample
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/ogg")
+            self.send_header("Content-Length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Media)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", hits
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_a_source_that_fails_transiently_is_retried_and_the_retry_transcribes(
+    kube_api, cluster, kubectl, registry_env, operator, media, tmp_path
+):
+    admin, (base, hits) = registry_env, media
+    cluster.add_node("cpu-1")
+    name, manifest = example("url-source.yaml", tmp_path, url=f"{base}/flaky/lecture.opus")
+    kubectl.run("apply", "-f", str(manifest))
+    status = finished(kube_api, name, timeout=240)["status"]
+    assert (status["phase"], status["attempts"], status["failedAttempts"]) == ("Succeeded", 2, 1), status
+    assert hits["/flaky/lecture.opus"] == 2  # the worker's exit 75 (503 from the source), then the retry
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, name)] == [f"{name}-cpu-1", f"{name}-cpu-2"]
+    transcript = admin.get(f"/v1/transcripts/{status['transcriptId']}").json()
+    assert word_error_rate(REFERENCE_TEXT, transcript["text"]) < 0.2, transcript["text"]
+
+
+def test_deleting_a_job_while_the_worker_transcribes_stops_it_and_cancels_the_record(
+    kube_api, cluster, kubectl, registry_env, operator, media, tmp_path
+):
+    admin, (base, _) = registry_env, media
+    cluster.add_node("cpu-1")
+    name, manifest = example("url-source.yaml", tmp_path, url=f"{base}/long/seminar.opus")
+    kubectl.run("apply", "-f", str(manifest))
+    running = wait_for(
+        kube_api, GROUP, PLURAL, "default", name, lambda o: (o or {}).get("status", {}).get("phase") == "Running"
+    )
+    uid = running["metadata"]["uid"]
+    wait_until(kube_api, lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", what="recorded")
+    kubectl.run("delete", "tj", name, "--wait=true", timeout=90)
+    assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+    wait_until(kube_api, lambda: not worker_jobs(kube_api, name), what="the worker Job is collected")
+    pods = kube_api.store.registry.get("", "pods")
+    wait_until(kube_api, lambda: not kube_api.store.list(pods, "default")[0], what="the worker pod is gone")
+    assert admin.get("/v1/transcripts", params={"job_id": uid}).json()["items"] == []  # stopped before delivering
 
 
 def test_a_missing_asset_fails_at_once_without_a_retry(kube_api, cluster, kubectl, registry_env, operator, tmp_path):
