@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import yaml
 
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION
+from dhg.postgres import free_port
 from tests.kube import KubeApiServer, SimulatedCluster
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -102,12 +102,6 @@ class Result:
     peak_rss_mib: float
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _memory(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM (the peak resident set since the process started), MiB."""
     values = {}
@@ -155,7 +149,7 @@ def measure(name: str, command: list[str], options: Options, workdir: Path, expe
             "KUBECONFIG": str(api.kubeconfig),
             "DHG_CONTROLLER_STANDALONE": "true",
             "DHG_CONTROLLER_METRICS_PORT": "0",
-            "DHG_CONTROLLER_LIVENESS_PORT": str(_free_port()),
+            "DHG_CONTROLLER_LIVENESS_PORT": str(free_port()),
             "DHG_CONTROLLER_LOG_LEVEL": "WARNING",
             "DHG_CONTROLLER_WORKER__COMMAND": json.dumps(STUB),
             "DHG_CONTROLLER_WORKER__SCRATCH_MOUNT": "/scratch",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dhg.postgres import free_port
 from tests.charts.helm import find, render
 from tests.conftest import make_token
-from tests.controller.integration.support import FAKE_WORKER, GROUP, PLURAL, finished, job, worker_jobs
+from tests.controller.integration.support import FAKE_WORKER, delete_while_running, finished, job, worker_jobs
 from tests.kube import GPU_TAINT, rbac
 from tests.kube.auth import service_account_username
-from tests.kube.waiting import wait_for, wait_until
+from tests.kube.waiting import wait_until
 
 NAMESPACE = "dhg"
 RELEASE = "dhg"
@@ -71,12 +71,6 @@ def chart(request, kube_api, kubectl) -> list[dict[str, Any]]:
         }
     )
     return documents
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Replica:
@@ -217,13 +211,7 @@ def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
     assert finished(kube_api, "fallback", timeout=90)["status"]["device"] == "cpu"
     assert finished(kube_api, "retried", timeout=90)["status"]["attempts"] == 2
     assert finished(kube_api, "broken", timeout=90)["status"]["phase"] == "Failed"
-    running = wait_for(
-        kube_api, GROUP, PLURAL, "default", "doomed", lambda o: (o or {}).get("status", {}).get("phase") == "Running"
-    )
-    uid = running["metadata"]["uid"]
-    wait_until(kube_api, lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", what="recorded")
-    kubectl.run("delete", "tj", "doomed", "--wait=true", timeout=60)
-    assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+    delete_while_running(kube_api, kubectl, admin, "doomed")
     assert not standby.said("Handler") and not standby.said("Daemon"), "the standby replica acted"
 
     # Failover: the active replica stops (SIGTERM, as a rolling update does); the standby resumes and acts.

@@ -9,7 +9,16 @@ import yaml
 from kopf.testing import KopfRunner
 from prometheus_client import REGISTRY
 
-from tests.controller.integration.support import GROUP, KOPF_RUN, PLURAL, ROOT, finished, job, worker_jobs
+from tests.controller.integration.support import (
+    GROUP,
+    KOPF_RUN,
+    PLURAL,
+    ROOT,
+    delete_while_running,
+    finished,
+    job,
+    worker_jobs,
+)
 from tests.kube import GPU_TAINT
 from tests.kube.waiting import wait_for, wait_until
 
@@ -106,13 +115,7 @@ def test_job_records_follow_the_phase_in_the_registry_and_deletion_cancels(
     assert record["transcript_id"] == "7d1f9c2e-0000-4000-8000-00000000000a"
 
     kubectl.apply(job("long-read", device="cpu", source={"url": "https://media.example.org/slow.opus"}))
-    running = wait_for(
-        kube_api, GROUP, PLURAL, "default", "long-read", lambda o: (o or {}).get("status", {}).get("phase") == "Running"
-    )
-    uid = running["metadata"]["uid"]
-    wait_until(kube_api, lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", what="recorded")
-    kubectl.run("delete", "tj", "long-read", "--wait=true", timeout=60)
-    assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+    delete_while_running(kube_api, kubectl, admin, "long-read")
     wait_until(kube_api, lambda: not worker_jobs(kube_api, "long-read"), what="the worker Job is collected")
 
 

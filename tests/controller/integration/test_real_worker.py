@@ -22,9 +22,9 @@ import yaml
 from asr.evaluation import word_error_rate
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
 from tests.conftest import make_token
-from tests.controller.integration.support import GROUP, PLURAL, ROOT, finished, worker_jobs
+from tests.controller.integration.support import ROOT, delete_while_running, finished, worker_jobs
 from tests.kube import GPU_TAINT
-from tests.kube.waiting import wait_for, wait_until
+from tests.kube.waiting import wait_until
 
 
 @pytest.fixture
@@ -162,13 +162,7 @@ def test_deleting_a_job_while_the_worker_transcribes_stops_it_and_cancels_the_re
     cluster.add_node("cpu-1")
     name, manifest = example("url-source.yaml", tmp_path, url=f"{base}/long/seminar.opus")
     kubectl.run("apply", "-f", str(manifest))
-    running = wait_for(
-        kube_api, GROUP, PLURAL, "default", name, lambda o: (o or {}).get("status", {}).get("phase") == "Running"
-    )
-    uid = running["metadata"]["uid"]
-    wait_until(kube_api, lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", what="recorded")
-    kubectl.run("delete", "tj", name, "--wait=true", timeout=90)
-    assert admin.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+    uid = delete_while_running(kube_api, kubectl, admin, name)
     wait_until(kube_api, lambda: not worker_jobs(kube_api, name), what="the worker Job is collected")
     pods = kube_api.store.registry.get("", "pods")
     wait_until(kube_api, lambda: not kube_api.store.list(pods, "default")[0], what="the worker pod is gone")
