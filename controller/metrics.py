@@ -29,7 +29,7 @@ class Census:
         self.published: set[tuple[str, str]] = set()
 
     def observe(self, uid: str, phase: str | None, device: str | None) -> None:
-        if phase:
+        if phase and self.jobs.get(uid) != (phase, device or "none"):  # most passes change nothing
             self.jobs[uid] = (phase, device or "none")
             self._publish()
 
