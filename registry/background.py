@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import get_args
 
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry import embeddings, heap, metrics
+from registry import embeddings, heap, metrics, wakeup
 from registry.models import Asset, Segment, Transcript
 from registry.settings import Settings
 from registry.storage import LocalStorage
@@ -65,21 +66,22 @@ async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
     heap.settle()  # the model's objects live as long as the process
     metrics.EMBEDDER_AVAILABLE.set(1 if embedder else 0)
     if embedder is not None and settings.embeddings_worker:
-        await embeddings.run_worker(app.state.sessions, embedder, settings, app.state.embedding_wakeup)
+        await embeddings.run_worker(app.state.sessions, embedder, settings, app.state.wakeups["embeddings"])
 
 
 def start(app: FastAPI) -> list[asyncio.Task[None]]:
     settings: Settings = app.state.settings
     app.state.storage = LocalStorage(settings.storage_dir)
     app.state.embedder = None
-    app.state.embedding_wakeup = asyncio.Event()
-    app.state.webhook_wakeup = asyncio.Event()
+    app.state.wakeups = {loop: asyncio.Event() for loop in get_args(wakeup.Loop)}
     tasks = [asyncio.create_task(_stats_loop(app), name="stats")]
     if settings.embeddings != "off":
         tasks.append(asyncio.create_task(_embedding_loop(app, settings), name="embeddings"))
     if settings.webhooks_enabled:
         tasks.append(
-            asyncio.create_task(dispatcher.run(app.state.sessions, settings, app.state.webhook_wakeup), name="webhooks")
+            asyncio.create_task(
+                dispatcher.run(app.state.sessions, settings, app.state.wakeups["webhooks"]), name="webhooks"
+            )
         )
     return tasks
 

@@ -3,6 +3,7 @@ of every refused or failed call (successful mutations audit themselves inside th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry import metrics
+from registry import metrics, wakeup
 from registry.errors import PROBLEM_MEDIA_TYPE, TooLarge
 from registry.logs import request_id_var
 from registry.store import audit
@@ -41,12 +42,12 @@ def _problem_response(error: TooLarge, request_id: str) -> tuple[Message, Messag
     return start, {"type": "http.response.body", "body": body}
 
 
-def _wake_workers(app: Any) -> None:
-    """A change may have queued segments to embed or webhooks to send: wake those loops now."""
-    for name in ("embedding_wakeup", "webhook_wakeup"):
-        event = getattr(app.state, name, None)
-        if event is not None:
-            event.set()
+def _wake_workers(app: Any, loops: set[wakeup.Loop]) -> None:
+    """The request queued segments to embed or webhooks to send: wake those loops now."""
+    events: dict[wakeup.Loop, asyncio.Event] = getattr(app.state, "wakeups", {})
+    for loop in loops:
+        if loop in events:
+            events[loop].set()
 
 
 class RequestContextMiddleware:
@@ -65,10 +66,10 @@ class RequestContextMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         token = request_id_var.set(request_id)
+        queued, queued_token = wakeup.collect()
         content_type = headers.get(b"content-type", b"")
         limit = self.max_upload_bytes if content_type.startswith(b"multipart/") else self.max_json_bytes
         status = {"code": 500}
-        method_is_mutating = scope["method"] in MUTATING
         started = time.perf_counter()
         metrics.HTTP_IN_FLIGHT.inc()
 
@@ -111,8 +112,8 @@ class RequestContextMiddleware:
             raise
         finally:
             metrics.HTTP_IN_FLIGHT.dec()
-            if method_is_mutating and status["code"] < 400:
-                _wake_workers(scope["app"])
+            if queued and status["code"] < 400:
+                _wake_workers(scope["app"], queued)
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
@@ -121,6 +122,7 @@ class RequestContextMiddleware:
             metrics.HTTP_LATENCY.labels(method, template).observe(elapsed)
             if status["code"] >= 500:
                 log.error("request failed", extra={"method": method, "path": scope["path"], "status": status["code"]})
+            wakeup.reset(queued_token)
             request_id_var.reset(token)
 
     async def _audit_unaudited(

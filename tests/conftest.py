@@ -57,16 +57,15 @@ def start_registry(
 
     migrate.upgrade(database_url)
     admin_token = admin_token or "test-admin-" + secrets.token_hex(16)
+    fast: dict[str, object] = {
+        "webhook_poll_seconds": 0.1,
+        "webhook_backoff_base_seconds": 0.2,
+        "webhook_backoff_max_seconds": 1.0,
+        "embedding_poll_seconds": 0.2,
+        "token_cache_seconds": 0.0,
+    }
     settings = Settings(
-        database_url=database_url,
-        storage_dir=storage_dir,
-        admin_token=admin_token,
-        webhook_poll_seconds=0.1,
-        webhook_backoff_base_seconds=0.2,
-        webhook_backoff_max_seconds=1.0,
-        embedding_poll_seconds=0.2,
-        token_cache_seconds=0.0,
-        **overrides,
+        database_url=database_url, storage_dir=storage_dir, admin_token=admin_token, **(fast | overrides)
     )
     app = create_app(settings)
     url, server, thread = serve(app, port=port)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import any_, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import wakeup
 from registry.models import Webhook, WebhookDelivery
 
 
@@ -17,4 +18,6 @@ async def emit(session: AsyncSession, *, event: str, data: dict[str, Any]) -> No
     subscribers = select(Webhook.id, literal(event), literal(payload, type_=WebhookDelivery.payload.type)).where(
         Webhook.active.is_(True), literal(event) == any_(Webhook.events)
     )
-    await session.execute(insert(WebhookDelivery).from_select(["webhook_id", "event", "payload"], subscribers))
+    result = await session.execute(insert(WebhookDelivery).from_select(["webhook_id", "event", "payload"], subscribers))
+    if result.rowcount:  # type: ignore[attr-defined]
+        wakeup.queued("webhooks")

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import wakeup
 from registry.models import Job, Segment, Transcript
 from registry.schemas import SegmentIn, SegmentOut, TranscriptIn, TranscriptOut
 
@@ -96,8 +97,10 @@ WITH chk AS (
                'type', 'transcript.created', 'created_at', t.created_at,
                'data', jsonb_build_object('transcript_id', t.id, 'job_id', t.job_id, 'asset_id', t.asset_id))
     FROM t, webhooks h WHERE h.active AND 'transcript.created' = ANY(h.events)
+    RETURNING 1
 )
-SELECT chk.asset_ok, t.id, to_json(t.created_at)::text, (SELECT array_agg(s.id ORDER BY s.position) FROM s)
+SELECT chk.asset_ok, t.id, to_json(t.created_at)::text, (SELECT array_agg(s.id ORDER BY s.position) FROM s),
+       (SELECT count(*) FROM w)
 FROM chk LEFT JOIN t ON true
 """
 
@@ -122,11 +125,15 @@ async def push(
     except psycopg.errors.ForeignKeyViolation as error:  # the asset was deleted while this statement ran
         raise UnknownReference(f"asset {body.asset_id} does not exist") from error
     assert row is not None
-    asset_ok, transcript_id, created_at, segment_ids = row
+    asset_ok, transcript_id, created_at, segment_ids, deliveries = row
     if not asset_ok:
         raise UnknownReference(f"asset {body.asset_id} does not exist")
     if transcript_id is None:
         return None
+    if segment_ids:
+        wakeup.queued("embeddings")
+    if deliveries:
+        wakeup.queued("webhooks")
     return Pushed(transcript_id, created_at, segment_ids or [])
 
 

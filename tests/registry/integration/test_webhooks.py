@@ -166,3 +166,57 @@ def test_a_delivery_that_keeps_failing_ends_dead_after_the_last_attempt(postgres
             assert [a["attempt"] for a in attempts] == [1, 2, 3]
     finally:
         server.stop()
+
+
+def test_a_change_that_queues_deliveries_wakes_the_dispatcher_before_its_poll(postgres, tmp_path, receiver):
+    """With a one-minute poll, deliveries of a push (one statement) and of a job (the ORM path) arrive in
+    seconds: the request that queued them woke the dispatcher."""
+    from tests.conftest import start_registry
+
+    server = start_registry(
+        postgres.create_database(f"wake_{uuid.uuid4().hex[:8]}"), tmp_path, embeddings="off", webhook_poll_seconds=60
+    )
+    try:
+        with server.client(server.admin_token) as admin:
+            time.sleep(0.5)  # the dispatcher's first round (at start) is over: it now waits for its poll
+            subscribe(admin, receiver.url, ["transcript.created", "job.created"])
+            started = time.monotonic()
+            job_id = str(uuid.uuid4())
+            admin.post("/v1/transcripts", json={"job_id": job_id, "segments": [{"start": 0, "end": 1, "text": "hi"}]})
+            wait_for(lambda: len(receiver.received) == 1, timeout=20)
+            admin.post("/v1/jobs", json={"source": {"path": "/a.wav"}})
+            wait_for(lambda: len(receiver.received) == 2, timeout=20)
+            assert time.monotonic() - started < 20
+            assert [json.loads(body)["type"] for _, body in receiver.received] == ["transcript.created", "job.created"]
+    finally:
+        server.stop()
+
+
+async def test_a_push_asks_to_wake_the_dispatcher_only_when_it_queued_deliveries(registry, admin, receiver):
+    """Every write used to wake the dispatcher, which then ran a locking claim query for nothing."""
+    import psycopg
+
+    from registry import pg, wakeup
+    from registry.schemas import TranscriptIn
+    from registry.store import transcripts
+
+    async def push_and_collect(connection):
+        wanted, token = wakeup.collect()
+        try:
+            body = TranscriptIn(job_id=uuid.uuid4(), segments=[{"start": 0, "end": 1, "text": "hello"}])
+            await transcripts.push(connection, body=body, actor="t", request_id=None, method="POST", path="/")
+        finally:
+            wakeup.reset(token)
+        return wanted
+
+    for hook in admin.get("/v1/webhooks", params={"limit": 500}).json()["items"]:
+        admin.delete(f"/v1/webhooks/{hook['id']}")
+    async with await psycopg.AsyncConnection.connect(
+        pg.conninfo(registry.settings.database_url), autocommit=True
+    ) as connection:
+        assert await push_and_collect(connection) == {"embeddings"}
+        hook = subscribe(admin, receiver.url, ["transcript.created"])
+        try:
+            assert await push_and_collect(connection) == {"embeddings", "webhooks"}
+        finally:
+            admin.delete(f"/v1/webhooks/{hook['id']}")
