@@ -9,14 +9,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import background, heap, metrics, pg
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
-from registry.errors import PROBLEM_MEDIA_TYPE, BadRequest, InvalidRequest, NotFound, RegistryError
+from registry.errors import (
+    BadRequest,
+    InvalidRequest,
+    NotFound,
+    ProblemResponse,
+    RegistryError,
+    problem_response,
+)
+from registry.hotpath import HotRoutes
 from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
 from registry.settings import Settings, get_settings
@@ -24,13 +32,8 @@ from registry.settings import Settings, get_settings
 log = logging.getLogger("registry")
 
 
-class ProblemResponse(JSONResponse):
-    media_type = PROBLEM_MEDIA_TYPE
-
-
 def _problem(request: Request, error: RegistryError) -> ProblemResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return ProblemResponse(error.problem(instance=request.url.path), status_code=error.status, headers=headers)
+    return problem_response(error, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -103,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish_required_scopes(module.router)
         app.include_router(module.router)
     app.mount("/metrics", metrics.asgi_app())
+    if settings.hot_routes:
+        app.add_middleware(HotRoutes)  # inside RequestContextMiddleware (added after it wraps it)
     app.add_middleware(
         RequestContextMiddleware,
         max_json_bytes=settings.max_json_bytes,

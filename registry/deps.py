@@ -59,26 +59,40 @@ class TokenCache:
         self._entries.clear()
 
 
-async def authenticate(request: Request) -> auth.Principal:
-    """The caller behind the bearer token; 401 when missing, unknown or revoked."""
-    token = auth.parse_bearer(request.headers.get("authorization"))
+async def principal_for(state: Any, authorization: str | None) -> auth.Principal:
+    """The caller behind an `Authorization` header value; 401 when missing, unknown or revoked.
+
+    `state` is the app's state (settings, token cache, sessions): FastAPI's dependency and the hot routes
+    (registry.hotpath) both authenticate here."""
+    token = auth.parse_bearer(authorization)
     if token is None:
         raise Unauthenticated("An Authorization: Bearer <token> header is required.")
-    settings: Settings = request.app.state.settings
+    settings: Settings = state.settings
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     if admin and auth.matches(token, admin):
         return auth.Principal(actor=auth.BOOTSTRAP_ACTOR, scopes=frozenset(auth.SCOPES))
-    cache: TokenCache = request.app.state.token_cache
+    cache: TokenCache = state.token_cache
     token_hash = auth.hash_token(token)
     principal = cache.get(token_hash)
     if principal is None:
-        async with get_sessions(request)() as session:
+        async with state.sessions() as session:
             row = await tokens.find_active(session, token=token)
         if row is None:
             raise Unauthenticated("The bearer token is unknown or revoked.")
         principal = auth.Principal(actor=f"token:{row.name}", scopes=frozenset(row.scopes), token_id=row.id)
         cache.put(token_hash, principal)
     return principal
+
+
+async def authenticate(request: Request) -> auth.Principal:
+    """The caller behind the request's bearer token; 401 when missing, unknown or revoked."""
+    return await principal_for(request.app.state, request.headers.get("authorization"))
+
+
+def check_scope(principal: auth.Principal, scope: auth.Scope) -> None:
+    """403 unless the principal's token holds `scope`."""
+    if not principal.allows(scope):
+        raise Forbidden(f"This call needs the '{scope}' scope; the token has {sorted(principal.scopes)}.")
 
 
 BEARER = HTTPBearer(auto_error=False, description="A Registry API token (`dhg-registry token create`).")
@@ -93,8 +107,7 @@ def require(scope: auth.Scope) -> Callable[..., Coroutine[Any, Any, auth.Princip
         request.state.actor = "anonymous"
         principal = await authenticate(request)
         request.state.actor = principal.actor
-        if not principal.allows(scope):
-            raise Forbidden(f"This call needs the '{scope}' scope; the token has {sorted(principal.scopes)}.")
+        check_scope(principal, scope)
         return principal
 
     dependency.required_scope = scope  # type: ignore[attr-defined]

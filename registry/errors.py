@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 PROBLEM_BASE = "https://dhg.ai/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -70,3 +72,13 @@ class BadRequest(RegistryError):
 
 class Unavailable(RegistryError):
     status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(error: RegistryError, instance: str) -> ProblemResponse:
+    """The response of an error: problem+json, with a Bearer challenge on 401."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return ProblemResponse(error.problem(instance=instance), status_code=error.status, headers=headers)

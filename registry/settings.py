@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = 3600.0
     webhook_allow_private: bool = True
     stats_interval_seconds: float = Field(default=15.0, description="How often the stored-total gauges refresh.")
+    hot_routes: bool = Field(
+        default=True,
+        description="Answer transcript push and JSON read without FastAPI's per-request machinery (registry.hotpath).",
+    )
     log_level: str = "INFO"
     service_name: str = "registry"
 

@@ -33,15 +33,18 @@ RENDERED = {
 )
 async def create_transcript(body: TranscriptIn, request: Request, who: WriteAccess) -> Response:
     """Store a finished transcription. Pushing the same job_id again stores nothing and returns the first."""
-    context = {
-        "actor": who.actor,
-        "request_id": getattr(request.state, "request_id", None),
-        "method": request.method,
-        "path": request.url.path,
-    }
-    async with request.app.state.pg.connection() as connection:
-        status, transcript_id, content = await _push_or_replay(connection, body, context)
+    response = await store(
+        request.app.state, body, who.actor, getattr(request.state, "request_id", None), request.method, request.url.path
+    )
     request.state.audited = True
+    return response
+
+
+async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str) -> Response:
+    """The push itself, audited in its own statement (also called by registry.hotpath)."""
+    context = {"actor": actor, "request_id": request_id, "method": method, "path": path}
+    async with state.pg.connection() as connection:
+        status, transcript_id, content = await _push_or_replay(connection, body, context)
     (metrics.TRANSCRIPTS_CREATED if status == 201 else metrics.TRANSCRIPT_REPLAYS).inc()
     headers = {"Location": f"/v1/transcripts/{transcript_id}"}
     if status == 200:
@@ -102,17 +105,22 @@ async def get_transcript(
 ) -> TranscriptOut:
     """The transcript with its segments; `format` renders it as text, srt, vtt or tsv instead."""
     if format == "json":
-        async with request.app.state.pg.connection() as connection:
-            body = await transcripts.get_json(connection, transcript_id=transcript_id)
-        if body is None:
-            raise NotFound(f"No transcript {transcript_id}.")
-        return Response(body, media_type="application/json")  # type: ignore[return-value]
+        return await read_json(request.app.state, transcript_id)  # type: ignore[return-value]
     async with request.app.state.sessions() as session:
         stored = await transcripts.get(session, transcript_id=transcript_id)
     if stored is None:
         raise NotFound(f"No transcript {transcript_id}.")
     rendered, media_type = formats.render(stored, format)
     return Response(rendered, media_type=media_type)  # type: ignore[return-value]
+
+
+async def read_json(state: Any, transcript_id: uuid.UUID) -> Response:
+    """The transcript as the API's JSON, rendered by the database (also called by registry.hotpath)."""
+    async with state.pg.connection() as connection:
+        body = await transcripts.get_json(connection, transcript_id=transcript_id)
+    if body is None:
+        raise NotFound(f"No transcript {transcript_id}.")
+    return Response(body, media_type="application/json")
 
 
 @router.delete("/{transcript_id}", name="transcript.delete", status_code=204)
