@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import background, heap, metrics, pg
@@ -99,6 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="System of record: media assets, transcripts, jobs, search and the audit log.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry looks up the global providers on every request (~30 µs) even when none
+        # is configured; it runs only when asked for (Prometheus metrics and JSON logs are always on).
+        telemetry=TelemetryConfig(
+            tracing=settings.opentelemetry, metrics=settings.opentelemetry, logs=settings.opentelemetry
+        ),
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         default=True,
         description="Answer transcript push and JSON read without FastAPI's per-request machinery (registry.hotpath).",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="Let FastAPI export OpenTelemetry traces, metrics and logs to the configured providers.",
+    )
     log_level: str = "INFO"
     service_name: str = "registry"
 
