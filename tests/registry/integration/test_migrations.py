@@ -84,3 +84,21 @@ def test_the_database_refuses_to_rewrite_the_audit_log(empty_database, statement
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM audit_log")).scalar() == 1
     engine.dispose()
+
+
+def test_segment_columns_no_plan_uses_carry_no_planner_statistics(empty_database):
+    """ANALYZE of a fast-growing segments table sorted sampled texts for nothing (migration 0003)."""
+    query = sa.text(
+        "SELECT attname, COALESCE(attstattarget, -1) FROM pg_attribute "
+        "WHERE attrelid = 'segments'::regclass AND attname IN ('text', 'embedding', 'words', 'tsv', 'transcript_id')"
+    )
+    engine = sa.create_engine(empty_database)
+    migrate.upgrade(empty_database)
+    with engine.connect() as connection:
+        assert dict(connection.execute(query).all()) == {
+            "text": 0, "embedding": 0, "words": 0, "tsv": -1, "transcript_id": -1
+        }  # fmt: skip
+    migrate.downgrade(empty_database, "0002")
+    with engine.connect() as connection:
+        assert set(dict(connection.execute(query).all()).values()) == {-1}
+    engine.dispose()
