@@ -7,6 +7,7 @@ how to combine the processes' values (`multiprocess_mode`, ignored with one proc
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -41,6 +42,15 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: a method string comes from the client
+def http_children(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram of one (method, route template, status): labels() takes a lock
+    and builds a key on every call; the set of templates is small and fixed, so the children are kept."""
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route)
+
+
 HTTP_IN_FLIGHT = Gauge(
     "dhg_registry_http_requests_in_flight", "HTTP requests being handled now.", multiprocess_mode="livesum"
 )

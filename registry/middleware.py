@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -62,7 +62,7 @@ class RequestContextMiddleware:
             return
         headers = dict(scope["headers"])
         incoming = headers.get(REQUEST_ID_HEADER, b"").decode("latin-1")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -118,8 +118,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, template, str(status["code"])).inc()
-            metrics.HTTP_LATENCY.labels(method, template).observe(elapsed)
+            requests, latency = metrics.http_children(method, template, status["code"])
+            requests.inc()
+            latency.observe(elapsed)
             if status["code"] >= 500:
                 log.error("request failed", extra={"method": method, "path": scope["path"], "status": status["code"]})
             wakeup.reset(queued_token)
