@@ -118,7 +118,7 @@ def raw_write(transcripts: Transcripts) -> Any:
         )
         if pushed is None:
             raise LookupError(f"job {body.job_id} was stored before")
-        store.pushed_json(body, pushed, RAW_ACTOR)
+        store.pushed_json(pushed, RAW_ACTOR)
         transcripts.stored.append(pushed.transcript_id)
 
     return operation

@@ -62,7 +62,7 @@ async def _push_or_replay(
         except transcripts.UnknownReference as error:
             raise InvalidRequest(str(error)) from error
         if pushed is not None:
-            return 201, pushed.transcript_id, transcripts.pushed_json(body, pushed, context["actor"])
+            return 201, pushed.transcript_id, transcripts.pushed_json(pushed, context["actor"])
         found = await transcripts.replay(connection, job_id=body.job_id, **context)
         if found is not None:
             return 200, *found

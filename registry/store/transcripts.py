@@ -38,7 +38,7 @@ class UnknownReference(ValueError):
 def full_text(body: TranscriptIn) -> str:
     if body.text is not None:
         return body.text
-    return " ".join(segment.text.strip() for segment in body.segments).strip()
+    return " ".join([segment.text.strip() for segment in body.segments]).strip()
 
 
 _SEGMENTS: TypeAdapter[list[SegmentIn]] = TypeAdapter(list[SegmentIn])
@@ -54,11 +54,14 @@ def _columns(body: TranscriptIn) -> dict[str, Any]:
 
 
 class Pushed(NamedTuple):
-    """What a push stored: the new row's id, time and segment ids (in order)."""
+    """What a push stored: the new row's id, time and segment ids (in order), and the values it was given
+    (its columns and segments as plain data), from which the answer is built without dumping the body again."""
 
     transcript_id: uuid.UUID
     created_at_json: str  # as the database renders it in JSON (so a push and a read answer the same bytes)
     segment_ids: list[uuid.UUID]
+    columns: dict[str, Any]
+    segments: list[dict[str, Any]]
 
 
 # The write hot path as ONE data-modifying statement: the transcript, its segments, the job link, the audit row
@@ -111,10 +114,12 @@ async def push(
     """Store the transcript in one statement (autocommit connection); None when its job_id was stored before.
 
     Raises UnknownReference when it names an asset that is not stored."""
+    columns = _columns(body)
+    segments = _SEGMENTS.dump_python(body.segments)
     params = {
-        **_columns(body),
+        **columns,
         "timings": Jsonb(body.timings),
-        "segments": _SEGMENTS.dump_json(body.segments).decode(),
+        "segments": orjson.dumps(segments).decode(),
         "actor": actor,
         "request_id": request_id,
         "method": method,
@@ -134,19 +139,17 @@ async def push(
         wakeup.queued("embeddings")
     if deliveries:
         wakeup.queued("webhooks")
-    return Pushed(transcript_id, created_at, segment_ids or [])
+    return Pushed(transcript_id, created_at, segment_ids or [], columns, segments)
 
 
-def pushed_json(body: TranscriptIn, pushed: Pushed, actor: str) -> bytes:
-    """The API's JSON (TranscriptOut) of a transcript just pushed, from the request and the returned ids."""
+def pushed_json(pushed: Pushed, actor: str) -> bytes:
+    """The API's JSON (TranscriptOut) of a transcript just pushed, from what it was given and the returned ids."""
     segments = [
         {**segment, "id": segment_id, "position": position}
-        for position, (segment, segment_id) in enumerate(
-            zip(_SEGMENTS.dump_python(body.segments), pushed.segment_ids, strict=True)
-        )
+        for position, (segment, segment_id) in enumerate(zip(pushed.segments, pushed.segment_ids, strict=True))
     ]
     values = {
-        **_columns(body),
+        **pushed.columns,
         "id": pushed.transcript_id,
         "created_by": actor,
         "created_at": orjson.Fragment(pushed.created_at_json),
