@@ -53,6 +53,12 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--quick", action="store_true", help="small sizes and short windows: a smoke run")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the Registry into DIR (slows it)")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="sample each process's CPU and the WAL every 100 ms in the open-loop phases and show what ran in the "
+        "slowest half-seconds",
+    )
     parser.add_argument("--py-spy", help="path of the py-spy executable (default: from PATH)")
     parser.add_argument(
         "--cache-dir",
@@ -96,6 +102,7 @@ def parse(argv: list[str]) -> Options:
         keep=args.keep,
         wait_quiet=args.wait_quiet,
         repeat=max(1, args.repeat),
+        timeline=args.timeline,
     )
 
 

@@ -46,6 +46,8 @@ class PhaseResult:
     late_ms: list[float] = field(default_factory=list)
     waited_ms: list[float] = field(default_factory=list)
     served_ms: list[float] = field(default_factory=list)
+    scheduled_at: list[float] = field(default_factory=list)  # open loop: each answer's send time (perf_counter)
+    timeline: list[dict[str, Any]] = field(default_factory=list)  # open loop with --timeline: bench.registry.timeline
     errors: int = 0
     unfinished: int = 0
     window_completions: int | None = None  # open loop: answers that arrived inside the window
@@ -103,7 +105,7 @@ class PhaseResult:
             "cpu_cores": cores,
             "other_cores": None if self.other_cores is None else round(self.other_cores, 3),
             "repetitions": self.repetitions,
-        }
+        } | ({"timeline": self.timeline} if self.timeline else {})
 
 
 def quietest(results: list[PhaseResult]) -> PhaseResult:
@@ -261,6 +263,7 @@ async def open_loop(
         measured = [answer for answer in answers if answer[0] >= window.start]
         result.window_completions = sum(1 for *_, done in answers if window.start <= done < window.end)
     result.latencies_ms = [(done - scheduled) * 1000 for scheduled, _, _, done in measured]
+    result.scheduled_at = [scheduled for scheduled, *_ in measured]
     result.late_ms = [(queued - scheduled) * 1000 for scheduled, queued, _, _ in measured]
     result.waited_ms = [(sent - queued) * 1000 for _, queued, sent, _ in measured]
     result.served_ms = [(done - sent) * 1000 for *_, sent, done in measured]

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from bench.registry import timeline
 from bench.registry.load import PhaseResult
 
 
@@ -119,6 +120,10 @@ def _phase_rows(phases: dict[str, PhaseResult]) -> list[str]:
             parts += (("sent → answer", phase.served_ms),)
             split = [f"{label} {phase.percentile(50, v):.1f}/{phase.percentile(99, v):.1f}" for label, v in parts]
             rows.append(f"  {key}: p50/p99 ms " + ", ".join(split))
+    for key, phase in phases.items():
+        if phase.timeline:
+            rows.append(f"  {key}: slowest half-seconds (cores by process kind)")
+            rows += [f"    {timeline.describe(bucket)}" for bucket in timeline.slowest(phase.timeline)]
     return rows
 
 

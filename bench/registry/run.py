@@ -8,12 +8,12 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from bench.registry import load, report, workload
+from bench.registry import load, report, timeline, workload
 from bench.registry.processes import (
     RegistryProcess,
     machine_busy_seconds,
@@ -33,7 +33,25 @@ if TYPE_CHECKING:
     from registry.embeddings import SentenceTransformerEmbedder
 
 Meter = Callable[[], dict[str, float]]
+T = TypeVar("T")
 QUIET_CORES = 0.2
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # Windows: the default loop
+        return None
+    return uvloop.new_event_loop
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop where it is installed (a dependency of the Registry's server): the load generator
+    shares the 2 cores with what it measures, and uvloop's event loop costs it less CPU."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coroutine)
+
+
 SUSTAINED_SHARE = 0.7  # the second open-loop rate, as a share of the closed-loop capacity
 
 
@@ -59,6 +77,7 @@ class Options:
     keep: bool = False
     wait_quiet: float = 0.0
     repeat: int = 1
+    timeline: bool = False
 
 
 @dataclass
@@ -143,19 +162,7 @@ async def api_phases(run: Run, server: RegistryProcess) -> None:
             if rate <= 0:
                 continue
             key = f"http {kind} open @{rate:g}/s ({label})"
-            results = [
-                await load.open_loop(
-                    key,
-                    http,
-                    operation,
-                    rate=rate,
-                    duration=options.duration,
-                    warmup=options.warmup,
-                    max_in_flight=options.max_in_flight,
-                    meter=meter,
-                )
-                for _ in range(options.repeat)
-            ]
+            results = [await _open_loop(run, server, key, http, operation, rate) for _ in range(options.repeat)]
             run.record(key, load.quietest(results))
             if label == "target":
                 run.figures[f"{kind}_p99_ms_at_target"] = _p99_at_target(run.phases[key])
@@ -173,6 +180,34 @@ async def api_phases(run: Run, server: RegistryProcess) -> None:
     }
 
 
+async def _open_loop(
+    run: Run, server: RegistryProcess, key: str, sessions: load.Sessions, operation: load.Operation, rate: float
+) -> load.PhaseResult:
+    """One open-loop phase; with --timeline, also what each process did in each half-second of it."""
+    options = run.options
+
+    async def measure() -> load.PhaseResult:
+        return await load.open_loop(
+            key,
+            sessions,
+            operation,
+            rate=rate,
+            duration=options.duration,
+            warmup=options.warmup,
+            max_in_flight=options.max_in_flight,
+            meter=run.meter(server),
+        )
+
+    if not options.timeline:
+        return await measure()
+    with timeline.Sampler(postmaster_pid(run.postgres), server.pid, conninfo(server.database_url)) as sampler:
+        result = await measure()
+    result.timeline = timeline.buckets(
+        sampler.samples, list(zip(result.scheduled_at, result.latencies_ms, strict=True))
+    )
+    return result
+
+
 def _p99_at_target(phase: load.PhaseResult) -> float:
     """The open-loop p99, or infinity when the rate could not be held (the queue only grows)."""
     return math.inf if phase.overloaded else phase.percentile(99)
@@ -184,7 +219,7 @@ def run_api(run: Run) -> None:
     migrate.upgrade(database_url)
     server = run.registry(database_url, "api", embeddings="off")
     try:
-        asyncio.run(api_phases(run, server))
+        run_async(api_phases(run, server))
     finally:
         server.stop()
 
@@ -233,7 +268,7 @@ def _measure_search(
     run.record("search raw ann", load.quietest([result for result, _ in raws]))
     spy = run.profiler.start(server.pid, "search-endpoint", options.queries * 0.1 + 5) if run.profiler else None
     answers = [
-        asyncio.run(search.endpoint(server.port, server.admin_token, stored, texts, vectors, meter=meter))
+        run_async(search.endpoint(server.port, server.admin_token, stored, texts, vectors, meter=meter))
         for _ in range(options.repeat)
     ]
     run.record("search endpoint", load.quietest([result for result, _, _ in answers]))
