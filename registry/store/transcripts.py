@@ -62,6 +62,7 @@ class Pushed(NamedTuple):
     segment_ids: list[uuid.UUID]
     columns: dict[str, Any]
     segments: list[dict[str, Any]]
+    deliveries: int = 0  # webhook deliveries queued
 
 
 # The write hot path as ONE data-modifying statement: the transcript, its segments, the job link, the audit row
@@ -108,12 +109,13 @@ FROM chk LEFT JOIN t ON true
 """
 
 
-async def push(
-    connection: AsyncConnection[Any], *, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str
-) -> Pushed | None:
-    """Store the transcript in one statement (autocommit connection); None when its job_id was stored before.
+class _Statement(NamedTuple):
+    params: dict[str, Any]
+    columns: dict[str, Any]  # the values the answer is built from
+    segments: list[dict[str, Any]]
 
-    Raises UnknownReference when it names an asset that is not stored."""
+
+def _statement(body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str) -> _Statement:
     columns = _columns(body)
     segments = _SEGMENTS.dump_python(body.segments)
     params = {
@@ -125,21 +127,66 @@ async def push(
         "method": method,
         "path": path,
     }
-    try:
-        row = await (await connection.execute(_PUSH, params)).fetchone()
-    except psycopg.errors.ForeignKeyViolation as error:  # the asset was deleted while this statement ran
-        raise UnknownReference(f"asset {body.asset_id} does not exist") from error
+    return _Statement(params, columns, segments)
+
+
+def _pushed(row: Any, statement: _Statement) -> Pushed | None:
+    """What one push statement returned: a Pushed, None when the job_id was stored before."""
     assert row is not None
     asset_ok, transcript_id, created_at, segment_ids, deliveries = row
     if not asset_ok:
-        raise UnknownReference(f"asset {body.asset_id} does not exist")
+        raise UnknownReference(f"asset {statement.params['asset_id']} does not exist")
     if transcript_id is None:
         return None
-    if segment_ids:
+    return Pushed(transcript_id, created_at, segment_ids or [], statement.columns, statement.segments, deliveries)
+
+
+def queue_wakeups(pushed: Pushed) -> None:
+    """Tell the request's middleware which background loops the push gave work to."""
+    if pushed.segment_ids:
         wakeup.queued("embeddings")
-    if deliveries:
+    if pushed.deliveries:
         wakeup.queued("webhooks")
-    return Pushed(transcript_id, created_at, segment_ids or [], columns, segments)
+
+
+async def push(
+    connection: AsyncConnection[Any], *, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str
+) -> Pushed | None:
+    """Store the transcript in one statement (autocommit connection); None when its job_id was stored before.
+
+    Raises UnknownReference when it names an asset that is not stored."""
+    statement = _statement(body, actor, request_id, method, path)
+    try:
+        row = await (await connection.execute(_PUSH, statement.params)).fetchone()
+    except psycopg.errors.ForeignKeyViolation as error:  # the asset was deleted while this statement ran
+        raise UnknownReference(f"asset {body.asset_id} does not exist") from error
+    pushed = _pushed(row, statement)
+    if pushed is not None:
+        queue_wakeups(pushed)
+    return pushed
+
+
+PushOutcome = Pushed | UnknownReference | None
+
+
+async def push_many(connection: AsyncConnection[Any], pushes: list[dict[str, Any]]) -> list[PushOutcome]:
+    """Several pushes (each the keyword arguments of `push`) in ONE transaction, sent as one pipeline: one round
+    trip and one commit (one WAL flush) for all of them. Each gets what `push` would have returned, or the
+    UnknownReference it would have raised; the caller queues the wakeups (this may run outside its request).
+
+    All or nothing: if any statement fails, nothing is stored and the error propagates (push them one by one
+    then, to give each its own answer)."""
+    statements = [_statement(**one) for one in pushes]
+    async with connection.transaction(), connection.pipeline():
+        cursors = [await connection.execute(_PUSH, one.params) for one in statements]
+        rows = [await cursor.fetchone() for cursor in cursors]
+    outcomes: list[PushOutcome] = []
+    for row, one in zip(rows, statements, strict=True):
+        try:
+            outcomes.append(_pushed(row, one))
+        except UnknownReference as error:
+            outcomes.append(error)
+    return outcomes
 
 
 def pushed_json(pushed: Pushed, actor: str) -> bytes:
