@@ -15,6 +15,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import background, heap, metrics, pg
+from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
 from registry.errors import (
@@ -77,6 +78,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.pg = await pg.open_pool(settings)
+    app.state.pushes = (
+        PushBatcher(app.state.pg, writers=settings.push_writers, max_batch=settings.push_batch_max)
+        if settings.push_writers > 0
+        else None
+    )
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     tasks = background.start(app)
@@ -88,6 +94,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await background.stop(app)
+        if app.state.pushes is not None:
+            await app.state.pushes.close()
         await app.state.pg.close()
         await engine.dispose()
         metrics.process_exited()

@@ -68,6 +68,14 @@ TRANSCRIPTS_CREATED = Counter("dhg_registry_transcripts_created_total", "Transcr
 TRANSCRIPT_REPLAYS = Counter(
     "dhg_registry_transcript_replays_total", "Transcript pushes answered with an earlier result (idempotency)."
 )
+PUSH_BATCH_SIZE = Histogram(
+    "dhg_registry_push_batch_size",
+    "Transcript pushes written in one transaction (registry.batching; 1 when pushes come one at a time).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+PUSH_BATCH_FAILURES = Counter(
+    "dhg_registry_push_batch_failures_total", "Batches of pushes that failed as a whole and were pushed one by one."
+)
 ASSETS_CREATED = Counter("dhg_registry_assets_created_total", "Media assets uploaded (not de-duplicated).")
 ASSET_DEDUPLICATED = Counter("dhg_registry_assets_deduplicated_total", "Uploads matching a stored sha256.")
 EMBEDDING_BACKLOG = Gauge(

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default=True,
         description="Answer transcript push and JSON read without FastAPI's per-request machinery (registry.hotpath).",
     )
+    push_writers: int = Field(
+        default=10,
+        description="Transcript pushes written at once (at most the pool's size is useful); pushes arriving while "
+        "all writers are busy are grouped into one transaction each (registry.batching). 0 writes every push alone.",
+    )
+    push_batch_max: int = Field(default=16, description="The most pushes grouped into one transaction.")
     opentelemetry: bool = Field(
         default=False,
         description="Let FastAPI export OpenTelemetry traces, metrics and logs to the configured providers.",

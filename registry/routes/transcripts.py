@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from psycopg import AsyncConnection
 
 from registry import formats, metrics
+from registry.batching import PushBatcher, WriteAlone
 from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
 from registry.errors import Conflict, InvalidRequest, NotFound
 from registry.schemas import Page, TranscriptFormat, TranscriptIn, TranscriptOut, TranscriptSummary
@@ -43,8 +43,7 @@ async def create_transcript(body: TranscriptIn, request: Request, who: WriteAcce
 async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str) -> Response:
     """The push itself, audited in its own statement (also called by registry.hotpath)."""
     context = {"actor": actor, "request_id": request_id, "method": method, "path": path}
-    async with state.pg.connection() as connection:
-        status, transcript_id, content = await _push_or_replay(connection, body, context)
+    status, transcript_id, content = await _push_or_replay(state, body, context)
     (metrics.TRANSCRIPTS_CREATED if status == 201 else metrics.TRANSCRIPT_REPLAYS).inc()
     headers = {"Location": f"/v1/transcripts/{transcript_id}"}
     if status == 200:
@@ -52,21 +51,43 @@ async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | No
     return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
-async def _push_or_replay(
-    connection: AsyncConnection[Any], body: TranscriptIn, context: dict[str, Any]
-) -> tuple[int, uuid.UUID, bytes]:
+async def _push_or_replay(state: Any, body: TranscriptIn, context: dict[str, Any]) -> tuple[int, uuid.UUID, bytes]:
     """(201, id, JSON) when stored now; (200, id, JSON of the first) when the job_id was stored before."""
+    batcher: PushBatcher | None = getattr(state, "pushes", None)
     for _ in range(PUSH_ATTEMPTS):  # a replayed job's transcript can be deleted in between: push again
-        try:
-            pushed = await transcripts.push(connection, body=body, **context)
-        except transcripts.UnknownReference as error:
-            raise InvalidRequest(str(error)) from error
+        pushed = await _push(state, batcher, body, context)
         if pushed is not None:
+            transcripts.queue_wakeups(pushed)
             return 201, pushed.transcript_id, transcripts.pushed_json(pushed, context["actor"])
-        found = await transcripts.replay(connection, job_id=body.job_id, **context)
+        async with state.pg.connection() as connection:
+            found = await transcripts.replay(connection, job_id=body.job_id, **context)
         if found is not None:
             return 200, *found
     raise Conflict(f"The transcript of job {body.job_id} keeps being deleted while it is pushed; try again.")
+
+
+async def _push(
+    state: Any, batcher: PushBatcher | None, body: TranscriptIn, context: dict[str, Any]
+) -> transcripts.Pushed | None:
+    """Store the push with others queued at the same time (registry.batching), or alone."""
+    try:
+        if batcher is not None:
+            outcome = await batcher.push(body=body, **context)
+        else:
+            outcome = await _push_alone(state, body, context)
+    except WriteAlone:
+        outcome = await _push_alone(state, body, context)
+    if isinstance(outcome, transcripts.UnknownReference):
+        raise InvalidRequest(str(outcome)) from outcome
+    return outcome
+
+
+async def _push_alone(state: Any, body: TranscriptIn, context: dict[str, Any]) -> transcripts.PushOutcome:
+    async with state.pg.connection() as connection:
+        try:
+            return await transcripts.push(connection, body=body, **context)
+        except transcripts.UnknownReference as error:
+            return error
 
 
 @router.get("", name="transcript.list")
