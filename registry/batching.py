@@ -33,12 +33,17 @@ class WriteAlone(Exception):
     """The batch this push was in failed as a whole: push it on its own."""
 
 
+def _answer() -> asyncio.Future[transcripts.PushOutcome]:
+    answer: asyncio.Future[transcripts.PushOutcome] = asyncio.get_running_loop().create_future()
+    # a client that went away leaves its answer unread: mark a failure read, or asyncio logs it as lost
+    answer.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return answer
+
+
 @dataclass
 class _Waiting:
     push: dict[str, Any]  # the keyword arguments of transcripts.push
-    answer: asyncio.Future[transcripts.PushOutcome] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    answer: asyncio.Future[transcripts.PushOutcome] = field(default_factory=_answer)
 
 
 class PushBatcher:
