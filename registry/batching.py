@@ -100,7 +100,7 @@ class PushBatcher:
         try:
             async with self.pool.connection() as connection:
                 if len(batch) == 1:
-                    outcomes: list[transcripts.PushOutcome] = [await _push_one(connection, batch[0].push)]
+                    outcomes: list[transcripts.PushOutcome] = [await transcripts.try_push(connection, **batch[0].push)]
                 else:
                     outcomes = await transcripts.push_many(connection, [waiting.push for waiting in batch])
         except Exception as error:  # each push retries alone and gets its own answer (or error)
@@ -118,10 +118,3 @@ class PushBatcher:
     async def close(self) -> None:
         """Wait for the transactions under way (they hold pushes that clients were promised)."""
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def _push_one(connection: AsyncConnection[Any], push: dict[str, Any]) -> transcripts.PushOutcome:
-    try:
-        return await transcripts.push(connection, **push)
-    except transcripts.UnknownReference as error:
-        return error

@@ -53,11 +53,9 @@ async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | No
 
 async def _push_or_replay(state: Any, body: TranscriptIn, context: dict[str, Any]) -> tuple[int, uuid.UUID, bytes]:
     """(201, id, JSON) when stored now; (200, id, JSON of the first) when the job_id was stored before."""
-    batcher: PushBatcher | None = getattr(state, "pushes", None)
     for _ in range(PUSH_ATTEMPTS):  # a replayed job's transcript can be deleted in between: push again
-        pushed = await _push(state, batcher, body, context)
+        pushed = await _push(state, body, context)
         if pushed is not None:
-            transcripts.queue_wakeups(pushed)
             return 201, pushed.transcript_id, transcripts.pushed_json(pushed, context["actor"])
         async with state.pg.connection() as connection:
             found = await transcripts.replay(connection, job_id=body.job_id, **context)
@@ -66,28 +64,26 @@ async def _push_or_replay(state: Any, body: TranscriptIn, context: dict[str, Any
     raise Conflict(f"The transcript of job {body.job_id} keeps being deleted while it is pushed; try again.")
 
 
-async def _push(
-    state: Any, batcher: PushBatcher | None, body: TranscriptIn, context: dict[str, Any]
-) -> transcripts.Pushed | None:
+async def _push(state: Any, body: TranscriptIn, context: dict[str, Any]) -> transcripts.Pushed | None:
     """Store the push with others queued at the same time (registry.batching), or alone."""
-    try:
-        if batcher is not None:
+    batcher: PushBatcher | None = state.pushes
+    if batcher is not None:
+        try:
             outcome = await batcher.push(body=body, **context)
+        except WriteAlone:  # its batch failed as a whole: push it alone, below
+            pass
         else:
-            outcome = await _push_alone(state, body, context)
-    except WriteAlone:
-        outcome = await _push_alone(state, body, context)
+            if isinstance(outcome, transcripts.Pushed):
+                transcripts.queue_wakeups(outcome)  # the writer pushed it outside this request's context
+            return _stored(outcome)
+    async with state.pg.connection() as connection:
+        return _stored(await transcripts.try_push(connection, body=body, **context))
+
+
+def _stored(outcome: transcripts.PushOutcome) -> transcripts.Pushed | None:
     if isinstance(outcome, transcripts.UnknownReference):
         raise InvalidRequest(str(outcome)) from outcome
     return outcome
-
-
-async def _push_alone(state: Any, body: TranscriptIn, context: dict[str, Any]) -> transcripts.PushOutcome:
-    async with state.pg.connection() as connection:
-        try:
-            return await transcripts.push(connection, body=body, **context)
-        except transcripts.UnknownReference as error:
-            return error
 
 
 @router.get("", name="transcript.list")

@@ -169,6 +169,14 @@ async def push(
 PushOutcome = Pushed | UnknownReference | None
 
 
+async def try_push(connection: AsyncConnection[Any], **arguments: Any) -> PushOutcome:
+    """`push`, with the UnknownReference it would raise returned instead (one outcome per push, as push_many)."""
+    try:
+        return await push(connection, **arguments)
+    except UnknownReference as error:
+        return error
+
+
 async def push_many(connection: AsyncConnection[Any], pushes: list[dict[str, Any]]) -> list[PushOutcome]:
     """Several pushes (each the keyword arguments of `push`) in ONE transaction, sent as one pipeline: one round
     trip and one commit (one WAL flush) for all of them. Each gets what `push` would have returned, or the
