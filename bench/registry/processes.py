@@ -5,6 +5,7 @@ Also reads each process's CPU time from /proc, so the report can say where the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -33,18 +34,18 @@ def _cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
 
 
-def _children(parent: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == parent:
-            pids.append(int(entry.name))
+def child_pids(parent: int) -> list[int]:
+    """A process's live children, from /proc/PID/task/TID/children (no walk over every process)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += [int(pid) for pid in (task / "children").read_text().split()]
     return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """A live process's own user + system CPU seconds."""
+    return _cpu_ticks(pid)[0] / CLOCK_TICKS
 
 
 def tree_cpu_seconds(root: int, attempts: int = 5) -> float:
@@ -56,7 +57,7 @@ def tree_cpu_seconds(root: int, attempts: int = 5) -> float:
     for _ in range(attempts):
         own, reaped = _cpu_ticks(root)
         total = own + reaped
-        for child in _children(root):
+        for child in child_pids(root):
             try:
                 total += _cpu_ticks(child)[0]
             except OSError:  # exited after the listing: caught by the check below

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 Meter = Callable[[], dict[str, float]]
 T = TypeVar("T")
 QUIET_CORES = 0.2
+SUSTAINED_SHARE = 0.7  # the second open-loop rate, as a share of the closed-loop capacity
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -50,9 +51,6 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     shares the 2 cores with what it measures, and uvloop's event loop costs it less CPU."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         return runner.run(coroutine)
-
-
-SUSTAINED_SHARE = 0.7  # the second open-loop rate, as a share of the closed-loop capacity
 
 
 @dataclass

@@ -9,7 +9,6 @@ with the tail (bench/README.md, "Where a write's time goes now").
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -19,7 +18,13 @@ from typing import Any
 
 import psycopg
 
-from bench.registry.processes import CLOCK_TICKS, machine_busy_seconds, own_cpu_seconds
+from bench.registry.processes import (
+    child_pids,
+    cpu_seconds,
+    machine_busy_seconds,
+    own_cpu_seconds,
+    tree_cpu_seconds,
+)
 
 SAMPLE_SECONDS = 0.1
 BUCKET_SECONDS = 0.5
@@ -46,38 +51,15 @@ def postgres_kind(title: str) -> str:
     return next((kind for kind in _KINDS if rest.startswith(kind)), "backend")
 
 
-def _child_pids(parent: int) -> list[int]:
-    """The parent's live children, from /proc/PID/task/TID/children (cheaper than walking all of /proc)."""
-    pids: list[int] = []
-    for task in Path(f"/proc/{parent}/task").iterdir():
-        with contextlib.suppress(OSError):
-            pids += [int(pid) for pid in (task / "children").read_text().split()]
-    return pids
-
-
-def _cpu_seconds(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """A process's CPU and its live children's (uvicorn workers)."""
-    total = _cpu_seconds(pid)
-    for child in _child_pids(pid):
-        with contextlib.suppress(OSError):
-            total += _cpu_seconds(child)
-    return total
-
-
 def _children_by_kind(parent: int, kinds: dict[int, str]) -> dict[int, tuple[str, float]]:
     """CPU seconds of each live child of the postmaster, with its kind (remembered per pid)."""
     found: dict[int, tuple[str, float]] = {}
-    for pid in _child_pids(parent):
+    for pid in child_pids(parent):
         try:
             if pid not in kinds:
                 title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 kinds[pid] = postgres_kind(title)
-            found[pid] = (kinds[pid], _cpu_seconds(pid))
+            found[pid] = (kinds[pid], cpu_seconds(pid))
         except OSError:  # exited meanwhile
             continue
     return found
@@ -123,7 +105,7 @@ class Sampler:
                     Sample(
                         at=time.perf_counter(),
                         machine=machine_busy_seconds(),
-                        registry=_tree_cpu_seconds(self.registry),
+                        registry=tree_cpu_seconds(self.registry, attempts=1),
                         client=own_cpu_seconds(),
                         postgres=_children_by_kind(self.postmaster, kinds),
                         wal_bytes=int(row[0]) if row else None,
