@@ -74,6 +74,12 @@ class Unavailable(RegistryError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class MissingContent(RegistryError):
+    """The metadata names bytes that the storage no longer has: data lost outside the Registry's control."""
+
+    status, slug, title = 500, "content-missing", "Stored content is missing"
+
+
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated
 
@@ -10,12 +11,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from registry import metrics
 from registry.deps import PageDep, ReadAccess, SessionDep, SettingsDep, WriteAccess, record_audit
-from registry.errors import NotFound
+from registry.errors import MissingContent, NotFound
 from registry.schemas import AssetOut, Page
 from registry.storage import Storage, key_for
 from registry.store import assets, events
-from registry.uploads import probe_async, receive_file
+from registry.uploads import MediaInfo, StagedUpload, probe_async, receive_file
 
+log = logging.getLogger("registry.assets")
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
 UPLOAD_BODY = {
@@ -32,6 +34,10 @@ UPLOAD_BODY = {
         },
     }
 }
+
+
+async def _probe(staged: StagedUpload) -> MediaInfo:
+    return await probe_async(staged.path, declared_type=staged.content_type, filename=staged.filename)
 
 
 def _storage(request: Request) -> Storage:
@@ -60,12 +66,15 @@ async def upload_asset(
     )
     try:
         async with session.begin():
-            existing = await assets.by_sha256(session, sha256=staged.sha256)
-        if existing is None:
-            info = await probe_async(staged.path, declared_type=staged.content_type, filename=staged.filename)
-            storage.put_file(key_for(staged.sha256), staged.path)
+            known = await assets.by_sha256(session, sha256=staged.sha256)
+        # probed before any lock is taken (ffprobe may take seconds); the check under the lock decides
+        info = None if known else await _probe(staged)
         async with session.begin():
+            await assets.lock_bytes(session, sha256=staged.sha256)
+            existing = await assets.by_sha256(session, sha256=staged.sha256)
             if existing is None:
+                info = info or await _probe(staged)  # known when first looked, deleted since
+                storage.put_file(key_for(staged.sha256), staged.path)
                 row, created = await assets.create(
                     session,
                     sha256=staged.sha256,
@@ -130,6 +139,9 @@ async def download_asset(asset_id: uuid.UUID, request: Request, session: Session
     if row is None:
         raise NotFound(f"No asset {asset_id}.")
     storage = _storage(request)
+    if not storage.exists(row.storage_key):
+        log.error("asset %s: its bytes (%s) are missing from the storage", row.id, row.storage_key)
+        raise MissingContent(f"The bytes of asset {row.id} are missing from the storage.")
     path = storage.local_path(row.storage_key)
     headers = {"ETag": f'"{row.sha256}"'}
     if path is not None:
@@ -154,8 +166,8 @@ async def delete_asset(asset_id: uuid.UUID, request: Request, session: SessionDe
             detail={"sha256": row.sha256},
         )
         await events.emit(session, event="asset.deleted", data={"asset_id": str(asset_id)})
-    async with session.begin():
-        reuploaded = await assets.by_sha256(session, sha256=row.sha256)
-    if reuploaded is None:
-        _storage(request).delete(row.storage_key)
+    async with session.begin():  # under the bytes' lock: an upload of the same bytes waits, or has its row seen
+        await assets.lock_bytes(session, sha256=row.sha256)
+        if await assets.by_sha256(session, sha256=row.sha256) is None:
+            _storage(request).delete(row.storage_key)
     return Response(status_code=204)

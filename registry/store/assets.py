@@ -10,6 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.models import Asset
 
+# The first key of the advisory locks on stored bytes (the second is the sha256's hash), so that they can never
+# be mistaken for another use of advisory locks in the same database.
+BYTES_LOCK_CLASS = 0x61737374  # "asst"
+
+
+async def lock_bytes(session: AsyncSession, *, sha256: str) -> None:
+    """Hold, until the transaction ends, the lock on the bytes of `sha256`: an upload that checks for them, stores
+    them and inserts their row, and a delete that checks that no row names them and removes them, never interleave
+    (across server processes too), so a delete never removes the bytes of an asset uploaded meanwhile."""
+    await session.execute(select(func.pg_advisory_xact_lock(BYTES_LOCK_CLASS, func.hashtext(sha256))))
+
 
 async def by_sha256(session: AsyncSession, *, sha256: str) -> Asset | None:
     return (await session.execute(select(Asset).where(Asset.sha256 == sha256))).scalar_one_or_none()

@@ -1,7 +1,10 @@
 """Media assets over real HTTP: streamed upload, sha256 de-duplication, download, delete, refusals."""
 
 import hashlib
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -96,3 +99,61 @@ def test_uploads_over_the_limit_are_refused_and_leave_nothing_behind(postgres, t
         assert list((tmp_path / "media" / ".staging").iterdir()) == []
     finally:
         server.stop()
+
+
+class _DeleteGate:
+    """A storage whose `delete` waits (blocking its server, as a slow disk would) until the test opens the gate."""
+
+    def __init__(self, storage):
+        self._storage = storage
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def delete(self, key):
+        self.entered.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        self._storage.delete(key)
+
+    def __getattr__(self, name):
+        return getattr(self._storage, name)
+
+
+def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_bytes(postgres, tmp_path):
+    """Two Registry processes on one database and one media store: while one deletes an asset's bytes, the other
+    receives the same bytes again. The new asset must keep them (the delete must not remove what was re-stored)."""
+    database_url = postgres.create_database(f"race_{uuid.uuid4().hex[:8]}")
+    deleting = start_registry(database_url, tmp_path / "media", embeddings="off")
+    uploading = start_registry(database_url, tmp_path / "media", embeddings="off", admin_token=deleting.admin_token)
+    data = sine_wav(0.4, frequency=915.0)
+    try:
+        gate = _DeleteGate(deleting.app.state.storage)
+        deleting.app.state.storage = gate
+        with deleting.client(deleting.admin_token) as a, uploading.client(uploading.admin_token) as b:
+            first = upload(a, data).json()
+            with ThreadPoolExecutor(2) as pool:
+                deleted = pool.submit(a.delete, f"/v1/assets/{first['id']}")
+                assert gate.entered.wait(30)
+                again = pool.submit(upload, b, data)
+                time.sleep(1.0)  # the upload has had its chance to run to the end
+                gate.gate.set()
+                assert deleted.result(30).status_code == 204
+                second = again.result(30)
+            assert second.status_code == 201, second.text
+            assert second.json()["id"] != first["id"]
+            content = b.get(f"/v1/assets/{second.json()['id']}/content")
+            assert content.status_code == 200 and content.content == data
+    finally:
+        gate.gate.set()
+        uploading.stop()
+        deleting.stop()
+
+
+def test_bytes_lost_behind_the_registrys_back_are_a_clear_problem(registry, writer, reader):
+    asset = upload(writer, sine_wav(0.25, frequency=1015.0)).json()
+    stored = registry.settings.storage_dir / "sha256" / asset["sha256"][:2] / asset["sha256"]
+    stored.unlink()
+    response = reader.get(f"/v1/assets/{asset['id']}/content")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("content-missing")
+    assert reader.get(f"/v1/assets/{asset['id']}").status_code == 200  # the metadata is still there
