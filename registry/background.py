@@ -61,7 +61,10 @@ async def _stats_loop(app: FastAPI) -> None:
 
 
 async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
-    embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
+    try:
+        embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
+    finally:
+        app.state.embedder_loading = False
     app.state.embedder = embedder
     heap.settle()  # the model's objects live as long as the process
     metrics.EMBEDDER_AVAILABLE.set(1 if embedder else 0)
@@ -73,6 +76,7 @@ def start(app: FastAPI) -> list[asyncio.Task[None]]:
     settings: Settings = app.state.settings
     app.state.storage = LocalStorage(settings.storage_dir)
     app.state.embedder = None
+    app.state.embedder_loading = settings.embeddings != "off"  # until the loop below has tried
     app.state.wakeups = {loop: asyncio.Event() for loop in get_args(wakeup.Loop)}
     tasks = [asyncio.create_task(_stats_loop(app), name="stats")]
     if settings.embeddings != "off":

@@ -17,9 +17,10 @@ class RegistryError(Exception):
     slug = "internal"
     title = "Internal error"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        self.retry_after = retry_after  # seconds, sent as Retry-After: the condition is expected to pass
         self.extra = extra
 
     @property
@@ -86,5 +87,7 @@ class ProblemResponse(JSONResponse):
 
 def problem_response(error: RegistryError, instance: str) -> ProblemResponse:
     """The response of an error: problem+json, with a Bearer challenge on 401."""
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-    return ProblemResponse(error.problem(instance=instance), status_code=error.status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return ProblemResponse(error.problem(instance=instance), status_code=error.status, headers=headers or None)

@@ -16,6 +16,7 @@ from registry.store import search
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 EF_SEARCH = 64
+MODEL_LOADING_RETRY_SECONDS = 5
 
 
 @router.get("", name="search.segments")
@@ -37,6 +38,11 @@ async def search_segments(
     """Segments closest to `q`, best first, each with its score and time span."""
     embedder = request.app.state.embedder
     if mode == "semantic" and embedder is None:
+        if request.app.state.embedder_loading:
+            raise Unavailable(
+                "Semantic search starts once the embedding model is loaded; retry shortly, or use mode=fulltext.",
+                retry_after=MODEL_LOADING_RETRY_SECONDS,
+            )
         raise Unavailable("Semantic search is unavailable: the embedding model is not loaded. Use mode=fulltext.")
     filters = search.Filters(language=language, transcript_id=transcript_id, asset_id=asset_id)
     if mode != "fulltext" and embedder is not None:

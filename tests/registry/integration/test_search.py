@@ -1,5 +1,6 @@
 """Search: the real embedding model, pgvector HNSW, and full-text, on real sentences."""
 
+import threading
 import time
 import uuid
 
@@ -98,7 +99,41 @@ def test_semantic_mode_without_the_model_is_a_clear_503_and_auto_falls_back(post
             )
             response = admin.get("/v1/search", params={"q": "goal", "mode": "semantic"})
             assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
+            assert "retry-after" not in response.headers  # off for good: retrying will not help
             fallback = admin.get("/v1/search", params={"q": "goal"}).json()
             assert fallback["mode"] == "fulltext" and fallback["items"][0]["text"] == "The striker scored a goal."
     finally:
+        server.stop()
+
+
+def test_semantic_mode_while_the_model_loads_is_a_503_with_retry_after(postgres, tmp_path, monkeypatch):
+    from registry import embeddings
+    from tests.conftest import start_registry
+
+    loading = threading.Event()
+    release = threading.Event()
+    real_load = embeddings.load_embedder
+
+    def slow_load(settings):
+        loading.set()
+        assert release.wait(60)
+        return real_load(settings)
+
+    monkeypatch.setattr(embeddings, "load_embedder", slow_load)
+    server = start_registry(postgres.create_database(f"loading_{uuid.uuid4().hex[:8]}"), tmp_path, embeddings="on")
+    try:
+        with server.client(server.admin_token) as admin:
+            assert loading.wait(30)
+            response = admin.get("/v1/search", params={"q": "goal", "mode": "semantic"})
+            assert response.status_code == 503 and response.json()["type"].endswith("/unavailable")
+            assert int(response.headers["retry-after"]) > 0
+            assert admin.get("/v1/search", params={"q": "goal"}).json()["mode"] == "fulltext"
+            release.set()
+            deadline = time.monotonic() + 60
+            while (answer := admin.get("/v1/search", params={"q": "goal", "mode": "semantic"})).status_code == 503:
+                assert time.monotonic() < deadline, answer.text
+                time.sleep(0.1)
+            assert answer.status_code == 200 and answer.json()["mode"] == "semantic"
+    finally:
+        release.set()
         server.stop()
