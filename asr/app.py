@@ -30,8 +30,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 def _problem(request: Request, error: AsrError) -> Response:
-    retry_after = error.extra.get("retry_after")
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
     body = error.problem(instance=request.url.path)
     return JSONResponse(body, status_code=error.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 

@@ -31,6 +31,8 @@ class RegistryError(Exception):
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if instance:
             body["instance"] = instance
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after  # an extension member, beside the Retry-After header
         body.update(self.extra)
         return body
 

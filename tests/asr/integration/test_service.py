@@ -136,6 +136,7 @@ def test_a_full_queue_answers_429_with_retry_after(asr):
     assert codes.count(200) >= 2 and 429 in codes, codes
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["retry-after"] == "5" and refused.json()["type"].endswith("/queue-full")
+    assert refused.json()["retry_after"] == 5
 
 
 def test_health_readiness_and_metrics(asr):
