@@ -44,6 +44,14 @@ def problem_message(response: httpx.Response, hints: dict[int, str] = HINTS) -> 
     return f"{response.status_code} {text}" + (f" ({hint})" if hint else "")
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds of a Retry-After header (the delay form; an HTTP date counts as absent)."""
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
 class RegistryClient:
     """Calls the Registry at `url`, with `token` as the bearer token when given."""
 
@@ -72,7 +80,9 @@ class RegistryClient:
         except httpx.HTTPError as error:
             raise RegistryUnreachable(f"talking to the Registry at {self.url} failed: {error}") from error
         if response.is_error:
-            raise RegistryRefused(f"{method} {path}: {problem_message(response)}", response.status_code)
+            raise RegistryRefused(
+                f"{method} {path}: {problem_message(response)}", response.status_code, retry_after(response)
+            )
         return response
 
     def _parse(self, model: type[M], response: httpx.Response) -> M:

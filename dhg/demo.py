@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from asr.evaluation import word_error_rate
 from dhg.api import RegistryClient
 from dhg.asr_client import AsrClient, Transcription
-from dhg.errors import TranscriptNotStored
+from dhg.errors import RegistryRefused, TranscriptNotStored
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, SEARCH_QUERY, sample_job_id
 from registry.schemas import TERMINAL_PHASES, AssetOut, JobOut, SearchResult, TranscriptOut
 
 STORE_POLL_SECONDS = 0.2
+SEARCH_POLL_SECONDS = 0.2
+MODEL_POLL_SECONDS = 1.0
+SERVICE_UNAVAILABLE = 503
 JOB_NAME = "dhg up sample"
 JOB_DEVICES = frozenset({"cpu", "gpu", "cuda"})
 
@@ -58,15 +61,29 @@ def _record_success(registry: RegistryClient, job: JobOut, transcript: Transcrip
     return registry.update_job(job.id, patch)
 
 
-def _search(registry: RegistryClient, transcript: TranscriptOut) -> SearchResult:
-    found = registry.search(SEARCH_QUERY, transcript_id=transcript.id)
-    if not found.items and found.mode == "semantic":
-        # the embedding worker has not reached the new segments yet; full-text sees them at once
-        found = registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext")
-    return found
+def _search(registry: RegistryClient, transcript: TranscriptOut, *, timeout: float) -> SearchResult:
+    """Semantic search over the sample once its segments are embedded (after a start, the model loads and the
+    embedding worker catches up in the background); full text when semantic search is off, or not ready in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="semantic")
+            if found.items:
+                return found
+            delay = SEARCH_POLL_SECONDS  # the embedding worker has not reached the new segments yet
+        except RegistryRefused as error:
+            if error.status != SERVICE_UNAVAILABLE:
+                raise
+            if error.retry_after is None:
+                break  # semantic search is off here: full text is all there is
+            delay = min(error.retry_after, MODEL_POLL_SECONDS)  # the model is still loading
+        if time.monotonic() + delay > deadline:
+            break
+        time.sleep(delay)
+    return registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext")
 
 
-def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float) -> DemoResult:
+def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, search_timeout: float) -> DemoResult:
     """The sample through both APIs as a client would use them: store, transcribe, wait until stored, search."""
     asset, asset_is_new = registry.upload_asset(SAMPLE_PATH)
     job_id = sample_job_id(asset.sha256)
@@ -85,5 +102,5 @@ def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float) 
         transcript=transcript,
         stored_before=stored_before,
         job=_record_success(registry, job, transcript),
-        search=_search(registry, transcript),
+        search=_search(registry, transcript, timeout=search_timeout),
     )

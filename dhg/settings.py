@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     store_timeout_seconds: float = Field(
         default=60.0, description="How long `dhg up` waits for the sample's transcript to reach the Registry."
     )
+    search_timeout_seconds: float = Field(
+        default=60.0,
+        description="How long `dhg up` waits for semantic search to cover the sample before it searches full text.",
+    )
 
 
 @lru_cache

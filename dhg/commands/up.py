@@ -48,7 +48,12 @@ def _demo(stack: LocalStack, settings: Settings) -> None:
     asr = AsrClient(stack.asr_url, stack.asr_api_key, timeout=settings.transcribe_timeout_seconds)
     with registry, asr:
         try:
-            result = run_demo(registry, asr, store_timeout=settings.store_timeout_seconds)
+            result = run_demo(
+                registry,
+                asr,
+                store_timeout=settings.store_timeout_seconds,
+                search_timeout=settings.search_timeout_seconds,
+            )
         except (AsrUnreachable, AsrRefused, TranscriptNotStored) as error:
             raise StackError(f"the sample did not go through: {error}; {stack.asr.log_tail()}") from error
     show_demo(result)

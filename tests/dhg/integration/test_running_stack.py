@@ -37,6 +37,7 @@ def test_a_second_run_keeps_the_token_and_stores_the_transcript_once(
     output = serving_stack.output()
     assert "already stored (same sha256)" in output and "stored once" in output
     assert_sample_transcribed(output)
+    assert "(fulltext search)" in output  # embeddings off: no waiting for semantic search
     token = serving_stack.admin_token
     assert token in first_run.result.stdout
     job_id = sample_job_id(hashlib.sha256(SAMPLE_PATH.read_bytes()).hexdigest())

@@ -26,6 +26,7 @@ def test_up_transcribes_the_sample_end_to_end_and_exits(first_run: FirstRun) -> 
     assert "Succeeded" in out and "stored once" not in out
     hits = search_hits(out)
     assert hits and "young man" in hits[0], out
+    assert "(semantic search)" in out, out  # it waited for the model and the embedding worker
     assert out.count("/docs") == 2 and out.count("/metrics") == 2 and str(data_dir.root) in out
     token, asr_key = read_admin_token(data_dir), read_asr_api_key(data_dir)
     assert token and token in out and asr_key and asr_key in out and asr_key != token
