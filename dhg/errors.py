@@ -45,10 +45,9 @@ class AsrUnreachable(DhgError):
 class AsrRefused(DhgError):
     """The ASR service answered with an HTTP error (not audio, bad API key, unknown model, too large)."""
 
-    def __init__(self, message: str, status: int, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
-        self.retry_after = retry_after  # seconds, when the Registry said the refusal will pass (Retry-After)
 
 
 class TranscriptNotStored(DhgError):

@@ -62,10 +62,9 @@ async def _stats_loop(app: FastAPI) -> None:
 
 async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
     try:
-        embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
+        embedder = app.state.embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
     finally:
-        app.state.embedder_loading = False
-    app.state.embedder = embedder
+        app.state.embedder_loading = False  # loaded, absent or failed: semantic search's answer is settled
     heap.settle()  # the model's objects live as long as the process
     metrics.EMBEDDER_AVAILABLE.set(1 if embedder else 0)
     if embedder is not None and settings.embeddings_worker:
