@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from registry.storage import key_for
 from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
 
@@ -152,8 +153,7 @@ def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_bytes(postgres, t
 
 def test_bytes_lost_behind_the_registrys_back_are_a_clear_problem(registry, writer, reader):
     asset = upload(writer, sine_wav(0.25, frequency=1015.0)).json()
-    stored = registry.settings.storage_dir / "sha256" / asset["sha256"][:2] / asset["sha256"]
-    stored.unlink()
+    (registry.settings.storage_dir / key_for(asset["sha256"])).unlink()
     response = reader.get(f"/v1/assets/{asset['id']}/content")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
