@@ -49,7 +49,7 @@ crd: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy registry dhg asr controller
+	$(VENV)/bin/mypy core registry dhg asr controller
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,38 +23,30 @@ from asr.middleware import RequestContextMiddleware
 from asr.models import ModelManager
 from asr.routes import health, transcriptions
 from asr.settings import Settings, get_settings
+from core.problems import install_problem_handlers
 
 log = logging.getLogger("asr")
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-def _problem(request: Request, error: AsrError) -> Response:
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-    body = error.problem(instance=request.url.path)
-    return JSONResponse(body, status_code=error.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+def _invalid(error: RequestValidationError) -> AsrError:
+    fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) or "body" for e in error.errors())
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in error.errors()]
+    return InvalidRequest(f"invalid or missing field(s): {fields}", errors=errors)
+
+
+def _http(request: Request, error: StarletteHTTPException) -> AsrError:
+    generic = InvalidRequest(str(error.detail))
+    generic.status = error.status_code
+    return generic
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AsrError)
-    async def asr_error(request: Request, error: AsrError) -> Response:
-        return _problem(request, error)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> Response:
-        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) or "body" for e in error.errors())
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in error.errors()]
-        return _problem(request, InvalidRequest(f"invalid or missing field(s): {fields}", errors=errors))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        generic = InvalidRequest(str(error.detail))
-        generic.status = error.status_code
-        return _problem(request, generic)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error")
-        return _problem(request, AsrError("an unexpected error occurred; see the server log"))
+    install_problem_handlers(
+        app,
+        internal=lambda: AsrError("an unexpected error occurred; see the server log"),
+        invalid=_invalid,
+        http=_http,
+    )
 
 
 async def _load_default_model(app: FastAPI) -> None:

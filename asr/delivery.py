@@ -8,9 +8,9 @@ from typing import Protocol
 
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings
+from core.waiting import wait_for_work
 from registry.client import RegistryClient
 from registry.schemas import TranscriptIn
-from registry.wakeup import wait_for_work
 
 log = logging.getLogger("asr.delivery")
 

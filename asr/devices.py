@@ -1,4 +1,4 @@
-"""Which device a model runs on: `auto` takes CUDA when there is one and falls back to CPU by itself."""
+"""Which device a model runs on: `auto` takes a GPU (CUDA) when there is one and falls back to CPU by itself."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import logging
 
 from asr import metrics
 from asr.errors import DeviceUnavailable
-from asr.settings import DeviceChoice, EngineName
+from asr.settings import EngineName
+from core.vocabulary import Device, DeviceChoice
 
 log = logging.getLogger("asr.devices")
 
@@ -25,15 +26,20 @@ def cuda_available(engine: EngineName) -> bool:
         return False
 
 
-def choose(requested: DeviceChoice, engine: EngineName, *, has_cuda: bool | None = None) -> str:
-    """'cuda' or 'cpu' for `requested`; `cuda` without a GPU is an error, `auto` falls back (logged, counted)."""
+def choose(requested: DeviceChoice, engine: EngineName, *, has_cuda: bool | None = None) -> Device:
+    """'gpu' or 'cpu' for `requested`; `gpu` without CUDA is an error, `auto` falls back (logged, counted)."""
     available = cuda_available(engine) if has_cuda is None else has_cuda
     if requested == "cpu":
         return "cpu"
     if available:
-        return "cuda"
-    if requested == "cuda":
-        raise DeviceUnavailable(f"device 'cuda' was asked for, but {engine} finds no CUDA device")
+        return "gpu"
+    if requested == "gpu":
+        raise DeviceUnavailable(f"device 'gpu' was asked for, but {engine} finds no CUDA device")
     log.warning("no CUDA device: falling back to CPU", extra={"engine": engine})
     metrics.DEVICE_FALLBACKS.labels(engine).inc()
     return "cpu"
+
+
+def torch_name(device: Device) -> str:
+    """The name CTranslate2 and PyTorch give `device`."""
+    return "cuda" if device == "gpu" else "cpu"

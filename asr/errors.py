@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.errors import RegistryError
+from core.problems import Problem
 
 
-class AsrError(RegistryError):
-    """Base of the ASR service's errors: the Registry's problem+json, plus the body OpenAI clients read."""
+class AsrError(Problem):
+    """Base of the ASR service's errors: problem+json, plus the body OpenAI clients read."""
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         body = super().problem(instance)

@@ -34,7 +34,7 @@ MODEL_LOAD_SECONDS = Histogram(
 MODELS_LOADED = Gauge("dhg_asr_models_loaded", "Models in memory.", ["engine", "model", "device"])
 DEVICE = Gauge("dhg_asr_device_info", "1 for the device the default model runs on.", ["device"])
 DEVICE_FALLBACKS = Counter(
-    "dhg_asr_device_fallbacks_total", "CUDA asked (auto) but absent: fell back to CPU.", ["engine"]
+    "dhg_asr_device_fallbacks_total", "A GPU asked for (auto) but absent: fell back to CPU.", ["engine"]
 )
 QUEUE_DEPTH = Gauge("dhg_asr_queue_depth", "Transcriptions waiting for a decoder slot.")
 IN_PROGRESS = Gauge("dhg_asr_transcriptions_in_progress", "Transcriptions being decoded now.")

@@ -13,6 +13,7 @@ from asr import devices, metrics
 from asr.engines.base import Engine
 from asr.errors import ModelNotFound
 from asr.settings import EngineName, Settings
+from core.vocabulary import Device
 
 log = logging.getLogger("asr.models")
 BUNDLED = "bundled"
@@ -45,7 +46,7 @@ def openai_checkpoint(source: Path, cache_dir: Path) -> Path:
     return target
 
 
-def load(engine: EngineName, name: str, source: str, device: str, settings: Settings) -> Engine:
+def load(engine: EngineName, name: str, source: str, device: Device, settings: Settings) -> Engine:
     path = _source_path(source)
     if not path.exists():
         raise ModelNotFound(f"model '{name}' points to {path}, which does not exist")

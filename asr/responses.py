@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from asr.transcribe import Result
-from registry import formats
+from core import formats
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 Granularity = Literal["segment", "word"]

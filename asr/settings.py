@@ -6,10 +6,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DeviceChoice = Literal["auto", "cuda", "cpu"]
+from core.vocabulary import DeviceChoice
+
 EngineName = Literal["faster-whisper", "openai-whisper"]
 
 
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = 120.0
     log_level: str = "INFO"
     service_name: str = "asr"
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _cuda_means_gpu(cls, value: object) -> object:
+        """`cuda` (the libraries' word, and this setting's before 0.2) is read as `gpu`."""
+        return "gpu" if value == "cuda" else value
 
 
 @lru_cache

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from asr import audio, metrics
 from asr.engines.base import SAMPLE_RATE, Engine, Options, Segment
+from core.vocabulary import Device
 from registry.schemas import SegmentIn, TranscriptIn, Word
 
 ProgressCallback = Callable[[float], None]  # seconds of audio done
@@ -26,7 +27,7 @@ class Result:
     processing_seconds: float
     engine: str
     model: str
-    device: str
+    device: Device
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -24,8 +24,8 @@ from asr.errors import AsrError, DeviceUnavailable
 from asr.models import ModelManager
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings, get_settings
+from core.logs import configure_logging
 from registry.client import RegistryClient
-from registry.logs import configure_logging
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_TRANSIENT = 0, 2, 75
 log = logging.getLogger("asr.worker")

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from controller.model import API_VERSION, KIND, Placement, TranscriptionJob
+from controller.model import API_VERSION, KIND, TranscriptionJob
+from core.vocabulary import Device
 
 WORKER_COMMAND = ["python", "-m", "asr.worker"]
 LABEL_JOB = "factory.dhg.ai/transcriptionjob"
@@ -65,7 +66,7 @@ class WorkerConfig(BaseModel):
     run_as_user: int = 10001
 
 
-def job_name(name: str, placement: Placement, attempt: int) -> str:
+def job_name(name: str, placement: Device, attempt: int) -> str:
     """`<name>-<placement>-<attempt>`, shortened with a hash when longer than a label value may be."""
     full = f"{name}-{placement}-{attempt}"
     if len(full) <= MAX_NAME:
@@ -75,7 +76,7 @@ def job_name(name: str, placement: Placement, attempt: int) -> str:
     return name[: MAX_NAME - len(suffix)].rstrip("-.") + suffix
 
 
-def worker_args(job: TranscriptionJob, placement: Placement) -> list[str]:
+def worker_args(job: TranscriptionJob, placement: Device) -> list[str]:
     spec, uid = job.spec, job.metadata.uid
     if not uid:
         raise ValueError("the TranscriptionJob has no uid yet")
@@ -89,11 +90,11 @@ def worker_args(job: TranscriptionJob, placement: Placement) -> list[str]:
     args.append("--word-timestamps" if spec.word_timestamps else "--no-word-timestamps")
     args.append("--vad" if spec.vad else "--no-vad")
     # On a GPU node, `auto` lets the worker degrade to CPU by itself if CUDA is missing; `gpu` must not.
-    device = "cpu" if placement == "cpu" else ("cuda" if spec.device == "gpu" else "auto")
+    device = "cpu" if placement == "cpu" else ("gpu" if spec.device == "gpu" else "auto")
     return [*args, "--device", device]
 
 
-def _resources(job: TranscriptionJob, placement: Placement, config: WorkerConfig) -> dict[str, Any]:
+def _resources(job: TranscriptionJob, placement: Device, config: WorkerConfig) -> dict[str, Any]:
     requests = dict(config.gpu_requests if placement == "gpu" else config.cpu_requests)
     limits = dict(config.gpu_limits if placement == "gpu" else config.cpu_limits)
     overrides = job.spec.resources
@@ -128,7 +129,7 @@ def _env(config: WorkerConfig) -> list[dict[str, Any]]:
     ]
 
 
-def labels(job: TranscriptionJob, placement: Placement, attempt: int) -> dict[str, str]:
+def labels(job: TranscriptionJob, placement: Device, attempt: int) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "dhg-worker",
         "app.kubernetes.io/part-of": "dhg-ai-factory",
@@ -150,7 +151,7 @@ def owner_reference(job: TranscriptionJob) -> dict[str, Any]:
     }
 
 
-def build_job(job: TranscriptionJob, placement: Placement, attempt: int, config: WorkerConfig) -> dict[str, Any]:
+def build_job(job: TranscriptionJob, placement: Device, attempt: int, config: WorkerConfig) -> dict[str, Any]:
     """The batch/v1 Job of one attempt on one placement."""
     volumes, mounts = _volumes(config)
     pod_labels = labels(job, placement, attempt)

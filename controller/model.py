@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
 
+from core.vocabulary import Device, DeviceChoice, Phase
+
 GROUP = "factory.dhg.ai"
 VERSION = "v1alpha1"
 KIND = "TranscriptionJob"
@@ -21,9 +23,6 @@ SHORT_NAMES = ("tj",)
 CATEGORIES = ("dhg",)
 API_VERSION = f"{GROUP}/{VERSION}"
 
-Device = Literal["auto", "gpu", "cpu"]
-Placement = Literal["gpu", "cpu"]
-Phase = Literal["Pending", "Scheduling", "Running", "Succeeded", "Failed", "Cancelled"]
 OutputFormat = Literal["json", "text", "srt", "vtt", "tsv"]
 ConditionType = Literal["Scheduled", "Running", "GPUFallback", "Succeeded", "Failed", "Cancelled"]
 HttpUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=4096)]
@@ -93,7 +92,7 @@ class TranscriptionJobSpec(Model):
         max_length=5,
         description="Renderings to link in the status (the Registry renders each on demand).",
     )
-    device: Device = Field(default="auto", description="auto: GPU, falling back to CPU; gpu: GPU only; cpu.")
+    device: DeviceChoice = Field(default="auto", description="auto: GPU, falling back to CPU; gpu: GPU only; cpu.")
     fallback: Fallback = Field(default=Fallback())
     max_retries: int = Field(default=2, ge=0, le=10, alias="maxRetries", description="Retries of transient failures.")
     active_deadline_seconds: int = Field(
@@ -118,7 +117,7 @@ class Condition(Model):
 
 class TranscriptionJobStatus(Model):
     phase: Phase | None = None
-    device: Placement | None = None
+    device: Device | None = None
     attempts: int | None = Field(default=None, ge=0, description="Workers launched (retries and fallback count).")
     failed_attempts: int | None = Field(default=None, ge=0, alias="failedAttempts")
     job_name: str | None = Field(default=None, alias="jobName")

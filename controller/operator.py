@@ -27,8 +27,9 @@ from controller import metrics
 from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
-from controller.reconcile import TERMINAL, JobView, Observed, Plan, reconcile
+from controller.reconcile import JobView, Observed, Plan, reconcile
 from controller.settings import Settings, get_settings
+from core.vocabulary import TERMINAL_PHASES
 from registry.client import AsyncRegistryClient, RegistryAPIError
 from registry.schemas import JobIn, JobPatch, JobSource
 
@@ -224,7 +225,7 @@ async def deleted(body: kopf.Body, status: kopf.Status, uid: str | None, memo: A
     while len(memo.cancelled) > CANCELLED_KEPT:
         del memo.cancelled[next(iter(memo.cancelled))]
     memo.census.forget(uid)
-    if memo.registry is None or status.get("phase") in TERMINAL:
+    if memo.registry is None or status.get("phase") in TERMINAL_PHASES:
         return
     try:
         await memo.registry.update_job(uid, JobPatch(phase="Cancelled", error="the TranscriptionJob was deleted"))
@@ -269,7 +270,7 @@ async def supervise(
                 log.warning("reconcile failed; retrying", extra={"job": key[1], "error": str(error)[:500]})
                 plan = Plan(requeue_after=5.0)
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-            if plan.status.get("phase") in TERMINAL and plan.requeue_after is None:
+            if plan.status.get("phase") in TERMINAL_PHASES and plan.requeue_after is None:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=plan.requeue_after or IDLE_SECONDS)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from controller.model import Device, Placement
+from core.vocabulary import Device, DeviceChoice
 
 EXIT_BAD_INPUT, EXIT_TRANSIENT = 2, 75  # asr/worker.py's contract
 RETRY_BASE_SECONDS = 10.0
@@ -17,12 +17,12 @@ RETRY_MAX_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class Placing:
-    placement: Placement | None  # None: wait (device gpu with no GPU in the cluster)
+    placement: Device | None  # None: wait (device gpu with no GPU in the cluster)
     reason: str
     message: str
 
 
-def first_placement(device: Device, gpu_nodes: int, *, fell_back: bool = False) -> Placing:
+def first_placement(device: DeviceChoice, gpu_nodes: int, *, fell_back: bool = False) -> Placing:
     """Where the next attempt goes. `gpu_nodes`: nodes offering allocatable nvidia.com/gpu right now."""
     if device == "cpu":
         return Placing("cpu", "CPURequested", "device: cpu")
@@ -45,8 +45,8 @@ class FallbackCheck:
 
 
 def check_fallback(
-    device: Device,
-    placement: Placement,
+    device: DeviceChoice,
+    placement: Device,
     unschedulable_since: datetime | None,
     now: datetime,
     after_seconds: int,

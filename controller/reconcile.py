@@ -16,9 +16,9 @@ from typing import Any
 from controller import conditions, manifests, policy
 from controller.conditions import Change, now_rfc3339
 from controller.manifests import LABEL_ATTEMPT, LABEL_PLACEMENT, WorkerConfig
-from controller.model import Placement, TranscriptionJob
+from controller.model import TranscriptionJob
+from core.vocabulary import TERMINAL_PHASES, Device
 
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 POLL_SECONDS = 30.0  # a safety net; Job and pod events wake the operator sooner
 
 
@@ -68,7 +68,7 @@ class PodView:
 @dataclass(frozen=True)
 class JobView:
     name: str
-    placement: Placement
+    placement: Device
     attempt: int
     failed_reason: str | None = None  # the Job's Failed condition reason (DeadlineExceeded, ...)
     failed_message: str = ""
@@ -83,7 +83,7 @@ class JobView:
             None,
         )
         newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""), default=None)
-        placement: Placement = "gpu" if meta["labels"].get(LABEL_PLACEMENT) == "gpu" else "cpu"
+        placement: Device = "gpu" if meta["labels"].get(LABEL_PLACEMENT) == "gpu" else "cpu"
         return cls(
             name=meta["name"],
             placement=placement,
@@ -130,7 +130,7 @@ class _Builder:
     def event(self, kind: str, reason: str, message: str) -> None:
         self.plan.events.append((kind, reason, message))
 
-    def launch(self, placement: Placement, attempt: int, config: WorkerConfig, reason: str, message: str) -> None:
+    def launch(self, placement: Device, attempt: int, config: WorkerConfig, reason: str, message: str) -> None:
         manifest = manifests.build_job(self.observed.job, placement, attempt, config)
         self.plan.create.append(manifest)
         self.status |= {
@@ -164,7 +164,7 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
     """The next step for one TranscriptionJob."""
     build = _Builder(observed)
     spec = observed.job.spec
-    if build.previous.get("phase") in TERMINAL:
+    if build.previous.get("phase") in TERMINAL_PHASES:
         return build.finish()
     attempts = int(build.previous.get("attempts", 0))
     fell_back = any(c["type"] == "GPUFallback" and c["status"] == "True" for c in build.previous.get("conditions", []))
@@ -182,7 +182,7 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
     if attempts and current is None and build.previous.get("device"):
         # Launched, but its Job is not seen (not in the watch cache yet, or deleted by hand): create it again under
         # the same name and placement; if it exists, the API answers 409 and nothing is started twice.
-        placement: Placement = "gpu" if build.previous["device"] == "gpu" else "cpu"
+        placement: Device = "gpu" if build.previous["device"] == "gpu" else "cpu"
         build.launch(placement, attempts, config, "Relaunch", "its Job is missing")
         build.plan.events.pop()  # not news: usually the watch has not caught up yet
         build.plan.requeue_after = POLL_SECONDS

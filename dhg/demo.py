@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asr.evaluation import word_error_rate
+from core.vocabulary import DEVICES, TERMINAL_PHASES
 from dhg.api import RegistryClient
 from dhg.asr_client import AsrClient, Transcription
 from dhg.errors import RegistryRefused, TranscriptNotStored
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, SEARCH_QUERY, sample_job_id
-from registry.schemas import TERMINAL_PHASES, AssetOut, JobOut, SearchResult, TranscriptOut
+from registry.schemas import AssetOut, JobOut, SearchResult, TranscriptOut
 
 STORE_POLL_SECONDS = 0.2
 SEARCH_POLL_SECONDS = 0.2
 MODEL_POLL_SECONDS = 1.0
 SERVICE_UNAVAILABLE = 503
 JOB_NAME = "dhg up sample"
-JOB_DEVICES = frozenset({"cpu", "gpu", "cuda"})
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _record_success(registry: RegistryClient, job: JobOut, transcript: Transcrip
         "transcript_id": str(transcript.id),
         "finished_at": datetime.now(UTC).isoformat(),
     }
-    if transcript.device in JOB_DEVICES:
+    if transcript.device in DEVICES:
         patch["device"] = transcript.device
     return registry.update_job(job.id, patch)
 

@@ -9,23 +9,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.problems import install_problem_handlers
 from registry import background, heap, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
-from registry.errors import (
-    BadRequest,
-    InvalidRequest,
-    NotFound,
-    ProblemResponse,
-    RegistryError,
-    problem_response,
-)
+from registry.errors import BadRequest, InvalidRequest, NotFound, RegistryError
 from registry.hotpath import HotRoutes
 from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
@@ -34,33 +27,27 @@ from registry.settings import Settings, get_settings
 log = logging.getLogger("registry")
 
 
-def _problem(request: Request, error: RegistryError) -> ProblemResponse:
-    return problem_response(error, request.url.path)
+def _invalid(error: RequestValidationError) -> RegistryError:
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in error.errors()]
+    return InvalidRequest("The request does not match the API schema.", errors=errors)
+
+
+def _http(request: Request, error: StarletteHTTPException) -> RegistryError:
+    if error.status_code == 404:
+        return NotFound(f"No route matches {request.url.path}.")
+    generic = BadRequest(str(error.detail))
+    generic.status = error.status_code
+    generic.title = "HTTP error"
+    return generic
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RegistryError)
-    async def registry_error(request: Request, error: RegistryError) -> Response:
-        return _problem(request, error)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> Response:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in error.errors()]
-        return _problem(request, InvalidRequest("The request does not match the API schema.", errors=errors))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        if error.status_code == 404:
-            return _problem(request, NotFound(f"No route matches {request.url.path}."))
-        generic = BadRequest(str(error.detail))
-        generic.status = error.status_code
-        generic.title = "HTTP error"
-        return _problem(request, generic)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error")
-        return _problem(request, RegistryError("An unexpected error occurred; see the server log."))
+    install_problem_handlers(
+        app,
+        internal=lambda: RegistryError("An unexpected error occurred; see the server log."),
+        invalid=_invalid,
+        http=_http,
+    )
 
 
 def publish_required_scopes(router: APIRouter) -> None:
@@ -132,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_worker_app() -> FastAPI:
     """The app of one of several server processes (`serve --workers N`): each sets up its own logging."""
-    from registry.logs import configure_logging
+    from core.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)

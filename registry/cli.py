@@ -51,8 +51,8 @@ def serve(
     """Run the API with uvicorn (migrating first unless --no-migrate-first)."""
     import uvicorn
 
+    from core.logs import configure_logging
     from registry.app import create_app
-    from registry.logs import configure_logging
     from registry.metrics import MULTIPROCESS_ENV
 
     settings = get_settings()

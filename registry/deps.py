@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.secrets import matches
 from registry import auth
 from registry.errors import Forbidden, Unauthenticated
 from registry.settings import Settings
@@ -69,7 +70,7 @@ async def principal_for(state: Any, authorization: str | None) -> auth.Principal
         raise Unauthenticated("An Authorization: Bearer <token> header is required.")
     settings: Settings = state.settings
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
-    if admin and auth.matches(token, admin):
+    if admin and matches(token, admin):
         return auth.Principal(actor=auth.BOOTSTRAP_ACTOR, scopes=frozenset(auth.SCOPES))
     cache: TokenCache = state.token_cache
     token_hash = auth.hash_token(token)

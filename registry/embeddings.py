@@ -14,10 +14,10 @@ from typing import Protocol, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import EMBEDDING_DIMENSIONS, Segment
 from registry.settings import Settings
-from registry.wakeup import wait_for_work
 
 log = logging.getLogger("registry.embeddings")
 

@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.responses import JSONResponse
-
-PROBLEM_BASE = "https://dhg.ai/problems/"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
+from core.problems import Problem
 
 
-class RegistryError(Exception):
-    """Base of every error the API reports as problem+json."""
-
-    status = 500
-    slug = "internal"
-    title = "Internal error"
-
-    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.retry_after = retry_after  # seconds, sent as Retry-After: the condition is expected to pass
-        self.extra = extra
-
-    @property
-    def type(self) -> str:
-        return PROBLEM_BASE + self.slug
-
-    def problem(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
-        if instance:
-            body["instance"] = instance
-        if self.retry_after is not None:
-            body["retry_after"] = self.retry_after  # an extension member, beside the Retry-After header
-        body.update(self.extra)
-        return body
+class RegistryError(Problem):
+    """Base of the Registry's errors."""
 
 
 class Unauthenticated(RegistryError):
@@ -81,15 +53,3 @@ class MissingContent(RegistryError):
     """The metadata names bytes that the storage no longer has: data lost outside the Registry's control."""
 
     status, slug, title = 500, "content-missing", "Stored content is missing"
-
-
-class ProblemResponse(JSONResponse):
-    media_type = PROBLEM_MEDIA_TYPE
-
-
-def problem_response(error: RegistryError, instance: str) -> ProblemResponse:
-    """The response of an error: problem+json, with a Bearer challenge on 401."""
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    return ProblemResponse(error.problem(instance=instance), status_code=error.status, headers=headers or None)

@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.problems import problem_response
 from registry import auth
 from registry.deps import check_scope, principal_for
-from registry.errors import RegistryError, problem_response
+from registry.errors import RegistryError
 from registry.routes import transcripts as transcript_routes
 from registry.schemas import TranscriptIn
 

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import time
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
 
+from core.http import REQUEST_ID_HEADER, Exchange
+from core.http import RequestContextMiddleware as SharedRequestContext
+from core.problems import PROBLEM_MEDIA_TYPE
 from registry import metrics, wakeup
-from registry.errors import PROBLEM_MEDIA_TYPE, TooLarge
-from registry.logs import request_id_var
+from registry.errors import TooLarge
 from registry.store import audit
 
 log = logging.getLogger("registry.http")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-REQUEST_ID_HEADER = b"x-request-id"
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class BodyTooLarge(Exception):
@@ -50,42 +47,27 @@ def _wake_workers(app: Any, loops: set[wakeup.Loop]) -> None:
             events[loop].set()
 
 
-class RequestContextMiddleware:
+def observe(method: str, template: str, status: int, seconds: float) -> None:
+    requests, latency = metrics.http_children(method, template, status)
+    requests.inc()
+    latency.observe(seconds)
+
+
+class RequestContextMiddleware(SharedRequestContext):
+    """The shared request context, plus the Registry's body limits, in-flight gauge, audit of refused and failed
+    calls, and the wakeups of the loops a successful request queued work for."""
+
     def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_upload_bytes: int) -> None:
-        self.app = app
+        super().__init__(app, observe=observe)
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, exchange: Exchange, receive: Receive, send: Send) -> None:
+        scope = exchange.scope
         headers = dict(scope["headers"])
-        incoming = headers.get(REQUEST_ID_HEADER, b"").decode("latin-1")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        token = request_id_var.set(request_id)
         queued, queued_token = wakeup.collect()
         content_type = headers.get(b"content-type", b"")
         limit = self.max_upload_bytes if content_type.startswith(b"multipart/") else self.max_json_bytes
-        status = {"code": 500}
-        started = time.perf_counter()
-        metrics.HTTP_IN_FLIGHT.inc()
-
-        async def audit_if_needed() -> None:
-            needs_audit = scope["method"] in MUTATING or status["code"] in (401, 403)
-            if needs_audit and not state.get("audited"):
-                state["audited"] = True
-                await self._audit_unaudited(scope, state, scope.get("route"), status["code"], request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
-                await audit_if_needed()  # before the client can see the response, so it can read its audit row
-            await send(message)
-
         received = {"bytes": 0}
 
         async def limited_receive() -> Message:
@@ -96,41 +78,38 @@ class RequestContextMiddleware:
                     raise BodyTooLarge
             return message
 
+        metrics.HTTP_IN_FLIGHT.inc()
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise BodyTooLarge
-            await self.app(scope, limited_receive, send_with_id)
+            await self.app(scope, limited_receive, self.sender(exchange, send))
         except BodyTooLarge:
-            status["code"] = 413
-            await audit_if_needed()
-            for message in _problem_response(TooLarge(f"The request body exceeds {limit} bytes."), request_id):
+            exchange.status = 413
+            await self.response_starts(exchange)
+            for message in _problem_response(TooLarge(f"The request body exceeds {limit} bytes."), exchange.request_id):
                 await send(message)
         except Exception:
-            status["code"] = 500
-            await audit_if_needed()
+            exchange.status = 500
+            await self.response_starts(exchange)
             raise
         finally:
             metrics.HTTP_IN_FLIGHT.dec()
-            if queued and status["code"] < 400:
+            if queued and exchange.status < 400:
                 _wake_workers(scope["app"], queued)
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            method = scope["method"]
-            requests, latency = metrics.http_children(method, template, status["code"])
-            requests.inc()
-            latency.observe(elapsed)
-            if status["code"] >= 500:
-                log.error("request failed", extra={"method": method, "path": scope["path"], "status": status["code"]})
             wakeup.reset(queued_token)
-            request_id_var.reset(token)
 
-    async def _audit_unaudited(
-        self, scope: Scope, state: dict[str, Any], route: Any, code: int, request_id: str
-    ) -> None:
+    async def response_starts(self, exchange: Exchange) -> None:
+        """Audited before the client can see the response, so it can read its audit row."""
+        needs_audit = exchange.scope["method"] in MUTATING or exchange.status in (401, 403)
+        if needs_audit and not exchange.state.get("audited"):
+            exchange.state["audited"] = True
+            await self._audit_unaudited(exchange)
+
+    async def _audit_unaudited(self, exchange: Exchange) -> None:
         """Refused (4xx) and failed (5xx) calls; also any mutation that did not audit itself."""
-        app = scope["app"]
+        scope, state, code, request_id = exchange.scope, exchange.state, exchange.status, exchange.request_id
+        route, app = scope.get("route"), scope["app"]
         outcome = "refused" if 400 <= code < 500 else "error" if code >= 500 else "ok"
         action = getattr(route, "name", None) or f"{scope['method']} unmatched"
         try:

@@ -30,8 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.vocabulary import PHASES, sql_in
+
 EMBEDDING_DIMENSIONS = 384
-JOB_PHASES = ("Pending", "Scheduling", "Running", "Succeeded", "Failed", "Cancelled")
 DELIVERY_STATES = ("pending", "delivered", "dead")
 
 NAMING = {
@@ -84,7 +85,7 @@ class Asset(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(f"phase IN {JOB_PHASES!r}", name="phase"),
+        CheckConstraint(sql_in("phase", PHASES), name="phase"),
         Index(None, "phase", "created_at"),
     )
 
@@ -194,7 +195,7 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
-        CheckConstraint(f"state IN {DELIVERY_STATES!r}", name="state"),
+        CheckConstraint(sql_in("state", DELIVERY_STATES), name="state"),
         Index("ix_webhook_deliveries_due", "next_attempt_at", postgresql_where=sql("state = 'pending'")),
         Index(None, "webhook_id", "created_at"),
     )

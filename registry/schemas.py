@@ -8,12 +8,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from core.vocabulary import Device, Phase
 from registry.auth import Scope
 
 T = TypeVar("T")
-JobPhase = Literal["Pending", "Scheduling", "Running", "Succeeded", "Failed", "Cancelled"]
-TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
-Device = Literal["cpu", "gpu", "cuda"]
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "tsv"]
 EventType = Literal[
     "asset.created",
@@ -110,7 +108,7 @@ class TranscriptIn(Model):
     language: str | None = Field(default=None, max_length=32)
     model: str | None = Field(default=None, max_length=500)
     engine: str | None = Field(default=None, max_length=100)
-    device: str | None = Field(default=None, max_length=32)
+    device: Device | None = None
     duration_seconds: float | None = Field(default=None, ge=0)
     processing_seconds: float | None = Field(default=None, ge=0)
     timings: dict[str, float] = Field(default_factory=dict)
@@ -162,7 +160,7 @@ class JobIn(Model):
 
 
 class JobPatch(Model):
-    phase: JobPhase | None = None
+    phase: Phase | None = None
     device: Device | None = None
     attempts: int | None = Field(default=None, ge=0)
     error: str | None = Field(default=None, max_length=10_000)
@@ -176,7 +174,7 @@ class JobOut(Model):
     name: str | None
     source: dict[str, Any]
     parameters: dict[str, Any]
-    phase: JobPhase
+    phase: Phase
     device: str | None
     attempts: int
     error: str | None

@@ -7,8 +7,6 @@ and replicas find the same work at their next poll, so a wakeup is only a shortc
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from contextvars import ContextVar, Token
 from typing import Literal
 
@@ -31,13 +29,3 @@ def collect() -> tuple[set[Loop], Token[set[Loop] | None]]:
 
 def reset(token: Token[set[Loop] | None]) -> None:
     _queued.reset(token)
-
-
-async def wait_for_work(wakeup: asyncio.Event | None, seconds: float) -> None:
-    """Sleep up to `seconds`, or less when `wakeup` is set (then clear it)."""
-    if wakeup is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wakeup.wait(), timeout=seconds)
-    wakeup.clear()

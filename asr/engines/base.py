@@ -9,6 +9,8 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from core.vocabulary import Device
+
 SAMPLE_RATE = 16_000
 Audio = npt.NDArray[np.float32]  # mono, 16 kHz, in [-1, 1]
 Task = Literal["transcribe", "translate"]
@@ -95,7 +97,7 @@ class Engine(Protocol):
 
     name: str
     model: str
-    device: str
+    device: Device
     compute_type: str
     multilingual: bool
 

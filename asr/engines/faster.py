@@ -1,13 +1,15 @@
-"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on CUDA."""
+"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on a GPU."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from asr.devices import torch_name
 from asr.engines.base import Audio, Options, Segment, Transcription, TranscriptionInfo, Word
+from core.vocabulary import Device
 
-COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
+COMPUTE_TYPES = {"cpu": "int8", "gpu": "float16"}
 
 
 def _segment(raw: Any) -> Segment:
@@ -35,7 +37,7 @@ class FasterWhisperEngine:
     name = "faster-whisper"
 
     def __init__(
-        self, model_path: str, *, model: str, device: str, compute_type: str | None = None, cpu_threads: int = 0
+        self, model_path: str, *, model: str, device: Device, compute_type: str | None = None, cpu_threads: int = 0
     ) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -43,7 +45,11 @@ class FasterWhisperEngine:
         self.device = device
         self.compute_type = compute_type or COMPUTE_TYPES[device]
         self._model = WhisperModel(
-            model_path, device=device, compute_type=self.compute_type, cpu_threads=cpu_threads, local_files_only=True
+            model_path,
+            device=torch_name(device),
+            compute_type=self.compute_type,
+            cpu_threads=cpu_threads,
+            local_files_only=True,
         )
         self._batched = BatchedInferencePipeline(self._model)
         self.multilingual = bool(self._model.model.is_multilingual)

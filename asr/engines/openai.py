@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from asr.devices import torch_name
 from asr.engines.base import SAMPLE_RATE, Audio, Options, Segment, Transcription, TranscriptionInfo, Word
+from core.vocabulary import Device
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,14 @@ def _segment(raw: dict[str, Any], original_time: Callable[[float, bool], float] 
 class OpenAIWhisperEngine:
     name = "openai-whisper"
 
-    def __init__(self, checkpoint: str, *, model: str, device: str) -> None:
+    def __init__(self, checkpoint: str, *, model: str, device: Device) -> None:
         import torch
         import whisper
 
         self.model = model
         self.device = device
-        self.compute_type = "float16" if device == "cuda" else "float32"
-        self._model = whisper.load_model(checkpoint, device=device)
+        self.compute_type = "float16" if device == "gpu" else "float32"
+        self._model = whisper.load_model(checkpoint, device=torch_name(device))
         heads = torch.load(checkpoint, map_location="cpu", weights_only=False).get("alignment_heads")
         if heads is not None:
             self._model.set_alignment_heads(heads)
@@ -95,7 +97,7 @@ class OpenAIWhisperEngine:
             compression_ratio_threshold=options.compression_ratio_threshold,
             logprob_threshold=options.log_prob_threshold,
             no_speech_threshold=options.no_speech_threshold,
-            fp16=self.device == "cuda",
+            fp16=self.device == "gpu",
             verbose=None,
         )
         segments = [_segment(s, speech.original_time) for s in result["segments"]]
@@ -107,6 +109,8 @@ class OpenAIWhisperEngine:
 
         if not self.multilingual:
             return [("en", 1.0)]
-        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self._model.dims.n_mels).to(self.device)
+        mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(audio), self._model.dims.n_mels).to(
+            torch_name(self.device)
+        )
         _, probabilities = self._model.detect_language(mel)
         return sorted(((k, float(v)) for k, v in probabilities.items()), key=lambda kv: -kv[1])

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from core.vocabulary import Phase
 from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
 from registry.errors import InvalidTransition, NotFound
-from registry.schemas import JobIn, JobOut, JobPatch, JobPhase, Page
+from registry.schemas import JobIn, JobOut, JobPatch, Page
 from registry.store import events, jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -53,7 +54,7 @@ async def list_jobs(
     session: SessionDep,
     page: PageDep,
     who: ReadAccess,
-    phase: JobPhase | None = None,
+    phase: Phase | None = None,
     name: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Page[JobOut]:
     rows, total = await jobs.list_page(session, limit=page.limit, offset=page.offset, phase=phase, name=name)

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from registry import formats, metrics
+from core import formats
+from registry import metrics
 from registry.batching import PushBatcher, WriteAlone
 from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
 from registry.errors import Conflict, InvalidRequest, NotFound

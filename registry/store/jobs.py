@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.vocabulary import TERMINAL_PHASES
 from registry.models import Job
-from registry.schemas import TERMINAL_PHASES, JobIn, JobPatch
+from registry.schemas import JobIn, JobPatch
 
 TERMINAL_EVENTS = {"Succeeded": "job.succeeded", "Failed": "job.failed", "Cancelled": "job.cancelled"}
 

@@ -18,10 +18,10 @@ import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
 from registry.settings import Settings
-from registry.wakeup import wait_for_work
 from registry.webhooks.backoff import retry_delay
 from registry.webhooks.signing import SIGNATURE_HEADER, sign
 

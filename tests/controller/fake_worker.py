@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
                 "audioSeconds": 61.5,
                 "processingSeconds": 4.1,
                 "realTimeFactor": 15.0,
-                "device": "cpu" if device == "cpu" else "cuda",
+                "device": "cpu" if device == "cpu" else "gpu",
             },
         )
     line = json.dumps(summary)

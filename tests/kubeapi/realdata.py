@@ -1,4 +1,5 @@
-"""Real kube-apiserver responses from ../shared/k8s-fixtures, to compare the stand-in's answers with."""
+"""Real kube-apiserver responses (tests/fixtures/k8s, each with its provenance in that folder's README.md and
+index.json), to compare the stand-in's answers with."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "k8s-fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"
 
 
 def fixture(name: str) -> Any:
     path = FIXTURES / name
     if not path.exists():
-        pytest.fail(f"missing contract fixture {path} (the repository expects ../shared beside it)")
+        pytest.fail(f"missing contract fixture {path} ")
     return json.loads(path.read_text())
 
 

@@ -1,4 +1,4 @@
-"""The stand-in's answers against real kube-apiserver responses (../shared/k8s-fixtures): same shapes, and the
+"""The stand-in's answers against real kube-apiserver responses (tests/fixtures/k8s): same shapes, and the
 same bytes where the real answer is fully determined by the request."""
 
 from __future__ import annotations

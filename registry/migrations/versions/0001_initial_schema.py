@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from core.vocabulary import PHASES, sql_in
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -96,7 +98,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
-            "phase IN ('Pending', 'Scheduling', 'Running', 'Succeeded', 'Failed', 'Cancelled')",
+            sql_in("phase", PHASES),
             name=op.f("ck_jobs_phase"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),

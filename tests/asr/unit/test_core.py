@@ -30,10 +30,10 @@ def test_auto_falls_back_to_cpu_and_counts_it_cuda_refuses_cpu_forces():
     before = metrics.DEVICE_FALLBACKS.labels("faster-whisper")._value.get()
     assert devices.choose("auto", "faster-whisper", has_cuda=False) == "cpu"
     assert metrics.DEVICE_FALLBACKS.labels("faster-whisper")._value.get() == before + 1
-    assert devices.choose("auto", "faster-whisper", has_cuda=True) == "cuda"
+    assert devices.choose("auto", "faster-whisper", has_cuda=True) == "gpu"
     assert devices.choose("cpu", "faster-whisper", has_cuda=True) == "cpu"
     with pytest.raises(DeviceUnavailable, match="no CUDA device"):
-        devices.choose("cuda", "openai-whisper", has_cuda=False)
+        devices.choose("gpu", "openai-whisper", has_cuda=False)
 
 
 def test_chunks_are_cut_at_the_quietest_moment_near_their_end():

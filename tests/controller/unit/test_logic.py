@@ -113,7 +113,7 @@ def test_the_gpu_job_asks_for_a_gpu_tolerates_the_taint_and_is_locked_down():
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod  # the default account
-    assert container["args"][-2:] == ["--device", "cuda"]  # device gpu: the worker must not degrade to CPU
+    assert container["args"][-2:] == ["--device", "gpu"]  # device gpu: the worker must not degrade to CPU
     assert container["args"][8:10] == ["--asset-id", "3f1c2a9e-8b7d-4c5e-9f10-2a3b4c5d6e7f"]
     (owner,) = manifest["metadata"]["ownerReferences"]
     assert owner == {

@@ -1,5 +1,5 @@
 """The whole reconcile loop, step by step, on observations shaped like the API server's objects (the pod
-shapes follow ../shared/k8s-fixtures): placement, GPU → CPU fallback, success, retries, bad input."""
+shapes follow tests/fixtures/k8s): placement, GPU → CPU fallback, success, retries, bad input."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -11,7 +11,7 @@ from controller.reconcile import JobView, Observed, PodView, reconcile
 
 T0 = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 CONFIG = WorkerConfig()
-FIXTURES = Path(__file__).parents[4] / "shared" / "k8s-fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "k8s"
 
 
 def tj(status=None, **spec):

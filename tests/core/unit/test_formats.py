@@ -1,4 +1,4 @@
-from registry import formats
+from core import formats
 
 TRANSCRIPT = {
     "text": "Hello there. General Kenobi.",

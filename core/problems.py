@@ -1,0 +1,85 @@
+"""RFC 9457 problem details: the base of every service's errors, their response, and the one set of exception
+handlers that renders whatever a FastAPI app raises as `application/problem+json`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+PROBLEM_BASE = "https://dhg.ai/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("problems")
+
+
+class Problem(Exception):
+    """Base of every error an API reports as problem+json: a stable `type` (from `slug`), status and title."""
+
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.retry_after = retry_after  # seconds, sent as Retry-After: the condition is expected to pass
+        self.extra = extra
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
+        if instance:
+            body["instance"] = instance
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after  # an extension member, beside the Retry-After header
+        body.update(self.extra)
+        return body
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(error: Problem, instance: str) -> ProblemResponse:
+    """The response of an error: problem+json, with a Bearer challenge on 401 and Retry-After when known."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return ProblemResponse(error.problem(instance=instance), status_code=error.status, headers=headers or None)
+
+
+def install_problem_handlers(
+    app: FastAPI,
+    *,
+    internal: Callable[[], Problem],
+    invalid: Callable[[RequestValidationError], Problem],
+    http: Callable[[Request, StarletteHTTPException], Problem],
+) -> None:
+    """Every error a request can end in becomes problem+json: the service's own `Problem`s as they are, a body
+    that fails validation as `invalid(...)`, Starlette's HTTP errors (no route, wrong method) as `http(...)`,
+    and anything unexpected as `internal()` (logged with its traceback; the client sees no internals)."""
+
+    @app.exception_handler(Problem)
+    async def known(request: Request, error: Problem) -> Response:
+        return problem_response(error, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        return problem_response(invalid(error), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        return problem_response(http(request, error), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(internal(), request.url.path)
