@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,8 @@ class Deliverer:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.failures = 0
+        self.stored: dict[uuid.UUID, uuid.UUID] = {}  # job id → the transcript the Registry stored for it
+        self.refused: dict[uuid.UUID, str] = {}  # job id → why the Registry refused its result for good
 
     def deliver_pending(self) -> DeliveryReport:
         """Try every waiting result once. Stops at the first failure that is not about the result itself
@@ -113,11 +116,13 @@ class Deliverer:
                         )
                         break
                     metrics.DELIVERY_FAILURES.labels("rejected").inc()
+                    self.refused[transcript.job_id] = str(error)
                     self.outbox.dead(path, str(error))
                     report.dead += 1
                     log.error("registry refused a result for good", extra={"job": path.stem, "error": str(error)})
                     continue
                 metrics.DELIVERIES.labels("created" if pushed.created else "replayed").inc()
+                self.stored[transcript.job_id] = pushed.value.id
                 self.outbox.done(path)
                 report.delivered += 1
         self.failures = self.failures + 1 if report.failed else 0

@@ -10,12 +10,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.vocabulary import DeviceChoice
+from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
 
 EngineName = Literal["faster-whisper", "openai-whisper"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DHG_ASR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=SETTINGS_ENV_PREFIX, extra="ignore")
 
     engine: EngineName = "faster-whisper"
     device: DeviceChoice = "auto"
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
     worker_allowed_roots: list[Path] = Field(
         default_factory=lambda: [Path("/data")], description="Worker `path` sources must lie under one of these."
     )
-    termination_log: Path = Path("/dev/termination-log")
+    termination_log: Path = Path(TERMINATION_LOG)
     delivery_timeout_seconds: float = 120.0
     log_level: str = "INFO"
     service_name: str = "asr"

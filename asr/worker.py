@@ -1,12 +1,13 @@
 """`python -m asr.worker`: what the controller's pods run. One job: fetch the source, transcribe, deliver
 to the Registry, then write a one-line JSON summary to stdout and to the termination-message file.
 
-Exit codes (the controller's retry contract): 0 done; 2 bad input (never retried); 75 transient
-(EX_TEMPFAIL: the Registry or the source was unreachable, or the device is missing: retry later)."""
+The exit codes and the summary are the controller's contract (`core.worker`): 0 done; 2 bad input (never
+retried); 75 transient (the Registry or the source was unreachable, or the device is missing: retry later).
+Once the Registry has stored the result, nothing after it can make the job fail: the transcript's id comes
+from the push's own answer."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import tempfile
@@ -25,14 +26,14 @@ from asr.models import ModelManager
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings, get_settings
 from core.logs import configure_logging
+from core.worker import TERMINATION_MESSAGE_LIMIT, ExitCode, FailureReason, WorkerSummary
 from registry.client import RegistryClient
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_TRANSIENT = 0, 2, 75
 log = logging.getLogger("asr.worker")
 
 
 class JobFailed(Exception):
-    def __init__(self, message: str, code: int) -> None:
+    def __init__(self, message: str, code: ExitCode) -> None:
         super().__init__(message)
         self.code = code
 
@@ -49,7 +50,7 @@ class Job:
 
 def _registry(settings: Settings) -> RegistryClient:
     if not settings.registry_url:
-        raise JobFailed("DHG_ASR_REGISTRY_URL is not set: there is nowhere to deliver the result", EXIT_BAD_INPUT)
+        raise JobFailed("DHG_ASR_REGISTRY_URL is not set: there is nowhere to deliver the result", ExitCode.BAD_INPUT)
     token = settings.registry_token.get_secret_value() if settings.registry_token else None
     return RegistryClient(settings.registry_url, token)
 
@@ -65,10 +66,31 @@ def fetch(job: Job, settings: Settings, scratch: Path) -> Path:
         with _registry(settings) as client:
             return sources.from_asset(job.asset_id, scratch / "source", client, max_bytes=settings.max_upload_bytes)
     except sources.SourceError as error:
-        raise JobFailed(str(error), EXIT_TRANSIENT if error.transient else EXIT_BAD_INPUT) from error
+        raise JobFailed(str(error), ExitCode.TRANSIENT if error.transient else ExitCode.BAD_INPUT) from error
 
 
-def execute(job: Job, settings: Settings) -> dict[str, Any]:
+def deliver(result: transcribe.Result, job: Job, settings: Settings) -> uuid.UUID:
+    """Put the result in the outbox, push it (retrying while the Registry is away) and return the stored
+    transcript's id. A result the Registry refuses for good is bad input; one it did not take in time waits in
+    the outbox, and the next attempt (same job id) finds the Registry keeping it once."""
+    asset_id = uuid.UUID(job.asset_id) if job.asset_id else None
+    outbox = Outbox(settings.outbox_dir)
+    outbox.put(result.to_transcript(job.job_id, asset_id))
+    deliverer = Deliverer(
+        outbox,
+        lambda: _registry(settings),
+        base_delay=settings.outbox_retry_base_seconds,
+        max_delay=settings.outbox_retry_max_seconds,
+    )
+    delivered = deliverer.deliver_until_empty(settings.delivery_timeout_seconds)
+    if job.job_id in deliverer.refused:
+        raise JobFailed(f"the Registry refused the result: {deliverer.refused[job.job_id]}", ExitCode.BAD_INPUT)
+    if not delivered or job.job_id not in deliverer.stored:
+        raise JobFailed("the Registry did not accept the result in time; it waits in the outbox", ExitCode.TRANSIENT)
+    return deliverer.stored[job.job_id]
+
+
+def execute(job: Job, settings: Settings) -> WorkerSummary:
     """Run one job; returns the summary. Raises JobFailed with the exit code on failure."""
     with tempfile.TemporaryDirectory(prefix="dhg-worker-") as scratch:
         audio_file = fetch(job, settings, Path(scratch))
@@ -82,43 +104,31 @@ def execute(job: Job, settings: Settings) -> dict[str, Any]:
                 max_seconds=settings.max_audio_seconds,
             )
         except DeviceUnavailable as error:
-            raise JobFailed(error.detail, EXIT_TRANSIENT) from error
+            raise JobFailed(error.detail, ExitCode.TRANSIENT) from error
         except AsrError as error:
-            raise JobFailed(error.detail, EXIT_BAD_INPUT) from error
-    asset_id = uuid.UUID(job.asset_id) if job.asset_id else None
-    outbox = Outbox(settings.outbox_dir)
-    outbox.put(result.to_transcript(job.job_id, asset_id))
-    deliverer = Deliverer(
-        outbox,
-        lambda: _registry(settings),
-        base_delay=settings.outbox_retry_base_seconds,
-        max_delay=settings.outbox_retry_max_seconds,
+            raise JobFailed(error.detail, ExitCode.BAD_INPUT) from error
+    transcript_id = deliver(result, job, settings)
+    return WorkerSummary(
+        status="Succeeded",
+        job_id=str(job.job_id),
+        transcript_id=str(transcript_id),
+        audio_seconds=round(result.duration, 3),
+        processing_seconds=round(result.processing_seconds, 3),
+        real_time_factor=round(result.real_time_factor, 2),
+        device=result.device,
+        engine=result.engine,
+        model=result.model,
+        language=result.language,
+        segments=len(result.segments),
     )
-    if not deliverer.deliver_until_empty(settings.delivery_timeout_seconds):
-        raise JobFailed("the Registry did not accept the result in time; it waits in the outbox", EXIT_TRANSIENT)
-    with _registry(settings) as client:
-        stored = client.list_transcripts(job_id=job.job_id, limit=1).items
-    return {
-        "status": "Succeeded",
-        "jobId": str(job.job_id),
-        "transcriptId": str(stored[0].id) if stored else None,
-        "audioSeconds": round(result.duration, 3),
-        "processingSeconds": round(result.processing_seconds, 3),
-        "realTimeFactor": round(result.real_time_factor, 2),
-        "device": result.device,
-        "engine": result.engine,
-        "model": result.model,
-        "language": result.language,
-        "segments": len(result.segments),
-    }
 
 
-def report(summary: dict[str, Any], termination_log: Path) -> None:
+def report(summary: WorkerSummary, termination_log: Path) -> None:
     """The one-line summary on stdout and in the pod's termination message (Kubernetes keeps 4 KiB)."""
-    line = json.dumps(summary, separators=(",", ":"))
+    line = summary.line()
     print(line, flush=True)
     try:
-        termination_log.write_text(line[:4096])
+        termination_log.write_text(line[:TERMINATION_MESSAGE_LIMIT])
     except OSError as error:
         log.warning(
             "could not write the termination message", extra={"path": str(termination_log), "error": str(error)}
@@ -135,11 +145,10 @@ def main(
     task: Annotated[str, typer.Option(envvar="DHG_TASK")] = "transcribe",
     word_timestamps: Annotated[bool, typer.Option(envvar="DHG_WORD_TIMESTAMPS")] = False,
     vad: Annotated[bool, typer.Option(envvar="DHG_VAD")] = True,
-    device: Annotated[str | None, typer.Option(envvar="DHG_DEVICE")] = None,
+    device: Annotated[str | None, typer.Option(envvar="DHG_DEVICE", help="auto, gpu or cpu.")] = None,
     engine: Annotated[str | None, typer.Option(envvar="DHG_ENGINE")] = None,
-    termination_log: Annotated[Path | None, typer.Option(envvar="DHG_TERMINATION_LOG")] = None,
 ) -> None:
-    """Transcribe one job and deliver it to the Registry."""
+    """Transcribe one job and deliver it to the Registry (settings: DHG_ASR_*, the termination log included)."""
     settings = get_settings()
     overrides: dict[str, Any] = {}
     if device:
@@ -149,27 +158,17 @@ def main(
     try:
         settings = Settings(**{**settings.model_dump(), **overrides})
     except ValueError as error:
-        _finish(
-            {"status": "Failed", "reason": "BadInput", "message": str(error).splitlines()[0]},
-            EXIT_BAD_INPUT,
-            settings.termination_log,
-            termination_log,
-        )
+        _finish(WorkerSummary.failed("BadInput", str(error).splitlines()[0]), ExitCode.BAD_INPUT, settings)
     configure_logging("asr-worker", settings.log_level)
     started = time.perf_counter()
     try:
         job = _parse(job_id, url, asset_id, path, model, language, task, word_timestamps, vad, settings)
         summary = execute(job, settings)
     except JobFailed as failure:
-        reason = "BadInput" if failure.code == EXIT_BAD_INPUT else "Transient"
-        _finish(
-            {"status": "Failed", "reason": reason, "message": str(failure), "jobId": job_id},
-            failure.code,
-            settings.termination_log,
-            termination_log,
-        )
-    summary["wallSeconds"] = round(time.perf_counter() - started, 3)
-    _finish(summary, EXIT_OK, settings.termination_log, termination_log)
+        reason: FailureReason = "BadInput" if failure.code == ExitCode.BAD_INPUT else "Transient"
+        _finish(WorkerSummary.failed(reason, str(failure), job_id), failure.code, settings)
+    summary = summary.model_copy(update={"wall_seconds": round(time.perf_counter() - started, 3)})
+    _finish(summary, ExitCode.OK, settings)
 
 
 def _parse(
@@ -187,11 +186,11 @@ def _parse(
     try:
         parsed_id = uuid.UUID(job_id)
     except ValueError as error:
-        raise JobFailed(f"job id {job_id!r} is not a UUID", EXIT_BAD_INPUT) from error
+        raise JobFailed(f"job id {job_id!r} is not a UUID", ExitCode.BAD_INPUT) from error
     if sum(x is not None for x in (url, asset_id, path)) != 1:
-        raise JobFailed("give exactly one source: --url, --asset-id or --path", EXIT_BAD_INPUT)
+        raise JobFailed("give exactly one source: --url, --asset-id or --path", ExitCode.BAD_INPUT)
     if task not in ("transcribe", "translate"):
-        raise JobFailed(f"task must be transcribe or translate, not {task!r}", EXIT_BAD_INPUT)
+        raise JobFailed(f"task must be transcribe or translate, not {task!r}", ExitCode.BAD_INPUT)
     typed_task: Task = "translate" if task == "translate" else "transcribe"
     options = Options(
         task=typed_task,
@@ -204,11 +203,11 @@ def _parse(
     return Job(parsed_id, url, asset_id, path, model, options)
 
 
-def _finish(summary: dict[str, Any], code: int, default_log: Path, override: Path | None) -> None:
-    report(summary, override or default_log)
-    if code != EXIT_OK:
-        print(f"error: {summary['message']}", file=sys.stderr)
-    raise SystemExit(code)
+def _finish(summary: WorkerSummary, code: ExitCode, settings: Settings) -> None:
+    report(summary, settings.termination_log)
+    if code != ExitCode.OK:
+        print(f"error: {summary.message}", file=sys.stderr)
+    raise SystemExit(int(code))
 
 
 if __name__ == "__main__":

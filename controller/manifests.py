@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from controller.model import API_VERSION, KIND, TranscriptionJob
 from core.vocabulary import Device
+from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
 
 WORKER_COMMAND = ["python", "-m", "asr.worker"]
 LABEL_JOB = "factory.dhg.ai/transcriptionjob"
@@ -25,7 +26,6 @@ GPU_RESOURCE = "nvidia.com/gpu"
 DATA_MOUNT = "/data"
 SCRATCH_MOUNT = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
 MAX_NAME = 63
-TERMINATION_LOG = "/dev/termination-log"
 
 
 def _text(value: Any) -> Any:
@@ -115,17 +115,23 @@ def _volumes(config: WorkerConfig) -> tuple[list[dict[str, Any]], list[dict[str,
     return volumes, mounts
 
 
+def setting(field: str, value: str | None = None, **source: Any) -> dict[str, Any]:
+    """One environment variable of the worker's settings (`asr.settings.Settings`), named by its field."""
+    variable: dict[str, Any] = {"name": SETTINGS_ENV_PREFIX + field.upper()}
+    return variable | ({"value": value} if value is not None else source)
+
+
 def _env(config: WorkerConfig) -> list[dict[str, Any]]:
     token = {"secretKeyRef": {"name": config.registry_token_secret, "key": config.registry_token_key}}
     return [
-        {"name": "DHG_ASR_REGISTRY_URL", "value": config.registry_url},
-        {"name": "DHG_ASR_REGISTRY_TOKEN", "valueFrom": token},
-        {"name": "DHG_ASR_OUTBOX_DIR", "value": f"{config.scratch_mount}/outbox"},
-        {"name": "DHG_ASR_MODEL_CACHE_DIR", "value": f"{config.scratch_mount}/models"},
-        {"name": "DHG_ASR_WORKER_ALLOWED_ROOTS", "value": json.dumps([DATA_MOUNT])},
+        setting("registry_url", config.registry_url),
+        setting("registry_token", valueFrom=token),
+        setting("outbox_dir", f"{config.scratch_mount}/outbox"),
+        setting("model_cache_dir", f"{config.scratch_mount}/models"),
+        setting("worker_allowed_roots", json.dumps([DATA_MOUNT])),
+        setting("termination_log", TERMINATION_LOG),
         {"name": "HOME", "value": config.scratch_mount},
         {"name": "TMPDIR", "value": config.scratch_mount},
-        {"name": "DHG_ASR_TERMINATION_LOG", "value": TERMINATION_LOG},
     ]
 
 

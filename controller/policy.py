@@ -1,16 +1,15 @@
 """The operator's decisions, as pure functions: where to place an attempt, when to fall back from GPU to CPU,
-whether a failed attempt is retried, and what the worker's termination message says."""
+and whether a failed attempt is retried (the worker's exit codes and summary: `core.worker`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from core.vocabulary import Device, DeviceChoice
+from core.worker import ExitCode
 
-EXIT_BAD_INPUT, EXIT_TRANSIENT = 2, 75  # asr/worker.py's contract
 RETRY_BASE_SECONDS = 10.0
 RETRY_MAX_SECONDS = 300.0
 
@@ -76,27 +75,12 @@ class Outcome:
 def after_failure(exit_code: int | None, attempts: int, max_retries: int, message: str, reason: str = "") -> Outcome:
     """A failed attempt: bad input and deadlines are final; transient failures (exit 75, an OOM kill, a pod
     lost with its node) are retried with exponential backoff while `attempts` <= `max_retries`."""
-    if exit_code == EXIT_BAD_INPUT:
+    if exit_code == ExitCode.BAD_INPUT:
         return Outcome("fail", "BadInput", message or "the worker refused the input")
     if reason == "DeadlineExceeded":
         return Outcome("fail", "DeadlineExceeded", message or "the attempt ran past activeDeadlineSeconds")
-    kind = "Transient" if exit_code == EXIT_TRANSIENT else ("OOMKilled" if exit_code == 137 else "WorkerFailed")
+    kind = "Transient" if exit_code == ExitCode.TRANSIENT else ("OOMKilled" if exit_code == 137 else "WorkerFailed")
     if attempts > max_retries:
         return Outcome("fail", "RetriesExhausted", f"{kind} after {attempts} attempt(s): {message}")
     delay = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
     return Outcome("retry", kind, message, delay)
-
-
-def parse_summary(termination_message: str | None) -> dict[str, Any] | None:
-    """The worker's one-line JSON summary from the pod's termination message (None when it is not one:
-    with FallbackToLogsOnError a crash leaves the log's tail there instead)."""
-    if not termination_message:
-        return None
-    for line in reversed(termination_message.strip().splitlines()):
-        try:
-            parsed = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(parsed, dict) and "status" in parsed:
-            return parsed
-    return None

@@ -18,6 +18,7 @@ from controller.conditions import Change, now_rfc3339
 from controller.manifests import LABEL_ATTEMPT, LABEL_PLACEMENT, WorkerConfig
 from controller.model import TranscriptionJob
 from core.vocabulary import TERMINAL_PHASES, Device
+from core.worker import WorkerSummary
 
 POLL_SECONDS = 30.0  # a safety net; Job and pod events wake the operator sooner
 
@@ -252,30 +253,32 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
 
 
 def _succeeded(build: _Builder, pod: PodView) -> None:
-    summary = policy.parse_summary(pod.termination_message) or {}
-    build.status |= {
-        key: summary[source]
-        for key, source in (
-            ("transcriptId", "transcriptId"),
-            ("audioSeconds", "audioSeconds"),
-            ("processingSeconds", "processingSeconds"),
-            ("realTimeFactor", "realTimeFactor"),
+    summary = WorkerSummary.parse(pod.termination_message)
+    if summary is not None:
+        build.status |= summary.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            include={"transcript_id", "audio_seconds", "processing_seconds", "real_time_factor"},
         )
-        if summary.get(source) is not None
-    }
     transcript = build.status.get("transcriptId")
     build.status["completionTime"] = build.now
     build.status["message"] = f"transcript {transcript}" if transcript else "done"
     build.condition("Running", "False", "Completed", "")
     build.condition("Succeeded", "True", "Completed", build.status["message"])
-    build.event("Normal", "Succeeded", f"{build.status['message']}, RTF {summary.get('realTimeFactor', '?')}")
+    rtf = summary.real_time_factor if summary is not None and summary.real_time_factor is not None else "?"
+    build.event("Normal", "Succeeded", f"{build.status['message']}, RTF {rtf}")
     build.plan.requeue_after = None
 
 
 def _failed(build: _Builder, current: JobView, pod: PodView | None) -> None:
     spec = build.observed.job.spec
-    summary = policy.parse_summary(pod.termination_message if pod else None) or {}
-    message = str(summary.get("message") or current.failed_message or (pod.termination_message if pod else "") or "")
+    summary = WorkerSummary.parse(pod.termination_message if pod else None)
+    message = str(
+        (summary.message if summary else None)
+        or current.failed_message
+        or (pod.termination_message if pod else "")
+        or ""
+    )
     failures = int(build.previous.get("failedAttempts", 0)) + 1
     outcome = policy.after_failure(
         pod.exit_code if pod else None,

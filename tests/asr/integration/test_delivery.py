@@ -67,7 +67,7 @@ def test_registry_down_then_up_gives_exactly_one_transcript(postgres, tmp_path):
         registry.stop()
 
 
-def test_a_result_the_registry_rejects_is_set_aside_with_its_reason(tmp_path, registry):
+def test_a_result_the_registry_rejects_is_set_aside_with_its_reason(tmp_path, registry, admin):
     from asr.outbox import Deliverer, Outbox
     from registry.client import RegistryClient
     from registry.schemas import SegmentIn, TranscriptIn
@@ -83,6 +83,8 @@ def test_a_result_the_registry_rejects_is_set_aside_with_its_reason(tmp_path, re
     report = deliverer.deliver_pending()
     assert (report.delivered, report.dead, report.failed) == (1, 2, 0)
     assert outbox.pending() == []
+    assert set(deliverer.stored) == {good.job_id} and set(deliverer.refused) == {bad.job_id}
+    assert admin.get(f"/v1/transcripts/{deliverer.stored[good.job_id]}").json()["job_id"] == str(good.job_id)
     reason = (outbox.dead_directory / f"{bad.job_id}.reason.txt").read_text()
     assert "422" in reason and "does not exist" in reason
     assert "unreadable" in (outbox.dead_directory / f"{corrupt.stem}.reason.txt").read_text()

@@ -8,14 +8,16 @@ import sys
 import threading
 import uuid
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
+from core.worker import ExitCode
 from dhg.postgres import free_port
 from tests.asr.service import SAMPLE
 
-EXIT_BAD_INPUT, EXIT_TRANSIENT = 2, 75
+EXIT_BAD_INPUT, EXIT_TRANSIENT = ExitCode.BAD_INPUT, ExitCode.TRANSIENT
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def run_worker(tmp_path, registry_url, token, media_root, *args, **env):
         "DHG_ASR_WORKER_ALLOWED_ROOTS": json.dumps([str(media_root)]),
         "DHG_ASR_DELIVERY_TIMEOUT_SECONDS": "2",
         "DHG_ASR_OUTBOX_RETRY_BASE_SECONDS": "0.2",
-        "DHG_TERMINATION_LOG": str(termination),
+        "DHG_ASR_TERMINATION_LOG": str(termination),
         **env,
     }
     result = subprocess.run(
@@ -156,3 +158,71 @@ def test_cuda_on_a_machine_without_a_gpu_fails_clearly(registry, media_root, tmp
         "cuda",
     )
     assert result.returncode == EXIT_TRANSIENT and "no CUDA device" in summary["message"]
+
+
+class FlakyRegistry(ThreadingHTTPServer):
+    """A proxy in front of the real Registry that refuses (503) the first call made after a transcript push:
+    whatever bookkeeping a worker does once its result is stored meets a Registry blip."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.pushed = False
+        self.refused: list[str] = []
+        self.calls: list[str] = []
+        super().__init__(("127.0.0.1", 0), self.Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _forward(self):
+            server = self.server
+            server.calls.append(f"{self.command} {self.path}")
+            if server.pushed and not server.refused:
+                server.refused.append(f"{self.command} {self.path}")
+                self.send_response(503)
+                self.send_header("Content-Type", "application/problem+json")
+                self.end_headers()
+                self.wfile.write(b'{"title": "Service unavailable", "status": 503}')
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            answer = httpx.request(self.command, server.upstream + self.path, headers=headers, content=body)
+            if self.command == "POST" and self.path == "/v1/transcripts" and answer.status_code in (200, 201):
+                server.pushed = True
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _forward
+
+
+def test_a_registry_blip_after_the_push_does_not_fail_or_repeat_the_job(registry, admin, media_root, tmp_path):
+    proxy = FlakyRegistry(registry.url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    job_id = str(uuid.uuid4())
+    try:
+        result, summary = run_worker(
+            tmp_path,
+            proxy.url,
+            registry.admin_token,
+            media_root,
+            "--job-id",
+            job_id,
+            "--path",
+            str(media_root / "sample.opus"),
+        )
+    finally:
+        proxy.shutdown()
+    assert result.returncode == 0, (result.stderr, proxy.calls)
+    assert proxy.pushed and proxy.calls.count("POST /v1/transcripts") == 1
+    stored = admin.get("/v1/transcripts", params={"job_id": job_id}).json()
+    assert stored["total"] == 1 and summary["transcriptId"] == stored["items"][0]["id"]

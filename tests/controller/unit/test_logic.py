@@ -8,6 +8,7 @@ import yaml
 from controller import conditions, manifests, policy
 from controller.conditions import Change
 from controller.model import TranscriptionJob
+from core.worker import WorkerSummary
 from tests.controller.schema import EXAMPLES
 
 T0, T1 = "2026-11-25T07:00:00Z", "2026-11-25T07:05:00Z"
@@ -91,10 +92,11 @@ def test_retries_only_transient_failures_with_backoff_up_to_max_retries():
 
 def test_the_termination_message_summary_is_read_even_after_log_lines():
     line = '{"status":"Succeeded","transcriptId":"t-1","audioSeconds":61.2,"realTimeFactor":15.3}'
-    assert policy.parse_summary(line)["transcriptId"] == "t-1"
-    assert policy.parse_summary("Traceback...\nboom\n" + line + "\n")["realTimeFactor"] == 15.3
-    assert policy.parse_summary("Traceback (most recent call last):\n  KeyError") is None
-    assert policy.parse_summary("") is None
+    assert WorkerSummary.parse(line).transcript_id == "t-1"
+    assert WorkerSummary.parse("Traceback...\nboom\n" + line + "\n").real_time_factor == 15.3
+    assert WorkerSummary.parse("Traceback (most recent call last):\n  KeyError") is None
+    assert WorkerSummary.parse('{"status": "Exploded"}') is None
+    assert WorkerSummary.parse("") is None
 
 
 def test_the_gpu_job_asks_for_a_gpu_tolerates_the_taint_and_is_locked_down():
