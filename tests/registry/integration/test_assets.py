@@ -1,15 +1,21 @@
 """Media assets over real HTTP: streamed upload, sha256 de-duplication, download, delete, refusals."""
 
+import contextlib
 import hashlib
+import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
+from dhg.postgres import free_port
 from registry.storage import key_for
 from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
@@ -161,38 +167,67 @@ def test_bytes_lost_behind_the_registrys_back_are_a_clear_problem(registry, writ
     assert reader.get(f"/v1/assets/{asset['id']}").status_code == 200  # the metadata is still there
 
 
-def _memory_kib(field):
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _memory_kib(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise AssertionError(f"no {field} in /proc/self/status")
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+@contextlib.contextmanager
+def registry_process(database_url, storage_dir):
+    """`dhg-registry serve` in a process of its own (embeddings off), so its memory is the Registry's alone."""
+    port, token = free_port(), "test-admin-" + uuid.uuid4().hex
+    environment = {
+        **os.environ,
+        "DHG_REGISTRY_DATABASE_URL": database_url,
+        "DHG_REGISTRY_STORAGE_DIR": str(storage_dir),
+        "DHG_REGISTRY_ADMIN_TOKEN": token,
+        "DHG_REGISTRY_EMBEDDINGS": "off",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "the Registry exited"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the Registry did not get ready"
+            time.sleep(0.1)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+            yield process.pid, client
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_a_large_upload_and_its_download_are_streamed_not_held_in_memory(postgres, tmp_path):
-    """256 MiB up and down through a Registry in this process: its peak memory grows by far less than the file."""
+    """256 MiB up and down through a Registry process: its peak memory grows by far less than the file."""
     size = 256 * 1024**2
     header = sine_wav(0.0)[:44]  # a WAV header; the samples that follow are silence
     path = tmp_path / "long.wav"
     with path.open("wb") as handle:
         handle.write(header[:40] + struct.pack("<I", size - 44))
         handle.truncate(size)
-    server = start_registry(
-        postgres.create_database(f"big_{uuid.uuid4().hex[:8]}"), tmp_path / "media", embeddings="off"
-    )
-    try:
-        with server.client(server.admin_token) as client:
-            Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current size
-            before = _memory_kib("VmRSS")
-            with path.open("rb") as handle:
-                response = client.post("/v1/assets", files={"file": ("long.wav", handle, "audio/wav")})
-            assert response.status_code == 201, response.text
-            asset = response.json()
-            digest = hashlib.sha256()
-            with client.stream("GET", f"/v1/assets/{asset['id']}/content") as download:
-                for chunk in download.iter_bytes():
-                    digest.update(chunk)
-            grown_mib = (_memory_kib("VmHWM") - before) / 1024
-        assert asset["size_bytes"] == size and digest.hexdigest() == asset["sha256"]
-        assert grown_mib < 64, f"peak memory grew by {grown_mib:.0f} MiB for a {size // 1024**2} MiB file"
-    finally:
-        server.stop()
+    database_url = postgres.create_database(f"big_{uuid.uuid4().hex[:8]}")
+    with registry_process(database_url, tmp_path / "media") as (pid, client):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current size
+        before = _memory_kib(pid, "VmRSS")
+        with path.open("rb") as handle:
+            response = client.post("/v1/assets", files={"file": ("long.wav", handle, "audio/wav")})
+        assert response.status_code == 201, response.text
+        asset = response.json()
+        digest = hashlib.sha256()
+        with client.stream("GET", f"/v1/assets/{asset['id']}/content") as download:
+            for chunk in download.iter_bytes():
+                digest.update(chunk)
+        grown_mib = (_memory_kib(pid, "VmHWM") - before) / 1024
+    assert asset["size_bytes"] == size and digest.hexdigest() == asset["sha256"]
+    assert grown_mib < 64, f"peak memory grew by {grown_mib:.0f} MiB for a {size // 1024**2} MiB file"
