@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     chunk_seconds: float = Field(
         default=120.0,
         description="Audio is decoded and transcribed this many seconds at a time (cut at a quiet point). "
-        "Bounds memory: faster-whisper's VAD holds state for its whole input, ~150 MiB more per minute "
-        "(bench/asr: peak 640 MiB at 2 min, 940 MiB at 4 min in one piece; flat in 120 s pieces).",
+        "Bounds memory: faster-whisper's VAD holds state for its whole input, so memory grows with the length "
+        "of one piece and stays flat over many (bench/asr measures it).",
     )
     api_key: SecretStr | None = Field(default=None, description="When set, transcription calls need it.")
     registry_url: str | None = None
