@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from asr.errors import AsrError
+from asr.service import TranscriptionService
 from asr.settings import Settings
 from core.secrets import matches
 
@@ -18,9 +19,17 @@ class Unauthenticated(AsrError):
     status, slug, title = 401, "unauthenticated", "Missing or invalid API key"
 
 
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def get_service(request: Request) -> TranscriptionService:
+    """The one service object create_app made (the only thing the ASR app keeps on `app.state`)."""
+    service: TranscriptionService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[TranscriptionService, Depends(get_service)]
+
+
+def get_settings_dep(service: ServiceDep) -> Settings:
+    return service.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from asr import metrics
 from asr.engines.base import Options, Task
 from asr.errors import JobCancelled, JobNotFound
+from asr.protocol import JOB_RESULT_PATH
 from asr.responses import ResponseFormat
 from asr.transcribe import Result
 
@@ -95,7 +96,7 @@ class Job:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "real_time_factor": round(self.result.real_time_factor, 2) if self.result else None,
             "error": self.error,
-            "result_url": f"/v1/audio/jobs/{self.id}/result",
+            "result_url": JOB_RESULT_PATH.format(job_id=self.id),
         }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -13,9 +15,14 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
+# How a transcription ends: decoded; refused for its audio (not audio, empty, too long, too large); refused for
+# the request (unknown model, a translation an English-only model cannot do); refused at once because the queue
+# is full; cancelled; failed on our side. A fixed set: never an id.
+Outcome = Literal["ok", "bad_audio", "invalid", "rejected", "cancelled", "error"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 TRANSCRIPTIONS = Counter(
     "dhg_asr_transcriptions_total",
-    "Transcriptions finished, by engine, device and outcome.",
+    "Transcriptions ended, by engine, device and outcome (ok, bad_audio, invalid, rejected, cancelled, error).",
     ["engine", "device", "outcome"],
 )
 AUDIO_SECONDS = Counter("dhg_asr_audio_seconds_total", "Seconds of audio transcribed.", ["engine", "device"])

@@ -11,12 +11,10 @@ from typing import Any, Self
 
 import httpx
 
+from asr.protocol import ASSET_HEADER, JOB_HEADER, TRANSCRIPTIONS_PATH
 from dhg.api import problem_message
 from dhg.errors import AsrRefused, AsrUnreachable
 
-TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
-JOB_HEADER = "X-DHG-Job-ID"
-ASSET_HEADER = "X-DHG-Asset-ID"
 CONNECT_TIMEOUT_SECONDS = 5.0
 HINTS = {
     401: "set DHG_ASR_API_KEY to the service's API key, or pass the --data-dir `dhg up` runs with",

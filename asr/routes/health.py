@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from asr.errors import NotReady
+from asr.deps import ServiceDep
 
 router = APIRouter(tags=["health"])
 
@@ -15,9 +15,6 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> dict[str, str]:
-    engine = getattr(request.app.state, "default_engine", None)
-    if engine is None:
-        error = getattr(request.app.state, "load_error", None)
-        raise NotReady(f"the default model is not loaded{': ' + error if error else ' yet'}")
+async def readyz(service: ServiceDep) -> dict[str, str]:
+    engine = service.ready_engine()
     return {"status": "ready", "model": engine.model, "engine": engine.name, "device": engine.device}

@@ -1,47 +1,44 @@
 """OpenAI-compatible `POST /v1/audio/transcriptions` and `/v1/audio/translations`, answered three ways:
 
 - at once (the default): the whole result in the asked `response_format`;
-- `stream=true`: server-sent events while the audio is decoded, in OpenAI's event shapes
-  (`transcript.text.delta` per segment, with its times; `transcript.text.done` with the full text; `[DONE]`);
+- `stream=true`: server-sent events while the audio is decoded, in OpenAI's event shapes (asr/streaming.py);
 - `Prefer: respond-async` (RFC 7240): 202 with a job to poll at `/v1/audio/jobs/{id}` (progress as a fraction)
   and its result at `/v1/audio/jobs/{id}/result`, so long audio never depends on a proxy's timeout.
 
 Also `POST /v1/audio/language`: the most likely spoken languages with their probabilities.
-Every finished transcription goes to the Registry (keyed by the job id) whichever way it was asked for.
+The routes read the form and headers, call the TranscriptionService (asr/service.py) and shape its answer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
-import orjson
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from asr import audio, responses, transcribe
-from asr.admission import Ticket
-from asr.deps import ApiKey, SettingsDep
-from asr.engines.base import TEMPERATURE_FALLBACK, Options, Segment, Task
-from asr.errors import AsrError, EmptyAudio, InvalidRequest, JobCancelled, JobNotFinished, TooLarge
-from asr.jobs import FINISHED, Job, Spec
+from asr import responses, transcribe
+from asr.deps import ApiKey, ServiceDep
+from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task
+from asr.errors import InvalidRequest
+from asr.jobs import Job, Spec
+from asr.protocol import (
+    ASSET_HEADER,
+    JOB_HEADER,
+    JOB_PATH,
+    JOB_RESULT_PATH,
+    LANGUAGE_PATH,
+    RESPOND_ASYNC,
+    TRANSCRIPTIONS_PATH,
+    TRANSLATIONS_PATH,
+)
 from asr.responses import Granularity, ResponseFormat
+from asr.service import TranscriptionService
 from asr.settings import Settings
+from asr.streaming import SSE_HEADERS, SSE_MEDIA_TYPE
+from asr.uploads import Upload
 
-log = logging.getLogger("asr.transcriptions")
-router = APIRouter(prefix="/v1/audio", tags=["audio"])
-JOB_HEADER = "X-DHG-Job-ID"
-ASSET_HEADER = "X-DHG-Asset-ID"
-RESPOND_ASYNC = "respond-async"
-LANGUAGE_SECONDS = 30.0  # Whisper decides the language from one 30 s window
-SSE_MEDIA_TYPE = "text/event-stream"
+router = APIRouter(tags=["audio"])
 
 
 def temperatures(start: float) -> tuple[float, ...]:
@@ -56,66 +53,6 @@ def _uuid_header(value: str | None, name: str) -> uuid.UUID | None:
         raise InvalidRequest(f"{name} must be a UUID") from error
 
 
-def _check_upload(file: UploadFile, settings: Settings) -> None:
-    if file.size is not None and file.size > settings.max_upload_bytes:
-        raise TooLarge(f"the file is larger than {settings.max_upload_bytes} bytes")
-    if file.size == 0:
-        raise EmptyAudio("the uploaded file is empty")
-
-
-async def _spool(file: UploadFile, settings: Settings, job_id: uuid.UUID) -> Path:
-    """Copy the upload to the spool dir: it must outlive the request (async jobs, streams)."""
-    settings.spool_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.spool_dir / f"{job_id}.audio"
-
-    def copy() -> None:
-        file.file.seek(0)
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1024 * 1024)
-
-    await anyio.to_thread.run_sync(copy)
-    return path
-
-
-async def execute(
-    request: Request,
-    spec: Spec,
-    source: Any,
-    *,
-    on_segment: Callable[[Segment], None] | None = None,
-    on_progress: Callable[[float], None] | None = None,
-) -> transcribe.Result:
-    """Load the model, transcribe `source` in a thread, hand the result to the Registry delivery.
-
-    The caller holds a decoder slot (an admission ticket) around this."""
-    settings: Settings = request.app.state.settings
-    manager = request.app.state.models
-    engine = await anyio.to_thread.run_sync(manager.get, spec.model)
-    if spec.task == "translate" and not engine.multilingual:
-        raise InvalidRequest(f"model '{engine.model}' is English-only and cannot translate")
-    try:
-        result = await anyio.to_thread.run_sync(
-            lambda: transcribe.run(
-                engine,
-                source,
-                spec.options,
-                chunk_seconds=settings.chunk_seconds,
-                max_seconds=settings.max_audio_seconds,
-                on_segment=on_segment,
-                on_progress=on_progress,
-            )
-        )
-    finally:
-        manager.touch(engine)
-    request.app.state.delivery.submit(result.to_transcript(spec.job_id, spec.asset_id))
-    return result
-
-
-def _discard(path: Path) -> None:
-    """Remove spooled audio once decoded (a metadata-only operation: no need for a thread)."""
-    path.unlink(missing_ok=True)
-
-
 def _render(
     result: transcribe.Result, spec: Spec, response_format: ResponseFormat, headers: dict[str, str]
 ) -> Response:
@@ -125,139 +62,27 @@ def _render(
     return PlainTextResponse(body, media_type=media_type, headers=headers)
 
 
-def _event(data: dict[str, Any] | str) -> bytes:
-    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
-    return f"data: {payload}\n\n".encode()
-
-
-async def _stream(request: Request, spec: Spec, path: Path, ticket: Ticket) -> AsyncIterator[bytes]:
-    """SSE: one delta per segment as it is decoded, then the full text. Deltas concatenate to the text."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Segment | None] = asyncio.Queue()
-
-    def on_segment(segment: Segment) -> None:  # runs in the decoder thread
-        loop.call_soon_threadsafe(queue.put_nowait, segment)
-
-    async def work() -> transcribe.Result:
-        try:
-            async with ticket:
-                return await execute(request, spec, path, on_segment=on_segment)
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-            _discard(path)
-
-    # The decoding runs to the end even if the client goes away: its result still reaches the Registry.
-    task = asyncio.create_task(work())
-    index = 0
-    while (segment := await queue.get()) is not None:
-        text = segment.text.strip()
-        if not text:
-            continue
-        yield _event(
-            {
-                "type": "transcript.text.delta",
-                "delta": text if index == 0 else " " + text,
-                "segment_id": str(index),
-                "start": round(segment.start, 3),
-                "end": round(segment.end, 3),
-            }
-        )
-        index += 1
-    try:
-        result = await task
-    except AsrError as error:
-        yield _event(error.problem(instance=request.url.path))
-        return
-    except Exception:
-        log.exception("a streamed transcription failed")
-        yield _event(AsrError("an unexpected error occurred; see the server log").problem(request.url.path))
-        return
-    done = {
-        "type": "transcript.text.done",
-        "text": result.text,
-        "language": result.language,
-        "duration": round(result.duration, 3),
-    }
-    yield _event(done)
-    yield _event("[DONE]")
-
-
-async def _admit(
-    request: Request, file: UploadFile, settings: Settings, spec: Spec
-) -> tuple[Ticket, Path, float | None]:
-    """For answers that outlive the request: a place in the queue (429 now, while the client still waits for
-    an answer), the audio spooled and checked (400 now rather than a failed job), and its stated duration."""
-    ticket = request.app.state.admission.ticket()
-    path: Path | None = None
-    try:
-        path = await _spool(file, settings, spec.job_id)
-        seconds = await anyio.to_thread.run_sync(audio.probe, path)
-    except BaseException:
-        ticket.cancel()
-        if path is not None:
-            _discard(path)
-        raise
-    return ticket, path, seconds
-
-
-async def _run_job(request: Request, job: Job, ticket: Ticket) -> None:
-    table = request.app.state.jobs
-    try:
-        if job.cancel_requested:
-            raise JobCancelled(f"job {job.id} was cancelled before it started")
-        async with ticket:
-            if job.cancel_requested:
-                raise JobCancelled(f"job {job.id} was cancelled before it started")
-            job.status, job.started_at = "running", datetime.now(UTC)
-            table.changed()
-            job.result = await execute(request, job.spec, job.path, on_progress=job.advance)
-        job.status = "succeeded"
-    except JobCancelled as error:
-        job.status, job.error = "cancelled", error.problem()
-    except AsrError as error:
-        job.status, job.error = "failed", error.problem()
-    except Exception:
-        log.exception("an async transcription job failed", extra={"job_id": str(job.id)})
-        job.status, job.error = "failed", AsrError("an unexpected error occurred; see the server log").problem()
-    finally:
-        ticket.cancel()
-        job.finished_at = datetime.now(UTC)
-        _discard(job.path)
-        table.changed()
-
-
-async def _submit_job(request: Request, spec: Spec, file: UploadFile, settings: Settings) -> Response:
-    table = request.app.state.jobs
-    if table.active(spec.job_id) is not None:
-        raise InvalidRequest(f"job {spec.job_id} is already queued or running here")
-    ticket, path, seconds = await _admit(request, file, settings, spec)
-    job = Job(spec, path, audio_seconds=seconds)
-    table.add(job)
-    tasks: set[asyncio.Task[None]] = request.app.state.job_tasks
-    task = asyncio.create_task(_run_job(request, job, ticket), name=f"job-{job.id}")
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    location = f"/v1/audio/jobs/{job.id}"
+def _accepted(job: Job) -> Response:
+    """202 with the job to poll (RFC 7240's `Preference-Applied` says the async answer was chosen)."""
+    location = JOB_PATH.format(job_id=job.id)
     headers = {"Location": location, JOB_HEADER: str(job.id), "Preference-Applied": RESPOND_ASYNC}
     return JSONResponse(job.view(), status_code=202, headers=headers)
 
 
-async def _transcribe(
-    request: Request, settings: Settings, file: UploadFile, spec: Spec, *, stream: bool, prefer: str | None
+async def _answer(
+    request: Request, service: TranscriptionService, file: UploadFile, spec: Spec, *, stream: bool, prefer: str | None
 ) -> Response:
-    _check_upload(file, settings)
+    """The answer the client asked for: a job (Prefer: respond-async), events (stream=true), or the result."""
+    upload = Upload(file.file, file.size)
     if prefer and RESPOND_ASYNC in prefer.lower():
         if stream:
             raise InvalidRequest("stream=true and Prefer: respond-async exclude each other")
-        return await _submit_job(request, spec, file, settings)
-    admission = request.app.state.admission
+        return _accepted(await service.submit(spec, upload))
     headers = {JOB_HEADER: str(spec.job_id)}
     if stream:
-        ticket, path, _ = await _admit(request, file, settings, spec)
-        sse_headers = {**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(_stream(request, spec, path, ticket), media_type=SSE_MEDIA_TYPE, headers=sse_headers)
-    async with admission.ticket():
-        result = await execute(request, spec, file.file)
+        events = await service.stream(spec, upload, instance=request.url.path)
+        return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers={**headers, **SSE_HEADERS})
+    result = await service.transcribe(spec, upload)
     return _render(result, spec, spec.response_format, headers)
 
 
@@ -305,10 +130,10 @@ PreferHeader = Annotated[
 ]
 
 
-@router.post("/transcriptions", response_model=None)
+@router.post(TRANSCRIPTIONS_PATH, response_model=None)
 async def create_transcription(
     request: Request,
-    settings: SettingsDep,
+    service: ServiceDep,
     _: ApiKey,
     file: FileField,
     model: ModelField = "whisper-1",
@@ -324,7 +149,7 @@ async def create_transcription(
 ) -> Response:
     """Transcribe audio into text in its own language (OpenAI-compatible)."""
     spec = _spec(
-        settings,
+        service.settings,
         "transcribe",
         model,
         language,
@@ -335,13 +160,13 @@ async def create_transcription(
         job_id,
         asset_id,
     )
-    return await _transcribe(request, settings, file, spec, stream=stream, prefer=prefer)
+    return await _answer(request, service, file, spec, stream=stream, prefer=prefer)
 
 
-@router.post("/translations", response_model=None)
+@router.post(TRANSLATIONS_PATH, response_model=None)
 async def create_translation(
     request: Request,
-    settings: SettingsDep,
+    service: ServiceDep,
     _: ApiKey,
     file: FileField,
     model: ModelField = "whisper-1",
@@ -354,52 +179,38 @@ async def create_translation(
     prefer: PreferHeader = None,
 ) -> Response:
     """Translate audio into English text (OpenAI-compatible; needs a multilingual model)."""
+    settings = service.settings
     spec = _spec(settings, "translate", model, None, prompt, temperature, response_format, [], job_id, asset_id)
-    return await _transcribe(request, settings, file, spec, stream=stream, prefer=prefer)
+    return await _answer(request, service, file, spec, stream=stream, prefer=prefer)
 
 
-@router.get("/jobs/{job_id}")
-async def get_job(request: Request, _: ApiKey, job_id: uuid.UUID) -> dict[str, Any]:
+@router.get(JOB_PATH)
+async def get_job(service: ServiceDep, _: ApiKey, job_id: uuid.UUID) -> dict[str, Any]:
     """An async job's status, with `progress` (0 to 1) while it runs."""
-    view: dict[str, Any] = request.app.state.jobs.get(job_id).view()
-    return view
+    return service.job(job_id).view()
 
 
-@router.get("/jobs/{job_id}/result", response_model=None)
+@router.get(JOB_RESULT_PATH, response_model=None)
 async def get_job_result(
-    request: Request,
-    settings: SettingsDep,
+    service: ServiceDep,
     _: ApiKey,
     job_id: uuid.UUID,
     response_format: Annotated[ResponseFormat | None, Query(description="Default: the job's own.")] = None,
 ) -> Response:
     """The finished job's transcript, rendered like the synchronous answer; 409 while it runs."""
-    job: Job = request.app.state.jobs.get(job_id)
-    if job.result is None:
-        if job.status in FINISHED:
-            detail = (job.error or {}).get("detail", "no result")
-            raise JobNotFinished(f"job {job_id} ended {job.status}: {detail}")
-        raise JobNotFinished(
-            f"job {job_id} is {job.status} ({job.view()['progress']} done); poll /v1/audio/jobs/{job_id}",
-            retry_after=settings.retry_after_seconds,
-        )
-    return _render(job.result, job.spec, response_format or job.spec.response_format, {JOB_HEADER: str(job_id)})
+    spec, result = service.job_result(job_id)
+    return _render(result, spec, response_format or spec.response_format, {JOB_HEADER: str(job_id)})
 
 
-@router.delete("/jobs/{job_id}")
-async def cancel_job(request: Request, _: ApiKey, job_id: uuid.UUID) -> dict[str, Any]:
+@router.delete(JOB_PATH)
+async def cancel_job(service: ServiceDep, _: ApiKey, job_id: uuid.UUID) -> dict[str, Any]:
     """Ask a queued or running job to stop (at its next segment); a finished job is left as it is."""
-    job: Job = request.app.state.jobs.get(job_id)
-    if job.status not in FINISHED:
-        job.cancel_requested = True
-    view: dict[str, Any] = job.view()
-    return view
+    return service.cancel(job_id).view()
 
 
-@router.post("/language")
+@router.post(LANGUAGE_PATH)
 async def detect_language(
-    request: Request,
-    settings: SettingsDep,
+    service: ServiceDep,
     _: ApiKey,
     file: FileField,
     model: ModelField = "whisper-1",
@@ -407,20 +218,12 @@ async def detect_language(
 ) -> dict[str, Any]:
     """The most likely spoken languages of the first 30 s, with probabilities (an English-only model can
     only answer English, and says so with `multilingual: false`)."""
-    _check_upload(file, settings)
-    manager = request.app.state.models
-    async with request.app.state.admission.ticket():
-        engine = await anyio.to_thread.run_sync(manager.get, model)
-        try:
-            samples = await anyio.to_thread.run_sync(lambda: audio.head(file.file, seconds=LANGUAGE_SECONDS))
-            ranked = await anyio.to_thread.run_sync(engine.detect_language, samples)
-        finally:
-            manager.touch(engine)
-    languages = [{"language": code, "probability": round(p, 6)} for code, p in ranked[:top]]
+    guess = await service.detect_language(Upload(file.file, file.size), model)
+    languages = [{"language": code, "probability": round(p, 6)} for code, p in guess.ranked[:top]]
     return {
         "language": languages[0]["language"],
         "probability": languages[0]["probability"],
         "languages": languages,
-        "model": engine.model,
-        "multilingual": engine.multilingual,
+        "model": guess.model,
+        "multilingual": guess.multilingual,
     }

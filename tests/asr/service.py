@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from prometheus_client import REGISTRY
 
 from asr.app import create_app
 from asr.settings import Settings
@@ -43,3 +44,9 @@ def start_asr(**overrides: object) -> RunningAsr:
             raise RuntimeError("the ASR service did not get ready")
         time.sleep(0.1)
     return RunningAsr(url, server, thread, app)
+
+
+def transcriptions_ended(outcome: str, engine: str = "faster-whisper", device: str = "cpu") -> float:
+    """`dhg_asr_transcriptions_total` for one outcome, read in this process (the test servers run in it)."""
+    labels = {"engine": engine, "device": device, "outcome": outcome}
+    return REGISTRY.get_sample_value("dhg_asr_transcriptions_total", labels) or 0.0

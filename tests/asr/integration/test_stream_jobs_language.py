@@ -11,7 +11,7 @@ from openai import APIError, OpenAI
 
 from asr.evaluation import word_error_rate
 from tests.asr.integration.test_service import wav_bytes
-from tests.asr.service import SAMPLE, SAMPLE_REFERENCE, start_asr
+from tests.asr.service import SAMPLE, SAMPLE_REFERENCE, start_asr, transcriptions_ended
 
 KEY = "test-asr-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -134,6 +134,7 @@ def test_an_async_job_reports_progress_and_serves_its_result(asr, minute_wav):
 
 
 def test_a_cancelled_job_stops_and_a_full_queue_refuses_new_jobs(asr, minute_wav):
+    before = {outcome: transcriptions_ended(outcome) for outcome in ("cancelled", "rejected", "bad_audio")}
     first = submit(asr, minute_wav).json()
     deadline = time.monotonic() + 60
     while httpx.get(f"{asr.url}/v1/audio/jobs/{first['id']}", headers=AUTH).json()["status"] != "running":
@@ -152,6 +153,8 @@ def test_a_cancelled_job_stops_and_a_full_queue_refuses_new_jobs(asr, minute_wav
     result = httpx.get(f"{asr.url}/v1/audio/jobs/{first['id']}/result", headers=AUTH)
     assert result.status_code == 409 and "cancelled" in result.json()["detail"]
     assert submit(asr, b"not audio" * 50).json()["type"].endswith("/bad-audio")
+    ended = {outcome: transcriptions_ended(outcome) - before[outcome] for outcome in before}
+    assert ended == {"cancelled": 2, "rejected": 1, "bad_audio": 1}
     missing = httpx.get(f"{asr.url}/v1/audio/jobs/00000000-0000-4000-8000-000000000000", headers=AUTH)
     assert missing.status_code == 404 and missing.json()["type"].endswith("/job-not-found")
     assert not list(asr.spool.iterdir())

@@ -54,7 +54,7 @@ def wav(seconds: float) -> bytes:
 def test_the_top_languages_come_ranked_and_only_30_seconds_are_read(tmp_path):
     app = create_app(Settings(outbox_dir=tmp_path / "outbox", spool_dir=tmp_path / "spool"))
     engine = Multilingual()
-    app.state.models = Models(engine)
+    app.state.service.models = Models(engine)
     with TestClient(app) as client:
         response = client.post("/v1/audio/language", files={"file": ("a.wav", wav(45), "audio/wav")}, data={"top": "3"})
     assert response.status_code == 200, response.text
