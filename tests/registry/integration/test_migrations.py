@@ -102,3 +102,25 @@ def test_segments_carry_small_planner_statistics_and_none_where_no_plan_uses_the
     with engine.connect() as connection:
         assert set(dict(connection.execute(query).all()).values()) == {-1}
     engine.dispose()
+
+
+def test_pods_migrating_at_once_take_turns(empty_database):
+    """A rollout starts several pods whose init containers migrate together: each takes the advisory lock in turn,
+    so all succeed and the schema is built once (without the lock, concurrent first migrations collide)."""
+    import subprocess
+    import sys
+
+    import time
+
+    # Each process imports first, then starts migrating at the same moment.
+    code = (
+        "import sys, time; from registry import migrate; import alembic.command; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); migrate.upgrade(sys.argv[1])"
+    )
+    start = str(time.time() + 8)
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code, empty_database, start], stderr=subprocess.PIPE) for _ in range(4)
+    ]
+    errors = [run.communicate(timeout=180)[1].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], errors
+    assert migrate.current_revision(empty_database) == migrate.head_revision()
