@@ -109,7 +109,6 @@ def test_pods_migrating_at_once_take_turns(empty_database):
     so all succeed and the schema is built once (without the lock, concurrent first migrations collide)."""
     import subprocess
     import sys
-
     import time
 
     # Each process imports first, then starts migrating at the same moment.
