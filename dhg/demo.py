@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 from asr.evaluation import word_error_rate
 from core.vocabulary import DEVICES, TERMINAL_PHASES
-from dhg.api import RegistryClient
 from dhg.asr_client import AsrClient, Transcription
-from dhg.errors import RegistryRefused, TranscriptNotStored
+from dhg.errors import TranscriptNotStored
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, SEARCH_QUERY, sample_job_id
-from registry.schemas import AssetOut, JobOut, SearchResult, TranscriptOut
+from registry.client import RegistryAPIError, RegistryClient
+from registry.schemas import AssetOut, JobIn, JobOut, JobPatch, JobSource, SearchResult, TranscriptOut
 
 STORE_POLL_SECONDS = 0.2
 SEARCH_POLL_SECONDS = 0.2
@@ -38,7 +38,7 @@ class DemoResult:
 def wait_for_transcript(registry: RegistryClient, job_id: uuid.UUID, timeout: float) -> TranscriptOut:
     """The transcript the ASR service delivers for `job_id`, once the Registry has it."""
     deadline = time.monotonic() + timeout
-    while (page := registry.transcripts_of_job(job_id)).total == 0:
+    while (page := registry.list_transcripts(job_id=job_id, limit=1)).total == 0:
         if time.monotonic() > deadline:
             raise TranscriptNotStored(
                 f"the ASR service answered, but the Registry had no transcript for job {job_id} within {timeout:g} s"
@@ -51,14 +51,10 @@ def _record_success(registry: RegistryClient, job: JobOut, transcript: Transcrip
     """Mark the job Succeeded with its transcript; a finished job (an earlier run's) stays as it is."""
     if job.phase in TERMINAL_PHASES:
         return job
-    patch: dict[str, object] = {
-        "phase": "Succeeded",
-        "transcript_id": str(transcript.id),
-        "finished_at": datetime.now(UTC).isoformat(),
-    }
+    patch: dict[str, object] = {"phase": "Succeeded", "transcript_id": transcript.id, "finished_at": datetime.now(UTC)}
     if transcript.device in DEVICES:
         patch["device"] = transcript.device
-    return registry.update_job(job.id, patch)
+    return registry.update_job(job.id, JobPatch.model_validate(patch))
 
 
 def _search(registry: RegistryClient, transcript: TranscriptOut, *, timeout: float) -> SearchResult:
@@ -71,7 +67,7 @@ def _search(registry: RegistryClient, transcript: TranscriptOut, *, timeout: flo
             if found.items:
                 return found
             delay = SEARCH_POLL_SECONDS  # the embedding worker has not reached the new segments yet
-        except RegistryRefused as error:
+        except RegistryAPIError as error:
             if error.status != SERVICE_UNAVAILABLE:
                 raise
             if error.retry_after is None:
@@ -85,17 +81,18 @@ def _search(registry: RegistryClient, transcript: TranscriptOut, *, timeout: flo
 
 def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, search_timeout: float) -> DemoResult:
     """The sample through both APIs as a client would use them: store, transcribe, wait until stored, search."""
-    asset, asset_is_new = registry.upload_asset(SAMPLE_PATH)
+    uploaded = registry.upload_asset(SAMPLE_PATH)
+    asset = uploaded.value
     job_id = sample_job_id(asset.sha256)
-    job = registry.create_job({"id": str(job_id), "name": JOB_NAME, "source": {"asset_id": str(asset.id)}})
-    stored_before = registry.transcripts_of_job(job_id).total > 0
+    job = registry.create_job(JobIn(id=job_id, name=JOB_NAME, source=JobSource(asset_id=asset.id))).value
+    stored_before = registry.list_transcripts(job_id=job_id, limit=1).total > 0
     started = time.monotonic()
     transcription = asr.transcribe(SAMPLE_PATH, response_format="verbose_json", job_id=job_id, asset_id=asset.id)
     transcribe_seconds = time.monotonic() - started
     transcript = wait_for_transcript(registry, job_id, store_timeout)
     return DemoResult(
         asset=asset,
-        asset_is_new=asset_is_new,
+        asset_is_new=uploaded.created,
         transcription=transcription,
         transcribe_seconds=transcribe_seconds,
         word_error_rate=word_error_rate(REFERENCE_TEXT, str(transcription.parsed().get("text", ""))),

@@ -5,6 +5,7 @@ Command-line options override these; the Registry's own `DHG_REGISTRY_*` setting
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,3 +57,9 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, built once."""
     return Settings()
+
+
+def inherited_environment() -> dict[str, str]:
+    """This process's environment, read now: what the services local mode starts inherit (PATH, a model cache,
+    the user's DHG_REGISTRY_* and DHG_ASR_* settings)."""
+    return dict(os.environ)

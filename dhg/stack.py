@@ -24,6 +24,7 @@ from dhg.errors import PortInUse, StackError
 from dhg.postgres import EmbeddedPostgres, PostgresError
 from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
 from dhg.services import HOST, ChildService
+from dhg.settings import inherited_environment
 
 REGISTRY_ARGUMENTS = ("-m", "registry", "serve")
 ASR_ARGUMENTS = ("-m", "asr")
@@ -46,7 +47,7 @@ def asr_command(port: int) -> list[str]:
 def registry_environment(*, database_url: str, data_dir: DataDir, admin_token: str) -> dict[str, str]:
     """Our environment (PATH, any DHG_REGISTRY_* the user set) with the settings local mode decides."""
     return {
-        **os.environ,
+        **inherited_environment(),
         "DHG_REGISTRY_DATABASE_URL": database_url,
         "DHG_REGISTRY_STORAGE_DIR": str(data_dir.media),
         "DHG_REGISTRY_ADMIN_TOKEN": admin_token,
@@ -59,7 +60,7 @@ def asr_environment(*, registry_url: str, data_dir: DataDir, admin_token: str, a
     results go to the local Registry through an outbox in the data dir, and callers need the local key."""
     return {
         "DHG_ASR_MODEL_CACHE_DIR": str(data_dir.models),
-        **os.environ,
+        **inherited_environment(),
         "DHG_ASR_REGISTRY_URL": registry_url,
         "DHG_ASR_REGISTRY_TOKEN": admin_token,
         "DHG_ASR_OUTBOX_DIR": str(data_dir.asr_outbox),

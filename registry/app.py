@@ -95,8 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="System of record: media assets, transcripts, jobs, search and the audit log.",
         lifespan=lifespan,
-        # FastAPI's native OpenTelemetry looks up the global providers on every request (~30 µs) even when none
-        # is configured; it runs only when asked for (Prometheus metrics and JSON logs are always on).
+        # FastAPI's native OpenTelemetry looks up the global providers on every request even when none is
+        # configured; it runs only when asked for (Prometheus metrics and JSON logs are always on).
         telemetry=TelemetryConfig(
             tracing=settings.opentelemetry, metrics=settings.opentelemetry, logs=settings.opentelemetry
         ),

@@ -22,7 +22,7 @@ log = logging.getLogger("registry.background")
 
 async def estimated_rows(session: AsyncSession, table: str) -> int:
     """The planner's row count of a big table (kept current by autovacuum's ANALYZE): counting hundreds of
-    thousands of rows every refresh took a core for ~100 ms and showed up in the API's p99 (bench/registry).
+    thousands of rows every refresh kept a core busy and showed up in the API's p99 (bench/README.md).
     Exact when the table was never analysed yet."""
     estimate = await session.scalar(
         text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}

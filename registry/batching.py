@@ -4,9 +4,9 @@ Each push alone is one statement, one round trip and one commit (a WAL flush). T
 `writers` push transactions run at once; pushes that arrive while all of them are busy wait in a queue, and the
 next free writer takes them all (up to `max_batch`) into one transaction, sent as one pipeline: one round trip
 and one commit for the lot. While a writer is free nothing waits (the batch is that one push), so batches form
-only when pushes queue up, as when many ASR workers finish at once. Measured (bench/README.md): with 16 pushers
-back to back it won 13 of 15 rounds against pushes alone (up to +61%), with a median 14% less Postgres CPU per
-push; at a steady 300 pushes/s, where batches stay small, the latency tail is the same within the noise.
+only when pushes queue up, as when many ASR workers finish at once: then it stores more pushes per second for
+less Postgres CPU each, and at a steady rate, where batches stay small, it leaves the latency tail as it was
+(the figures are in bench/README.md).
 
 A batch is all or nothing: if one statement in it fails, nothing of it is stored, and each of its pushes is
 told to write itself alone (the ordinary one-statement path, with its own error and its own answer).

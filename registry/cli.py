@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import sys
 import tempfile
 import uuid
@@ -18,7 +17,7 @@ from registry import migrate
 from registry.auth import SCOPES
 from registry.db import make_engine, make_sessionmaker, transaction
 from registry.models import ApiToken
-from registry.settings import get_settings
+from registry.settings import get_settings, set_library_environment
 from registry.store import audit, tokens
 
 T = TypeVar("T")
@@ -45,8 +44,14 @@ def serve(
     port: int = 8000,
     migrate_first: bool = True,
     workers: Annotated[
-        int, typer.Option(min=1, max=64, envvar="DHG_REGISTRY_WORKERS", help="Server processes (one per core).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes, one per core (default: DHG_REGISTRY_WORKERS, else 1).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the API with uvicorn (migrating first unless --no-migrate-first)."""
     import uvicorn
@@ -56,19 +61,20 @@ def serve(
     from registry.metrics import MULTIPROCESS_ENV
 
     settings = get_settings()
+    processes = workers or settings.workers
     configure_logging(settings.service_name, settings.log_level)
     if migrate_first:
         migrate.upgrade(settings.database_url)
-    if workers == 1:
+    if processes == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
         return
     # Several processes: each writes its metrics to a fresh shared folder, which /metrics sums.
     with tempfile.TemporaryDirectory(prefix="dhg-registry-metrics-") as folder:
-        os.environ[MULTIPROCESS_ENV] = folder
+        set_library_environment({MULTIPROCESS_ENV: folder})
         uvicorn.run(
             "registry.app:create_worker_app",
             factory=True,
-            workers=workers,
+            workers=processes,
             host=host,
             port=port,
             log_config=None,

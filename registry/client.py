@@ -5,11 +5,13 @@ Both share one description of each call (`_Call`), so they cannot drift apart; t
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 import httpx
 
@@ -35,15 +37,29 @@ from registry.schemas import (
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+FilePart = tuple[str, bytes | BinaryIO, str]  # (filename, content, content type): one multipart file
 
 
 class RegistryAPIError(Exception):
-    """The Registry answered with an error (its RFC 9457 problem is in `problem`), or could not be reached."""
+    """The Registry answered with an error (its RFC 9457 problem is in `problem`), or could not be reached
+    (`status` None). `request` names the call ("GET /v1/search"); `retry_after` is the Retry-After delay in
+    seconds when the Registry said the condition will pass."""
 
-    def __init__(self, status: int | None, problem: dict[str, Any], message: str) -> None:
+    def __init__(
+        self,
+        status: int | None,
+        problem: dict[str, Any],
+        message: str,
+        *,
+        request: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.problem = problem
+        self.request = request
+        self.retry_after = retry_after
 
     @property
     def type(self) -> str:
@@ -85,15 +101,22 @@ class _Call(Generic[T]):
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds of a Retry-After header (the delay form; an HTTP date counts as absent)."""
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def _error(response: httpx.Response) -> RegistryAPIError:
     try:
-        problem = response.json()
+        body = response.json()
     except ValueError:
-        problem = {"detail": response.text[:500]}
-    message = (
-        f"{response.request.method} {response.request.url.path} → {response.status_code}: "
-        f"{problem.get('detail') or problem.get('title') or 'error'}"
-    )
+        body = None
+    problem = body if isinstance(body, dict) else {"detail": response.text[:500]}
+    request = f"{response.request.method} {response.request.url.path}"
+    message = f"{request} → {response.status_code}: {problem.get('detail') or problem.get('title') or 'error'}"
     kind = (
         NotFoundError
         if response.status_code == 404
@@ -101,7 +124,12 @@ def _error(response: httpx.Response) -> RegistryAPIError:
         if response.status_code in (401, 403)
         else RegistryAPIError
     )
-    return kind(response.status_code, problem, message)
+    return kind(response.status_code, problem, message, request=request, retry_after=retry_after(response))
+
+
+def _unreachable(method: str, path: str, error: httpx.HTTPError) -> RegistryAPIError:
+    """No answer (refused, timed out, broken): the cause stays chained as `__cause__`."""
+    return RegistryAPIError(None, {"detail": str(error)}, f"registry unreachable: {error}", request=f"{method} {path}")
 
 
 def _model(model: Any) -> Callable[[httpx.Response], Any]:
@@ -126,8 +154,12 @@ class _Calls:
     """Every API call as data; the sync and async clients only execute them."""
 
     @staticmethod
-    def upload_asset(content: bytes, filename: str, content_type: str) -> _Call[Pushed[AssetOut]]:
-        return _Call("POST", "/v1/assets", _pushed(AssetOut), {"files": {"file": (filename, content, content_type)}})
+    def readiness() -> _Call[dict[str, Any]]:
+        return _Call("GET", "/readyz", lambda r: dict(r.json()))
+
+    @staticmethod
+    def upload_asset(part: FilePart) -> _Call[Pushed[AssetOut]]:
+        return _Call("POST", "/v1/assets", _pushed(AssetOut), {"files": {"file": part}})
 
     @staticmethod
     def get_asset(asset_id: uuid.UUID) -> _Call[AssetOut]:
@@ -211,6 +243,10 @@ class _Calls:
         return _Call("POST", "/v1/tokens", _model(TokenCreated), {"json": body.model_dump()})
 
     @staticmethod
+    def list_tokens(limit: int, offset: int) -> _Call[Page[TokenOut]]:
+        return _Call("GET", "/v1/tokens", _model(Page[TokenOut]), {"params": _params(limit=limit, offset=offset)})
+
+    @staticmethod
     def revoke_token(token_id: uuid.UUID) -> _Call[TokenOut]:
         return _Call("DELETE", f"/v1/tokens/{token_id}", _model(TokenOut))
 
@@ -227,10 +263,17 @@ def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _file(source: Path | bytes, filename: str | None) -> tuple[bytes, str]:
+@contextmanager
+def _file_part(source: Path | bytes, filename: str | None, content_type: str | None) -> Iterator[FilePart]:
+    """The file of an upload; one on disk is sent from an open handle, chunk by chunk, never read whole.
+    The content type defaults to the one the filename suggests."""
+    name = filename or (source.name if isinstance(source, Path) else "upload")
+    kind = content_type or mimetypes.guess_type(name)[0] or DEFAULT_CONTENT_TYPE
     if isinstance(source, Path):
-        return source.read_bytes(), filename or source.name
-    return source, filename or "upload"
+        with source.open("rb") as handle:
+            yield name, handle, kind
+    else:
+        yield name, source, kind
 
 
 class RegistryClient:
@@ -241,7 +284,7 @@ class RegistryClient:
         base_url: str,
         token: str | None = None,
         *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
@@ -250,7 +293,7 @@ class RegistryClient:
         try:
             response = self._http.request(call.method, call.path, **call.kwargs)
         except httpx.HTTPError as error:
-            raise RegistryAPIError(None, {"detail": str(error)}, f"registry unreachable: {error}") from error
+            raise _unreachable(call.method, call.path, error) from error
         if response.status_code >= 400:
             raise _error(response)
         return call.parse(response)
@@ -265,16 +308,22 @@ class RegistryClient:
         self.close()
 
     def ready(self) -> bool:
+        """True when /readyz answers 200; False when it answers anything else or nothing answers."""
         try:
-            return self._http.get("/readyz").status_code == 200
+            return self._http.get("/readyz").status_code == httpx.codes.OK
         except httpx.HTTPError:
             return False
 
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz says (status, schema); RegistryAPIError when the Registry is not ready."""
+        return self._run(_Calls.readiness())
+
     def upload_asset(
-        self, source: Path | bytes, *, filename: str | None = None, content_type: str = "application/octet-stream"
+        self, source: Path | bytes, *, filename: str | None = None, content_type: str | None = None
     ) -> Pushed[AssetOut]:
-        content, name = _file(source, filename)
-        return self._run(_Calls.upload_asset(content, name, content_type))
+        """Store media (a file is streamed from disk); `.created` is False when the same bytes were stored before."""
+        with _file_part(source, filename, content_type) as part:
+            return self._run(_Calls.upload_asset(part))
 
     def get_asset(self, asset_id: uuid.UUID) -> AssetOut:
         return self._run(_Calls.get_asset(asset_id))
@@ -302,7 +351,7 @@ class RegistryClient:
                             )
                         handle.write(chunk)
         except httpx.HTTPError as error:
-            raise RegistryAPIError(None, {"detail": str(error)}, f"registry unreachable: {error}") from error
+            raise _unreachable("GET", f"/v1/assets/{asset_id}/content", error) from error
         return written
 
     def push_transcript(self, transcript: TranscriptIn) -> Pushed[TranscriptOut]:
@@ -316,6 +365,7 @@ class RegistryClient:
         return self._run(_Calls.render_transcript(transcript_id, fmt))
 
     def list_transcripts(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> Page[TranscriptSummary]:
+        """A page of transcripts; filters as the API's (`job_id`, `asset_id`, `language`, ...)."""
         return self._run(_Calls.list_transcripts(limit, offset, **filters))
 
     def delete_transcript(self, transcript_id: uuid.UUID) -> None:
@@ -339,6 +389,9 @@ class RegistryClient:
     def create_token(self, name: str, scopes: list[str]) -> TokenCreated:
         return self._run(_Calls.create_token(name, scopes))
 
+    def list_tokens(self, *, limit: int = 500, offset: int = 0) -> Page[TokenOut]:
+        return self._run(_Calls.list_tokens(limit, offset))
+
     def revoke_token(self, token_id: uuid.UUID) -> TokenOut:
         return self._run(_Calls.revoke_token(token_id))
 
@@ -354,7 +407,7 @@ class AsyncRegistryClient:
         base_url: str,
         token: str | None = None,
         *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout, transport=transport)
@@ -363,7 +416,7 @@ class AsyncRegistryClient:
         try:
             response = await self._http.request(call.method, call.path, **call.kwargs)
         except httpx.HTTPError as error:
-            raise RegistryAPIError(None, {"detail": str(error)}, f"registry unreachable: {error}") from error
+            raise _unreachable(call.method, call.path, error) from error
         if response.status_code >= 400:
             raise _error(response)
         return call.parse(response)
@@ -377,11 +430,21 @@ class AsyncRegistryClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    async def ready(self) -> bool:
+        try:
+            return (await self._http.get("/readyz")).status_code == httpx.codes.OK
+        except httpx.HTTPError:
+            return False
+
+    async def readiness(self) -> dict[str, Any]:
+        return await self._run(_Calls.readiness())
+
     async def upload_asset(
-        self, source: Path | bytes, *, filename: str | None = None, content_type: str = "application/octet-stream"
+        self, source: Path | bytes, *, filename: str | None = None, content_type: str | None = None
     ) -> Pushed[AssetOut]:
-        content, name = _file(source, filename)
-        return await self._run(_Calls.upload_asset(content, name, content_type))
+        # httpx reads a file part in small blocking reads between sends: local disk, never whole in memory
+        with _file_part(source, filename, content_type) as part:
+            return await self._run(_Calls.upload_asset(part))
 
     async def get_asset(self, asset_id: uuid.UUID) -> AssetOut:
         return await self._run(_Calls.get_asset(asset_id))
@@ -395,6 +458,9 @@ class AsyncRegistryClient:
     async def render_transcript(self, transcript_id: uuid.UUID, fmt: TranscriptFormat) -> str:
         return await self._run(_Calls.render_transcript(transcript_id, fmt))
 
+    async def list_transcripts(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> Page[TranscriptSummary]:
+        return await self._run(_Calls.list_transcripts(limit, offset, **filters))
+
     async def create_job(self, job: JobIn) -> Pushed[JobOut]:
         return await self._run(_Calls.create_job(job))
 
@@ -406,3 +472,6 @@ class AsyncRegistryClient:
 
     async def search(self, q: str, *, mode: str = "auto", limit: int = 10, **filters: Any) -> SearchResult:
         return await self._run(_Calls.search(q, mode, limit, **filters))
+
+    async def list_tokens(self, *, limit: int = 500, offset: int = 0) -> Page[TokenOut]:
+        return await self._run(_Calls.list_tokens(limit, offset))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import EMBEDDING_DIMENSIONS, Segment
-from registry.settings import Settings
+from registry.settings import Settings, set_library_environment
 
 log = logging.getLogger("registry.embeddings")
+# Read by the Hugging Face libraries as they load: the model is on disk, so never reach for a hub; and tokenize
+# on the calling thread. An operator's own values win.
+LIBRARY_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 class Embedder(Protocol):
@@ -36,8 +38,7 @@ class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (384-d) through sentence-transformers, normalised so cosine = dot product."""
 
     def __init__(self, model_path: Path, threads: int | None = None) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is on disk; never reach for a hub
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        set_library_environment(LIBRARY_ENVIRONMENT, keep_existing=True)
         import torch
         from sentence_transformers import SentenceTransformer
 

@@ -2,8 +2,8 @@
 
 A full (generation 2) collection walks every tracked object. Right after start-up the heap holds hundreds of
 thousands of long-lived objects (FastAPI, pydantic, SQLAlchemy, psycopg, and torch once the embedding model is
-loaded): walking them stalled every request in flight for up to ~140 ms (measured by bench/registry), which
-alone broke the p99 target. Objects that live for the life of the process are moved out of the collector's
+loaded): walking them stalls every request in flight, long enough to break the p99 target on its own
+(bench/README.md). Objects that live for the life of the process are moved out of the collector's
 sight with `gc.freeze()`; what requests allocate is still collected as before.
 """
 

@@ -1,8 +1,8 @@
 """The two hottest calls, answered without the web framework's per-request machinery.
 
 ASR workers push transcripts and clients read them far more often than anything else is called. Through
-FastAPI each of those calls spent about 0.4 ms of CPU on routing, dependency solving and its middleware
-layers: as much as the database work behind it (bench/registry). This layer answers exactly the common shape
+FastAPI each of those calls spent as much CPU on routing, dependency solving and its middleware layers as on
+the database work behind it (bench/README.md). This layer answers exactly the common shape
 of the two calls — `GET /v1/transcripts/{canonical uuid}` (JSON) and `POST /v1/transcripts` with a JSON body
 that validates — with the very functions the FastAPI routes use (authentication, the store, problem+json).
 Anything else (another format, a body that is not valid JSON or does not validate, a path that is not a

@@ -1,7 +1,12 @@
-"""Registry settings: one object, read once from `DHG_REGISTRY_*` environment variables."""
+"""Registry settings: one object, read once from `DHG_REGISTRY_*` environment variables.
+
+`set_library_environment` is the one place the Registry writes the environment: for the few libraries that read
+their own variables when they load (prometheus-client's multiprocess folder, Hugging Face's offline mode)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -56,6 +61,9 @@ class Settings(BaseSettings):
         default=False,
         description="Let FastAPI export OpenTelemetry traces, metrics and logs to the configured providers.",
     )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes of `dhg-registry serve` (one per core the host has)."
+    )
     log_level: str = "INFO"
     service_name: str = "registry"
 
@@ -64,3 +72,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, built once."""
     return Settings()
+
+
+def set_library_environment(variables: Mapping[str, str], *, keep_existing: bool = False) -> None:
+    """Set environment variables that a library reads for itself (in this process, and in the ones it starts).
+    With `keep_existing`, a value the operator set already wins."""
+    for name, value in variables.items():
+        if keep_existing:
+            os.environ.setdefault(name, value)
+        else:
+            os.environ[name] = value

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dhg.api import RegistryClient
+from dhg.api import registry_client
 from dhg.datadir import DataDir, read_admin_token, read_asr_api_key, read_state
 from dhg.errors import NoToken
 from dhg.settings import get_settings
+from registry.client import RegistryClient
 
 DataDirOption = Annotated[
     Path | None,
@@ -61,8 +63,9 @@ class Target:
     registry_url: str
     token: str | None
 
-    def client(self) -> RegistryClient:
-        return RegistryClient(self.registry_url, self.token, timeout=get_settings().http_timeout_seconds)
+    def client(self) -> AbstractContextManager[RegistryClient]:
+        """`with target.client() as client:` the Registry's client; its errors come out as one-line errors."""
+        return registry_client(self.registry_url, self.token, timeout=get_settings().http_timeout_seconds)
 
 
 def resolve_registry_url(option: str | None, data_dir: DataDir) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from dhg.api import RegistryClient
+from dhg.api import registry_client
 from dhg.asr_client import AsrClient
 from dhg.commands.options import (
     AsrUrlOption,
@@ -24,11 +24,12 @@ PROBE_TIMEOUT_SECONDS = 3.0
 
 
 def _registry_readiness(url: str) -> tuple[str, bool]:
-    with RegistryClient(url, timeout=PROBE_TIMEOUT_SECONDS) as client:
-        try:
-            return f"ready (schema {client.readiness().get('schema', '?')})", True
-        except DhgError as error:
-            return f"not ready: {error}", False
+    try:
+        with registry_client(url, timeout=PROBE_TIMEOUT_SECONDS) as client:
+            ready = client.readiness()
+    except DhgError as error:
+        return f"not ready: {error}", False
+    return f"ready (schema {ready.get('schema', '?')})", True
 
 
 def _asr_readiness(url: str) -> tuple[str, bool]:

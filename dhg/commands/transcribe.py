@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from dhg.api import RegistryClient
+from dhg.api import one_line_errors
 from dhg.asr_client import AsrClient, Transcription
 from dhg.commands.options import (
     AsrUrlOption,
@@ -30,6 +30,7 @@ from dhg.commands.options import (
 from dhg.errors import DhgError, RegistryRefused
 from dhg.output import error_console
 from dhg.settings import get_settings
+from registry.client import RegistryClient
 
 
 class OutputFormat(StrEnum):
@@ -69,14 +70,14 @@ def _check_files(files: list[Path], output_dir: Path | None, output_format: Outp
             written[target] = path
 
 
-def _asset_store(target: Target) -> RegistryClient | None:
-    """The Registry to upload files to first, when it answers and we have a token; otherwise None, with a note."""
+def _asset_store(target: Target, closing: ExitStack) -> RegistryClient | None:
+    """The Registry to upload files to first (closed with `closing`), when it answers and we have a token;
+    otherwise None, with a note."""
     if not target.token:
         error_console.print("note: no Registry token, so the files are not stored as assets (see --token)")
         return None
-    client = target.client()
-    if not client.is_ready():
-        client.close()
+    client = closing.enter_context(target.client())
+    if not client.ready():
         error_console.print(
             f"note: the Registry at {escape(target.registry_url)} is not reachable, so the files are not stored "
             "as assets"
@@ -85,13 +86,13 @@ def _asset_store(target: Target) -> RegistryClient | None:
     return client
 
 
-def _upload(store: RegistryClient, path: Path) -> uuid.UUID:
+def _upload(store: RegistryClient, registry_url: str, path: Path) -> uuid.UUID:
     try:
-        asset, _ = store.upload_asset(path)
+        with one_line_errors(registry_url):
+            return store.upload_asset(path).value.id
     except RegistryRefused as error:
         hint = "" if error.status == httpx.codes.UNSUPPORTED_MEDIA_TYPE else " (or pass --no-store)"
         raise DhgError(f"{path}: the Registry refused to store it: {error}{hint}") from error
-    return asset.id
 
 
 @contextmanager
@@ -166,29 +167,25 @@ def transcribe(
         resolve_asr_api_key(target.data_dir),
         timeout=get_settings().transcribe_timeout_seconds,
     )
-    with asr:
+    with asr, ExitStack() as closing:
         asr.readiness()
-        store = None if no_store else _asset_store(target)
+        store = None if no_store else _asset_store(target, closing)
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            with _progress(len(files)) as progress:
-                overall = progress.add_task("", total=len(files))
-                for path in files:
-                    progress.update(overall, description=escape(path.name))
-                    asset_id = _upload(store, path) if store else None
-                    try:
-                        transcription = asr.transcribe(
-                            path,
-                            response_format=output_format.value,
-                            model=model,
-                            language=language,
-                            asset_id=asset_id,
-                        )
-                    except DhgError as error:
-                        raise DhgError(f"{path}: {error}") from error
-                    _emit(transcription, path, output_dir, output_format, many=len(files) > 1)
-                    progress.advance(overall)
-        finally:
-            if store is not None:
-                store.close()
+        with _progress(len(files)) as progress:
+            overall = progress.add_task("", total=len(files))
+            for path in files:
+                progress.update(overall, description=escape(path.name))
+                asset_id = _upload(store, target.registry_url, path) if store else None
+                try:
+                    transcription = asr.transcribe(
+                        path,
+                        response_format=output_format.value,
+                        model=model,
+                        language=language,
+                        asset_id=asset_id,
+                    )
+                except DhgError as error:
+                    raise DhgError(f"{path}: {error}") from error
+                _emit(transcription, path, output_dir, output_format, many=len(files) > 1)
+                progress.advance(overall)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from dhg.api import RegistryClient
+from dhg.api import registry_client
 from dhg.asr_client import AsrClient
 from dhg.commands.options import DataDirOption, data_dir_from
 from dhg.demo import run_demo
@@ -44,9 +44,8 @@ def _report(message: str) -> None:
 def _demo(stack: LocalStack, settings: Settings) -> None:
     """Run the sample through the stack; a failure says which service's log to read."""
     assert stack.asr_api_key is not None
-    registry = RegistryClient(stack.registry_url, stack.admin_token, timeout=settings.http_timeout_seconds)
     asr = AsrClient(stack.asr_url, stack.asr_api_key, timeout=settings.transcribe_timeout_seconds)
-    with registry, asr:
+    with registry_client(stack.registry_url, stack.admin_token, timeout=settings.http_timeout_seconds) as registry, asr:
         try:
             result = run_demo(
                 registry,
