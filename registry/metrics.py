@@ -13,12 +13,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app, multiprocess
 
+from registry.settings import library_environment
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def asgi_app() -> Any:
     """The `/metrics` app: this process's registry, or every process's samples in multiprocess mode."""
-    if not os.environ.get(MULTIPROCESS_ENV):
+    if not library_environment(MULTIPROCESS_ENV):
         return make_asgi_app()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -27,7 +29,7 @@ def asgi_app() -> Any:
 
 def process_exited() -> None:
     """Drop this process's live gauges from the shared samples (multiprocess mode only)."""
-    if os.environ.get(MULTIPROCESS_ENV):
+    if library_environment(MULTIPROCESS_ENV):
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 

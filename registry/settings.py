@@ -82,3 +82,8 @@ def set_library_environment(variables: Mapping[str, str], *, keep_existing: bool
             os.environ.setdefault(name, value)
         else:
             os.environ[name] = value
+
+
+def library_environment(name: str) -> str | None:
+    """A variable a library reads for itself (prometheus-client's multiprocess folder), as this process sees it."""
+    return os.environ.get(name)
