@@ -60,6 +60,9 @@ class TokenCache:
         self._entries.clear()
 
 
+SERVICE_SCOPES = frozenset({"read", "write"})
+
+
 async def principal_for(state: Any, authorization: str | None) -> auth.Principal:
     """The caller behind an `Authorization` header value; 401 when missing, unknown or revoked.
 
@@ -72,6 +75,9 @@ async def principal_for(state: Any, authorization: str | None) -> auth.Principal
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     if admin and matches(token, admin):
         return auth.Principal(actor=auth.BOOTSTRAP_ACTOR, scopes=frozenset(auth.SCOPES))
+    for name, secret in settings.service_tokens.items():
+        if matches(token, secret.get_secret_value()):
+            return auth.Principal(actor=f"service:{name}", scopes=SERVICE_SCOPES)
     cache: TokenCache = state.token_cache
     token_hash = auth.hash_token(token)
     principal = cache.get(token_hash)

@@ -16,12 +16,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DHG_REGISTRY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DHG_REGISTRY_", env_nested_delimiter="__", extra="ignore")
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/dhg"
     db_pool_size: int = 10
     db_max_overflow: int = 10
     storage_dir: Path = Path("./.local/registry-media")
+    service_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Write tokens of the factory's own services, by name (DHG_REGISTRY_SERVICE_TOKENS__WORKER=...: "
+        "the ASR service, the workers, the controller), each from a Secret; compared in constant time, never stored. "
+        "Their calls are audited as service:<name>.",
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="Bootstrap admin bearer token; compared in constant time, never stored."
     )

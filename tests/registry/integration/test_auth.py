@@ -99,3 +99,33 @@ def test_refused_calls_are_audited_with_the_actor_and_outcome(registry, admin):
 def test_health_and_metrics_are_public(registry, path):
     with registry.client() as client:
         assert client.get(path).status_code == 200
+
+
+def test_service_tokens_from_the_environment_write_and_are_audited_by_name(postgres, tmp_path, monkeypatch):
+    """The chart hands the ASR service, the workers and the controller their own write tokens from a Secret
+    (DHG_REGISTRY_SERVICE_TOKENS__<NAME>): each writes, none administers, and the audit log names the service."""
+    import httpx
+
+    from registry.settings import Settings
+    from tests.conftest import start_registry
+
+    monkeypatch.setenv("DHG_REGISTRY_SERVICE_TOKENS__WORKER", "dhg_worker-secret-value")
+    tokens = Settings().service_tokens
+    assert {name: secret.get_secret_value() for name, secret in tokens.items()} == {"worker": "dhg_worker-secret-value"}
+    server = start_registry(postgres.create_database(f"svc_{uuid.uuid4().hex[:8]}"), tmp_path, service_tokens=tokens)
+    try:
+        job_id = str(uuid.uuid4())
+        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer dhg_worker-secret-value"}) as worker:
+            pushed = worker.post("/v1/transcripts", json={"job_id": job_id, "segments": []})
+            assert pushed.status_code == 201, pushed.text
+            assert worker.get(f"/v1/transcripts/{pushed.json()['id']}").status_code == 200
+            assert worker.get("/v1/audit").status_code == 403
+            assert worker.post("/v1/tokens", json={"name": "x", "scopes": ["admin"]}).status_code == 403
+        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer dhg_worker-secret-valuE"}) as wrong:
+            assert wrong.get("/v1/transcripts").status_code == 401
+        with server.client(server.admin_token) as admin:
+            rows = admin.get("/v1/audit", params={"limit": 500}).json()["items"]
+        pushes = [row for row in rows if row["method"] == "POST" and row["path"] == "/v1/transcripts"]
+        assert [row["actor"] for row in pushes] == ["service:worker"]
+    finally:
+        server.stop()
