@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,14 +26,15 @@ class Kube:
         self.executor = ThreadPoolExecutor(self.THREADS, thread_name_prefix="kube")
 
     @classmethod
-    def connect(cls) -> Kube:
-        """In a pod: its service account; elsewhere: $KUBECONFIG."""
+    def connect(cls, kubeconfig: str | None) -> Kube:
+        """In a pod: its service account; elsewhere: `kubeconfig` (the settings' $KUBECONFIG, read when they were:
+        the library's own default is $KUBECONFIG as it was when the library was imported)."""
         configuration = k8s.Configuration()
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+                config_file=kubeconfig, client_configuration=configuration
             )
         configuration.connection_pool_maxsize = cls.THREADS
         return cls(k8s.ApiClient(configuration))

@@ -134,7 +134,10 @@ class TranscriptionJobStatus(Model):
     )
     message: str | None = None
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
-    outputs: dict[str, str] | None = Field(default=None, description="Registry URLs of the asked renderings.")
+    outputs: dict[str, str] | None = Field(
+        default=None,
+        description="On success: each of spec.outputFormats → the URL the Registry renders the transcript at.",
+    )
     conditions: list[Condition] = Field(default_factory=list)
 
 

@@ -1,9 +1,10 @@
 """The Kopf wiring around `controller.reconcile`: gather the observation, carry the plan out.
 
-One daemon per TranscriptionJob runs the level-triggered loop: observe (the Jobs and pods it owns and the
-cluster's GPU nodes, all from Kopf's in-memory indexes kept by watches, so a pass costs no API call), reconcile,
-create or delete worker Jobs, write the whole status (conditions included) with one merge-patch on the status
-subresource, post Events, then sleep until a Job or pod of its own changes or the plan's requeue time comes.
+One daemon per TranscriptionJob runs the level-triggered loop: observe (the Jobs and pods it owns, the cluster
+autoscaler's scale-ups for those pods and the cluster's GPU nodes, all from Kopf's in-memory indexes kept by
+watches, so a pass costs no API call), reconcile, create or delete worker Jobs, write the whole status (conditions
+included) with one merge-patch on the status subresource, post Events, record the phase in the Registry, then
+sleep until a Job or pod of its own changes or the plan's requeue time comes.
 
 Kopf settings chosen on purpose (see `configure`): handler progress lives in annotations under our own prefix, and
 no diff base is kept (`NoDiffBase`); peering with a random priority per replica, so with two replicas exactly one
@@ -27,13 +28,14 @@ from controller import metrics
 from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
-from controller.reconcile import JobView, Observed, Plan, reconcile
-from controller.settings import Settings, get_settings
+from controller.reconcile import JobView, Observed, Plan, parse_time, reconcile
+from controller.settings import get_settings
 from core.vocabulary import TERMINAL_PHASES
 from registry.client import AsyncRegistryClient, RegistryAPIError
 from registry.schemas import JobIn, JobPatch, JobSource
 
 PREFIX = GROUP
+SCALE_UP_REASON = "TriggeredScaleUp"  # the cluster autoscaler's Event on a pod it adds a node for
 IDLE_SECONDS = 300.0
 CANCELLED_KEPT = 10_000
 log = logging.getLogger("controller")
@@ -66,7 +68,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    memo.kube = Kube.connect()
+    memo.kube = Kube.connect(ours.kubeconfig)
     memo.settings = ours
     memo.config = ours.worker
     memo.wakeups = {}
@@ -118,6 +120,19 @@ def worker_pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_
     return {(namespace, labels.get("job-name", "")): dict(body)}
 
 
+@kopf.index("", "v1", "events", field="reason", value=SCALE_UP_REASON)
+def scale_ups(namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
+    """When the cluster autoscaler last said it is adding a node for a pod, by (namespace, pod name). Events carry
+    no labels to select by, so the watch brings every Event and Kopf keeps only these (they wake no daemon: the
+    next pass reads them, at the latest when a fallback falls due)."""
+    involved = body.get("involvedObject") or {}
+    if involved.get("kind") != "Pod":
+        return None
+    # core/v1 Events from client-go's recorder (the autoscaler's) stamp lastTimestamp; newer recorders a series
+    when = (body.get("series") or {}).get("lastObservedTime") or body.get("lastTimestamp") or body.get("eventTime")
+    return {(namespace, involved.get("name")): when or body["metadata"].get("creationTimestamp")}
+
+
 def _wake(memo: Any, namespace: str | None, name: str) -> None:
     event = memo.wakeups.get((namespace, name))
     if event is not None:
@@ -134,17 +149,22 @@ def pod_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any)
     _wake(memo, namespace, labels[LABEL_JOB])
 
 
-def observe(
-    body: kopf.Body, status: dict[str, Any], worker_jobs: AnyIndex, worker_pods: AnyIndex, gpu_nodes: AnyIndex
-) -> Observed:
-    """The TranscriptionJob (with `status`, the one this operator wrote last), its Jobs and pods, the GPU nodes."""
+def observe(body: kopf.Body, status: dict[str, Any], indexes: dict[str, AnyIndex]) -> Observed:
+    """The TranscriptionJob (with `status`, the one this operator wrote last), its Jobs and pods, the autoscaler's
+    scale-ups for those pods, the GPU nodes (`indexes`: Kopf's, by name)."""
     job = TranscriptionJob.model_validate({**dict(body), "status": status or None})
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    views = []
-    for manifest in worker_jobs.get((namespace, name), []):
-        pods = list(worker_pods.get((namespace, manifest["metadata"]["name"]), []))
+    views, scale_ups = [], {}
+    for manifest in indexes["worker_jobs"].get((namespace, name), []):
+        pods = list(indexes["worker_pods"].get((namespace, manifest["metadata"]["name"]), []))
         views.append(JobView.from_job(manifest, pods))
-    return Observed(job, views, len(list(gpu_nodes.get("gpu", []))), datetime.now(UTC))
+        for pod in pods:
+            pod_name = pod["metadata"]["name"]
+            times = [t for t in map(parse_time, indexes["scale_ups"].get((namespace, pod_name), [])) if t]
+            if times:
+                scale_ups[pod_name] = max(times)
+    gpu_nodes = len(list(indexes["gpu_nodes"].get("gpu", [])))
+    return Observed(job, views, gpu_nodes, datetime.now(UTC), scale_ups)
 
 
 async def carry_out(kube: Kube, plan: Plan, body: kopf.Body, previous: dict[str, Any]) -> None:
@@ -194,21 +214,31 @@ def _registry_patch(status: dict[str, Any]) -> JobPatch:
     )
 
 
+def _registry_job(body: kopf.Body, status: dict[str, Any]) -> JobIn:
+    """The first record of a TranscriptionJob: what it is, and (as `_registry_patch`) where it stands."""
+    spec = TranscriptionJob.from_body(body).spec
+    source = JobSource.model_validate(spec.source.model_dump(exclude_none=True, mode="json"))
+    parameters = spec.model_dump(by_alias=True, exclude={"source"}, exclude_none=True, mode="json")
+    name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+    state = _registry_patch(status).model_dump(exclude_none=True)
+    return JobIn(id=body["metadata"]["uid"], name=name, source=source, parameters=parameters, **state)
+
+
 async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> None:
-    """Keep the Registry's job record (id = the TranscriptionJob's uid) in step with the phase. Best effort:
-    a Registry that is down is tried again on the next pass, and the cluster's work goes on meanwhile."""
+    """Keep the Registry's job record (id = the TranscriptionJob's uid) in step with the phase: one write per
+    phase change (the first creates it as it stands). Best effort: a Registry that is down is tried again on the
+    next pass, and the cluster's work goes on meanwhile."""
     if memo.registry is None or not status.get("phase"):
         return
     uid, phase = body["metadata"]["uid"], status["phase"]
     if memo.recorded.get(uid) == phase or uid in memo.cancelled:
         return
-    spec = TranscriptionJob.from_body(body).spec
     try:
         if uid not in memo.recorded:
-            source = JobSource.model_validate(spec.source.model_dump(exclude_none=True, mode="json"))
-            parameters = spec.model_dump(by_alias=True, exclude={"source"}, exclude_none=True, mode="json")
-            name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
-            await memo.registry.create_job(JobIn(id=uid, name=name, source=source, parameters=parameters))
+            stored = (await memo.registry.create_job(_registry_job(body, status))).value
+            if stored.phase == phase:  # created now, or recorded so before (by a replica before a restart)
+                memo.recorded[uid] = phase
+                return
         await memo.registry.update_job(uid, _registry_patch(status))
         memo.recorded[uid] = phase
     except (RegistryAPIError, OSError) as error:
@@ -245,7 +275,6 @@ async def supervise(
     **indexes: Any,
 ) -> None:
     """The loop of one TranscriptionJob, until it ends or is deleted (`indexes`: Kopf's live indexes, by name)."""
-    worker_jobs, worker_pods, gpu_nodes = indexes["worker_jobs"], indexes["worker_pods"], indexes["gpu_nodes"]
     key, uid = (body["metadata"]["namespace"], body["metadata"]["name"]), body["metadata"]["uid"]
     wakeup = memo.wakeups.setdefault(key, asyncio.Event())
     # This daemon is the status's only writer: after its first pass it trusts what it wrote last, not the body,
@@ -258,7 +287,7 @@ async def supervise(
                 return
             started = time.perf_counter()
             try:
-                plan = reconcile(observe(body, status, worker_jobs, worker_pods, gpu_nodes), memo.config)
+                plan = reconcile(observe(body, status, indexes), memo.config)
                 await carry_out(memo.kube, plan, body, status)
                 status = plan.status
                 if stopped:  # deleted, paused for a peer, or shutting down meanwhile: nothing more to say
@@ -278,7 +307,3 @@ async def supervise(
         memo.wakeups.pop(key, None)
         if stopped:  # not finished here: another replica (or none, once deleted) speaks for it now
             memo.census.forget(uid)
-
-
-def settings() -> Settings:
-    return get_settings()

@@ -12,11 +12,14 @@ from core.worker import ExitCode
 
 RETRY_BASE_SECONDS = 10.0
 RETRY_MAX_SECONDS = 300.0
+# The cluster autoscaler's default --max-node-provision-time: a node it has not brought up by then is not coming
+# (it backs that node group off), so its word that a scale-up is under way holds for this long.
+SCALE_UP_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
 class Placing:
-    placement: Device | None  # None: wait (device gpu with no GPU in the cluster)
+    placement: Device
     reason: str
     message: str
 
@@ -50,14 +53,15 @@ def check_fallback(
     now: datetime,
     after_seconds: int,
     *,
-    scale_up_under_way: bool = False,
+    scale_up_at: datetime | None = None,
 ) -> FallbackCheck:
     """While a GPU pod waits: fall back once it has been Unschedulable for `after_seconds` (device auto only),
-    unless the cluster autoscaler is adding a node for it (then the wait is worth it)."""
+    unless the cluster autoscaler said at `scale_up_at` that it is adding a node for it (then the wait is worth
+    it, for up to SCALE_UP_SECONDS from then)."""
     if device != "auto" or placement != "gpu" or unschedulable_since is None:
         return FallbackCheck(False, None, "NotWaiting")
-    if scale_up_under_way:
-        return FallbackCheck(False, float(after_seconds), "ScaleUpUnderWay")
+    if scale_up_at is not None and (left := SCALE_UP_SECONDS - (now - scale_up_at).total_seconds()) > 0:
+        return FallbackCheck(False, left, "ScaleUpUnderWay")
     waited = (now - unschedulable_since).total_seconds()
     if waited >= after_seconds:
         return FallbackCheck(True, None, "GPUUnschedulable")

@@ -23,7 +23,8 @@ from core.worker import WorkerSummary
 POLL_SECONDS = 30.0  # a safety net; Job and pod events wake the operator sooner
 
 
-def _time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """An API server's timestamp (RFC 3339, `Z` or an offset, with or without fractions), or None."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
@@ -55,7 +56,7 @@ class PodView:
             name=pod["metadata"]["name"],
             phase=status.get("phase", "Pending"),
             node=(pod.get("spec") or {}).get("nodeName"),
-            unschedulable_since=_time(scheduled.get("lastTransitionTime")) if unschedulable else None,
+            unschedulable_since=parse_time(scheduled.get("lastTransitionTime")) if unschedulable else None,
             unschedulable_message=scheduled.get("message", "") if unschedulable else "",
             running="running" in state,
             exit_code=terminated.get("exitCode"),
@@ -102,7 +103,8 @@ class Observed:
     jobs: list[JobView]
     gpu_nodes: int
     now: datetime
-    scale_up_under_way: bool = False
+    # pod name → when the cluster autoscaler last said it is adding a node for that pod (a TriggeredScaleUp Event)
+    scale_ups: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,7 +133,7 @@ class _Builder:
     def event(self, kind: str, reason: str, message: str) -> None:
         self.plan.events.append((kind, reason, message))
 
-    def launch(self, placement: Device, attempt: int, config: WorkerConfig, reason: str, message: str) -> None:
+    def launch(self, placement: Device, attempt: int, config: WorkerConfig, message: str) -> None:
         manifest = manifests.build_job(self.observed.job, placement, attempt, config)
         self.plan.create.append(manifest)
         self.status |= {
@@ -170,30 +172,30 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
     attempts = int(build.previous.get("attempts", 0))
     fell_back = any(c["type"] == "GPUFallback" and c["status"] == "True" for c in build.previous.get("conditions", []))
     current = next((j for j in observed.jobs if j.attempt == attempts and not j.deleting), None)
-    next_time = _time(build.previous.get("nextAttemptTime"))
+    next_time = parse_time(build.previous.get("nextAttemptTime"))
     if next_time is not None:  # the current attempt failed and was recorded: wait, then launch the next one
         if observed.now < next_time:
             build.plan.requeue_after = (next_time - observed.now).total_seconds()
             return build.finish()
         placing = policy.first_placement(spec.device, observed.gpu_nodes, fell_back=fell_back)
         message = f"retry after a failure; {placing.message}"
-        build.launch(placing.placement or "cpu", attempts + 1, config, "Retry", message)
+        build.launch(placing.placement, attempts + 1, config, message)
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
     if attempts and current is None and build.previous.get("device"):
         # Launched, but its Job is not seen (not in the watch cache yet, or deleted by hand): create it again under
         # the same name and placement; if it exists, the API answers 409 and nothing is started twice.
         placement: Device = "gpu" if build.previous["device"] == "gpu" else "cpu"
-        build.launch(placement, attempts, config, "Relaunch", "its Job is missing")
+        build.launch(placement, attempts, config, "its Job is missing")
         build.plan.events.pop()  # not news: usually the watch has not caught up yet
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
     if attempts == 0 or current is None:  # nothing launched yet
         placing = policy.first_placement(spec.device, observed.gpu_nodes, fell_back=fell_back)
         if spec.device == "auto" and placing.placement == "cpu" and not fell_back:
-            build.condition("GPUFallback", "True", "NoGPUNodes", placing.message)
+            build.condition("GPUFallback", "True", placing.reason, placing.message)
             build.event("Warning", "GPUFallback", placing.message)
-        build.launch(placing.placement or "cpu", max(attempts, 1), config, placing.reason, placing.message)
+        build.launch(placing.placement, max(attempts, 1), config, placing.message)
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
     assert current is not None
@@ -212,17 +214,20 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
             build.status["nodeName"] = pod.node
     if current.failed_reason is None and (pod is None or pod.phase in ("Pending", "Unknown")):
         if pod is not None and pod.unschedulable_since is not None:
-            reason = "Unschedulable" if current.placement == "cpu" or spec.device != "gpu" else "WaitingForGPU"
-            build.condition("Scheduled", "False", reason, pod.unschedulable_message)
-            build.status["message"] = f"waiting for a node: {pod.unschedulable_message}"
             check = policy.check_fallback(
                 spec.device,
                 current.placement,
                 pod.unschedulable_since,
                 observed.now,
                 spec.fallback.after_seconds,
-                scale_up_under_way=observed.scale_up_under_way,
+                scale_up_at=observed.scale_ups.get(pod.name),
             )
+            reason = "Unschedulable" if current.placement == "cpu" or spec.device != "gpu" else "WaitingForGPU"
+            waiting = "waiting for a node"
+            if check.reason == "ScaleUpUnderWay":
+                reason, waiting = check.reason, "waiting for the node the cluster autoscaler is adding"
+            build.condition("Scheduled", "False", reason, pod.unschedulable_message)
+            build.status["message"] = f"{waiting}: {pod.unschedulable_message}"
             if check.fall_back:
                 message = (
                     f"the GPU pod stayed unschedulable for {spec.fallback.after_seconds} s "
@@ -231,7 +236,7 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
                 build.plan.delete.append(current.name)
                 build.condition("GPUFallback", "True", "GPUUnschedulable", message)
                 build.event("Warning", "GPUFallback", message)
-                build.launch("cpu", current.attempt + 1, config, "GPUFallback", message)
+                build.launch("cpu", current.attempt + 1, config, message)
             elif check.wait_seconds is not None:
                 build.plan.requeue_after = min(POLL_SECONDS, check.wait_seconds)
         elif pod is not None and pod.node:
@@ -247,12 +252,12 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
         build.condition("Running", "True", "Started", f"worker {pod.name}")
         return
     if pod is not None and pod.phase == "Succeeded" and current.failed_reason is None:
-        _succeeded(build, pod)
+        _succeeded(build, pod, config)
         return
     _failed(build, current, pod)
 
 
-def _succeeded(build: _Builder, pod: PodView) -> None:
+def _succeeded(build: _Builder, pod: PodView, config: WorkerConfig) -> None:
     summary = WorkerSummary.parse(pod.termination_message)
     if summary is not None:
         build.status |= summary.model_dump(
@@ -261,6 +266,10 @@ def _succeeded(build: _Builder, pod: PodView) -> None:
             include={"transcript_id", "audio_seconds", "processing_seconds", "real_time_factor"},
         )
     transcript = build.status.get("transcriptId")
+    if transcript:  # each asked rendering, as the Registry the worker pushed to renders it on demand
+        registry = config.registry_url.rstrip("/")
+        formats = build.observed.job.spec.output_formats
+        build.status["outputs"] = {f: f"{registry}/v1/transcripts/{transcript}?format={f}" for f in formats}
     build.status["completionTime"] = build.now
     build.status["message"] = f"transcript {transcript}" if transcript else "done"
     build.condition("Running", "False", "Completed", "")

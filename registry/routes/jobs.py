@@ -44,6 +44,8 @@ async def create_job(
         )
         if created:
             await events.emit(session, event="job.created", data=_event_data(job))
+        if created and job.phase in jobs.TERMINAL_EVENTS:  # created finished: its subscribers hear it as for an update
+            await events.emit(session, event=jobs.TERMINAL_EVENTS[job.phase], data=_event_data(job))
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{row.id}"
     return job

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,12 +23,26 @@ def transition_allowed(current: str, new: str) -> bool:
     return current not in TERMINAL_PHASES or new == current
 
 
+def initial_state(body: JobIn, *, now: datetime | ColumnElement[datetime]) -> dict[str, Any]:
+    """The state fields a job is created with: those given, timed as `apply_patch` times a phase change (a job
+    created Running is started `now`, one created finished is finished `now`, unless the times are given)."""
+    values = body.model_dump(include=set(JobPatch.model_fields), exclude_none=True)
+    phase = values.get("phase", "Pending")
+    if phase == "Running":
+        values.setdefault("started_at", now)
+    if phase in TERMINAL_PHASES:
+        values.setdefault("finished_at", now)
+    return values
+
+
 async def create(session: AsyncSession, *, body: JobIn, created_by: str) -> tuple[Job, bool]:
+    """Insert the job, or return the one stored under its id (unchanged: a replay is not an update)."""
     values: dict[str, Any] = {
         "name": body.name,
         "source": body.source.model_dump(mode="json", exclude_none=True),
         "parameters": body.parameters,
         "created_by": created_by,
+        **initial_state(body, now=func.now()),  # the database's clock, as created_at's: the same instant
     }
     if body.id is not None:
         values["id"] = body.id

@@ -5,8 +5,13 @@ place of the worker image (same arguments, summary and exit codes; the real work
 
 from __future__ import annotations
 
+import secrets
+import time
+from datetime import UTC, datetime
+
 import yaml
 from kopf.testing import KopfRunner
+from kubernetes import client as k8s
 from prometheus_client import REGISTRY
 
 from tests.controller.integration.support import (
@@ -34,6 +39,8 @@ def test_auto_runs_on_a_gpu_node_and_reports_in_status_and_kubectl(kube_api, clu
     status = finished(kube_api, "keynote")["status"]
     assert status["phase"] == "Succeeded" and status["device"] == "gpu" and status["nodeName"] == "gpu-1"
     assert status["transcriptId"] == "7d1f9c2e-0000-4000-8000-00000000000a" and status["realTimeFactor"] == 15.0
+    transcript = "http://dhg-registry:8000/v1/transcripts/7d1f9c2e-0000-4000-8000-00000000000a"
+    assert status["outputs"] == {"json": f"{transcript}?format=json"}  # outputFormats' default, where workers push
     assert {c["type"]: c["status"] for c in status["conditions"]}["Succeeded"] == "True"
     (worker,) = worker_jobs(kube_api, "keynote")
     assert worker["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -113,6 +120,13 @@ def test_job_records_follow_the_phase_in_the_registry_and_deletion_cancels(
     assert (record["phase"], record["device"], record["name"]) == ("Succeeded", "cpu", "default/lecture")
     assert record["source"] == {"url": "https://media.example.org/lecture.opus"} and record["attempts"] == 1
     assert record["transcript_id"] == "7d1f9c2e-0000-4000-8000-00000000000a"
+    # One Registry write per phase change: a create carrying the first phase the operator saw, then an update
+    # for each later one.
+    audit = admin.get("/v1/audit", params={"entity_id": done["metadata"]["uid"], "after_seq": 0}).json()["items"]
+    (create, *updates) = audit
+    assert (create["action"], create["status_code"]) == ("job.create", 201) and updates
+    assert all(u["action"] == "job.update" and "phase" in u["detail"]["changed"] for u in updates), audit
+    assert updates[0]["detail"]["from_phase"] == "Scheduling"  # not Pending: the create said where it stood
 
     kubectl.apply(job("long-read", device="cpu", source={"url": "https://media.example.org/slow.opus"}))
     delete_while_running(kube_api, kubectl, admin, "long-read")
@@ -166,3 +180,65 @@ def test_a_controller_restarted_mid_job_starts_no_second_worker(kube_api, cluste
         status = finished(kube_api, "survivor")["status"]
     assert status["phase"] == "Succeeded" and status["attempts"] == 1
     assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "survivor")] == ["survivor-cpu-1"]
+
+
+def unschedulable_pod(api, job_name: str) -> dict | None:
+    pods, _ = api.store.list(api.store.registry.get("", "pods"), "default")
+    for pod in pods:
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        waiting = any(c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable" for c in conditions)
+        if waiting and pod["metadata"]["labels"].get("job-name") == job_name:
+            return pod
+    return None
+
+
+def triggered_scale_up(pod: dict) -> dict:
+    """The Event cluster-autoscaler posts (client-go's core/v1 recorder) on a pod it adds a node for."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = pod["metadata"]
+    return {
+        "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": meta["namespace"]},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"]}
+        | {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]},
+        "reason": "TriggeredScaleUp",
+        "message": "pod triggered scale-up: [{gpu-pool 0->1 (max: 4)}]",
+        "type": "Normal",
+        "source": {"component": "cluster-autoscaler"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+
+
+def test_a_scale_up_under_way_holds_the_fallback_and_the_new_node_takes_the_pod(
+    kube_api, cluster, kubectl, kube_client, operator
+):
+    cluster.add_node("gpu-elsewhere", gpus=1, taints=[GPU_TAINT])  # a GPU, but not in the GPU pool: unschedulable
+    cluster.add_node("cpu-1")
+    kubectl.apply(job("awaited", fallback={"afterSeconds": 3}))
+    pod = wait_until(kube_api, lambda: unschedulable_pod(kube_api, "awaited-gpu-1"), what="the GPU pod waits")
+    k8s.CoreV1Api(kube_client).create_namespaced_event("default", triggered_scale_up(pod))
+    held = wait_for(
+        kube_api,
+        GROUP,
+        PLURAL,
+        "default",
+        "awaited",
+        lambda o: any(c["reason"] == "ScaleUpUnderWay" for c in (o or {}).get("status", {}).get("conditions", [])),
+    )
+    assert "the cluster autoscaler is adding" in held["status"]["message"]
+    (scheduled,) = [c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled"]
+    due = datetime.fromisoformat(scheduled["lastTransitionTime"]).timestamp() + 3  # when it would have fallen back
+    time.sleep(max(0.0, due + 2 - time.time()))
+    assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "awaited")] == ["awaited-gpu-1"]
+    assert kubectl.json("get", "tj", "awaited")["status"]["phase"] == "Pending"
+
+    cluster.add_node("gpu-new", gpus=1, labels={"nvidia.com/gpu.present": "true"}, taints=[GPU_TAINT])  # it came
+    status = finished(kube_api, "awaited")["status"]
+    assert (status["phase"], status["device"], status["nodeName"], status["attempts"]) == (
+        "Succeeded",
+        "gpu",
+        "gpu-new",
+        1,
+    )
+    assert not any(c["type"] == "GPUFallback" for c in status["conditions"])

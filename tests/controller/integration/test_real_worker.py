@@ -58,7 +58,7 @@ def example(name: str, tmp_path: Path, **source: str) -> tuple[str, Path]:
 
 
 def test_an_asset_is_transcribed_on_the_gpu_node_into_the_registry(
-    kube_api, cluster, kubectl, registry_env, operator, sample_asset, tmp_path
+    kube_api, cluster, kubectl, registry, registry_env, operator, sample_asset, tmp_path
 ):
     admin = registry_env
     cluster.add_node("gpu-1", gpus=1, labels={"nvidia.com/gpu.present": "true"}, taints=[GPU_TAINT])
@@ -77,6 +77,9 @@ def test_an_asset_is_transcribed_on_the_gpu_node_into_the_registry(
 
     transcript = admin.get(f"/v1/transcripts/{status['transcriptId']}").json()
     assert transcript["job_id"] == uid and transcript["asset_id"] == sample_asset
+    (link,) = status["outputs"].values()  # outputFormats' default, json: served where the worker pushed it
+    assert link == f"{registry.url.rstrip('/')}/v1/transcripts/{status['transcriptId']}?format=json"
+    assert admin.get(link).json() == transcript
     assert word_error_rate(REFERENCE_TEXT, transcript["text"]) < 0.2, transcript["text"]
     assert status["audioSeconds"] == pytest.approx(transcript["segments"][-1]["end"], abs=3.0)
     assert status["realTimeFactor"] > 1

@@ -73,8 +73,12 @@ def test_fallback_after_the_wait_only_for_auto_and_not_while_scaling_up():
     assert not early.fall_back and early.wait_seconds == pytest.approx(70)
     assert policy.check_fallback("auto", "gpu", since, since + timedelta(seconds=120), 120).fall_back
     assert not policy.check_fallback("gpu", "gpu", since, since + timedelta(hours=5), 120).fall_back
-    scaling = policy.check_fallback("auto", "gpu", since, since + timedelta(hours=1), 120, scale_up_under_way=True)
-    assert not scaling.fall_back and scaling.reason == "ScaleUpUnderWay"
+    scaling = policy.check_fallback("auto", "gpu", since, since + timedelta(minutes=20), 120, scale_up_at=since)
+    assert scaling.fall_back  # the autoscaler spoke 20 minutes ago: no node came, none is coming
+    said = since + timedelta(minutes=10)
+    scaling = policy.check_fallback("auto", "gpu", since, since + timedelta(minutes=20), 120, scale_up_at=said)
+    assert not scaling.fall_back and scaling.reason == "ScaleUpUnderWay" and scaling.wait_seconds == 300
+    assert not policy.check_fallback("cpu", "cpu", since, since + timedelta(hours=1), 120, scale_up_at=said).fall_back
     assert not policy.check_fallback("auto", "gpu", None, since, 120).fall_back
 
 

@@ -141,14 +141,33 @@ def test_an_unschedulable_gpu_pod_falls_back_after_the_wait_once():
 
 
 def test_no_fallback_while_the_autoscaler_adds_a_node_nor_ever_for_device_gpu():
-    for job, extra in ((tj(), {"scale_up_under_way": True}), (tj(device="gpu"), {})):
+    later = T0 + timedelta(hours=2)
+    scaling = {"scale_ups": {"talk-pod": later - timedelta(minutes=5)}}
+    for job, extra in ((tj(), scaling), (tj(device="gpu"), {})):
         first = step(job, [], T0)
         job = apply(job, first)
         view = [job_view(first, [pod(unschedulable_at=T0)])]
-        plan = step(job, view, T0 + timedelta(hours=2), **extra)
+        plan = step(job, view, later, **extra)
         assert plan.create == [] and plan.delete == [] and plan.status["phase"] == "Pending"
         assert "Insufficient nvidia.com/gpu" in plan.status["message"]
+        if extra:
+            assert condition(plan, "Scheduled")["reason"] == "ScaleUpUnderWay" and plan.requeue_after == 30
+            assert plan.status["message"].startswith("waiting for the node the cluster autoscaler is adding: 0/3")
     assert condition(plan, "Scheduled")["reason"] == "WaitingForGPU"
+
+
+def test_the_autoscalers_word_holds_for_its_provisioning_time_then_the_fallback_comes():
+    job = tj(fallback={"afterSeconds": 60})
+    first = step(job, [], T0)
+    job = apply(job, first)
+    view = [job_view(first, [pod(unschedulable_at=T0)])]
+    said = {"scale_ups": {"talk-pod": T0 + timedelta(seconds=10)}}
+    waiting = step(job, view, T0 + timedelta(seconds=899), **said)
+    assert waiting.create == [] and waiting.requeue_after == 11  # until 900 s after the autoscaler spoke
+    late = step(apply(job, waiting), view, T0 + timedelta(seconds=910), **said)
+    assert [m["metadata"]["name"] for m in late.create] == ["talk-cpu-2"] and late.delete == ["talk-gpu-1"]
+    other_pod = step(job, view, T0 + timedelta(seconds=61), scale_ups={"talk-gpu-0-abcde": T0})
+    assert other_pod.create and condition(other_pod, "GPUFallback")["reason"] == "GPUUnschedulable"
 
 
 def test_transient_failures_are_retried_after_a_backoff_then_give_up():
@@ -193,6 +212,36 @@ def test_bad_input_fails_at_once_with_the_workers_message():
     )
     assert plan.status["phase"] == "Failed" and condition(plan, "Failed")["reason"] == "BadInput"
     assert plan.status["message"] == "the file could not be read as audio" and plan.create == []
+
+
+TRANSCRIPT = "7d1f9c2e-0000-4000-8000-00000000000a"
+
+
+def succeed(config=CONFIG, message=f'{{"status": "Succeeded", "transcriptId": "{TRANSCRIPT}"}}', **spec):
+    """A job launched on CPU whose worker then exits 0 with `message` as its termination message."""
+    job = tj(device="cpu", **spec)
+    first = reconcile(Observed(job, [], 0, T0), config)
+    views = [job_view(first, [pod("Succeeded", node="cpu-1", exit_code=0, message=message)])]
+    return reconcile(Observed(apply(job, first), views, 0, T0 + timedelta(seconds=9)), config)
+
+
+def test_success_links_each_asked_rendering_in_the_registry():
+    done = succeed(outputFormats=["srt", "text"])
+    base = f"http://dhg-registry:8000/v1/transcripts/{TRANSCRIPT}"
+    assert done.status["phase"] == "Succeeded"
+    assert done.status["outputs"] == {"srt": f"{base}?format=srt", "text": f"{base}?format=text"}
+    elsewhere = succeed(WorkerConfig(registry_url="https://registry.example.org/"))  # where the workers push to
+    assert elsewhere.status["outputs"] == {
+        "json": f"https://registry.example.org/v1/transcripts/{TRANSCRIPT}?format=json"
+    }
+    anonymous = succeed(message="done")  # no summary, so no transcript to link
+    assert anonymous.status["phase"] == "Succeeded" and "outputs" not in anonymous.status
+
+
+def test_device_gpu_without_gpu_nodes_launches_on_gpu_and_waits_never_on_cpu():
+    plan = step(tj(device="gpu"), [], T0, gpu_nodes=0)
+    assert [m["metadata"]["name"] for m in plan.create] == ["talk-gpu-1"] and plan.status["device"] == "gpu"
+    assert condition(plan, "GPUFallback") is None
 
 
 def test_a_vanished_job_is_recreated_under_the_same_name():

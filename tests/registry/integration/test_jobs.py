@@ -30,6 +30,38 @@ def test_creating_a_job_with_a_known_id_returns_the_stored_one(writer):
     assert second.json() == first.json()
 
 
+def test_a_job_can_be_created_where_it_stands_in_one_call(writer, reader):
+    running = new_job(writer, phase="Running", device="gpu", attempts=1)
+    assert running.status_code == 201, running.text
+    job = reader.get(running.headers["location"]).json()
+    assert (job["phase"], job["device"], job["attempts"]) == ("Running", "gpu", 1)
+    assert job["started_at"] == job["created_at"] and job["finished_at"] is None  # started as it was created
+    transcript_id, started = str(uuid.uuid4()), "2026-11-25T07:00:00Z"
+    done = new_job(writer, phase="Succeeded", device="cpu", transcript_id=transcript_id, started_at=started).json()
+    assert (done["phase"], done["transcript_id"], done["started_at"]) == ("Succeeded", transcript_id, started)
+    assert done["finished_at"] == done["created_at"]  # finished as it was created, as an update would stamp it
+    reopened = writer.patch(f"/v1/jobs/{done['id']}", json={"phase": "Running"})
+    assert reopened.status_code == 409  # created finished, it stays finished
+    assert new_job(writer, phase="Exploded").status_code == 422 and new_job(writer, attempts=-1).status_code == 422
+
+
+def test_creating_a_job_again_in_another_phase_returns_it_unchanged(writer):
+    job_id = str(uuid.uuid4())
+    first = new_job(writer, id=job_id, phase="Scheduling", device="cpu", attempts=1).json()
+    replay = new_job(writer, id=job_id, phase="Running", device="cpu", attempts=1)
+    assert replay.status_code == 200 and replay.json() == first and first["phase"] == "Scheduling"
+
+
+def test_a_job_created_finished_is_announced_as_finished(admin, writer):
+    hook = admin.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["job.succeeded"]}).json()
+    try:
+        job = new_job(writer, phase="Succeeded", device="cpu").json()
+        deliveries = admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["items"]
+        assert [(d["event"], d["payload"]["data"]["id"]) for d in deliveries] == [("job.succeeded", job["id"])]
+    finally:
+        admin.delete(f"/v1/webhooks/{hook['id']}")
+
+
 def test_phases_move_forward_and_record_times(writer):
     job = new_job(writer).json()
     running = writer.patch(f"/v1/jobs/{job['id']}", json={"phase": "Running", "device": "gpu", "attempts": 1})

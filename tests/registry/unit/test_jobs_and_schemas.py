@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from registry.models import Job
-from registry.schemas import JobPatch, JobSource, SegmentIn, TranscriptIn
-from registry.store.jobs import apply_patch, transition_allowed
+from registry.schemas import JobIn, JobPatch, JobSource, SegmentIn, TranscriptIn
+from registry.store.jobs import apply_patch, initial_state, transition_allowed
 
 
 def test_finished_jobs_stay_finished_but_may_repeat_their_phase():
@@ -26,6 +26,17 @@ def test_patch_sets_started_and_finished_times_once():
     apply_patch(job, JobPatch(phase="Succeeded"), now=t2)
     assert job.finished_at == t2 and job.started_at == t1
     assert apply_patch(job, JobPatch(phase="Succeeded"), now=t2) == []
+
+
+def test_a_job_is_created_in_its_given_state_timed_as_a_patch_times_it():
+    source, now = JobSource(url="https://example.org/a.wav"), datetime(2026, 1, 1, tzinfo=UTC)
+    assert initial_state(JobIn(source=source), now=now) == {}  # the table's defaults: Pending, no attempts
+    running = initial_state(JobIn(source=source, phase="Running", device="gpu", attempts=1), now=now)
+    assert running == {"phase": "Running", "device": "gpu", "attempts": 1, "started_at": now}
+    given = datetime(2025, 12, 31, tzinfo=UTC)
+    failed = initial_state(JobIn(source=source, phase="Failed", error="not audio", started_at=given), now=now)
+    assert failed == {"phase": "Failed", "error": "not audio", "started_at": given, "finished_at": now}
+    assert initial_state(JobIn(source=source, phase="Scheduling"), now=now) == {"phase": "Scheduling"}
 
 
 def test_job_source_needs_exactly_one_of_url_asset_path():
