@@ -24,6 +24,7 @@ LABEL_PLACEMENT = "factory.dhg.ai/placement"
 LABEL_ATTEMPT = "factory.dhg.ai/attempt"
 GPU_RESOURCE = "nvidia.com/gpu"
 DATA_MOUNT = "/data"
+MODELS_MOUNT = "/models"
 SCRATCH_MOUNT = "/tmp"  # noqa: S108 (an emptyDir: the root filesystem is read-only)
 MAX_NAME = 63
 
@@ -43,8 +44,8 @@ class WorkerConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0"
-    gpu_image: str = "ghcr.io/dhg-ai/factory-worker:0.1.0-cuda"
+    image: str = "ghcr.io/dhg-ai/factory-asr:0.1.0"  # the ASR service's image runs the worker too
+    gpu_image: str = "ghcr.io/dhg-ai/factory-asr:0.1.0-cuda"
     image_pull_policy: str = "IfNotPresent"
     command: tuple[str, ...] = tuple(WORKER_COMMAND)  # the image's Python; tests run the worker with theirs
     # None: the namespace's `default` account (workers never call the Kubernetes API; no token is mounted).
@@ -60,6 +61,8 @@ class WorkerConfig(BaseModel):
     cpu_requests: dict[str, Text] = Field(default_factory=lambda: {"cpu": "2", "memory": "1536Mi"})
     cpu_limits: dict[str, Text] = Field(default_factory=lambda: {"memory": "3Gi"})
     data_claim: str | None = None  # a PVC mounted read-only at /data, for `source.path`
+    model_claim: str | None = None  # the model cache PVC the ASR service also reads, mounted read-only at /models
+    models: dict[str, str] = Field(default_factory=lambda: {"tiny.en": "bundled"})  # name → "bundled" or a path
     ttl_seconds_after_finished: int = 3600
     scratch_size: str = "4Gi"
     scratch_mount: str = SCRATCH_MOUNT  # the writable emptyDir (with a read-only root filesystem)
@@ -112,6 +115,9 @@ def _volumes(config: WorkerConfig) -> tuple[list[dict[str, Any]], list[dict[str,
     if config.data_claim:
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": config.data_claim, "readOnly": True}})
         mounts.append({"name": "data", "mountPath": DATA_MOUNT, "readOnly": True})
+    if config.model_claim:
+        volumes.append({"name": "models", "persistentVolumeClaim": {"claimName": config.model_claim, "readOnly": True}})
+        mounts.append({"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True})
     return volumes, mounts
 
 
@@ -128,6 +134,7 @@ def _env(config: WorkerConfig) -> list[dict[str, Any]]:
         setting("registry_token", valueFrom=token),
         setting("outbox_dir", f"{config.scratch_mount}/outbox"),
         setting("model_cache_dir", f"{config.scratch_mount}/models"),
+        setting("models", json.dumps(config.models)),
         setting("worker_allowed_roots", json.dumps([DATA_MOUNT])),
         setting("termination_log", TERMINATION_LOG),
         {"name": "HOME", "value": config.scratch_mount},

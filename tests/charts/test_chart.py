@@ -21,8 +21,11 @@ def test_the_chart_ships_the_generated_crd_and_kopfs_peering_crds():
     assert names == {"transcriptionjobs.factory.dhg.ai", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
 
 
+CONTROLLER = "dhg-controller"  # the release is `dhg`: objects are named dhg-<component>
+
+
 def controller_env(documents) -> dict[str, str]:
-    (deployment,) = find(documents, "Deployment")
+    (deployment,) = find(documents, "Deployment", CONTROLLER)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e.get("value", "<from a Secret>") for e in container["env"]}
 
@@ -47,7 +50,7 @@ def test_every_variable_the_chart_sets_is_one_the_controller_reads():
 
 def test_the_chart_defaults_are_the_controllers_defaults(monkeypatch):
     settings = settings_from(controller_env(render()), monkeypatch)
-    assert settings.worker == WorkerConfig()
+    assert settings.worker == WorkerConfig(model_claim="dhg-models")  # the chart's model cache volume
     assert (settings.namespaces, settings.standalone, settings.peering_name) == ([], False, "dhg-controller")
 
 
@@ -70,7 +73,7 @@ def test_values_reach_the_worker_config(monkeypatch):
 
 
 def test_the_controller_pod_is_locked_down_and_probed():
-    (deployment,) = find(render(), "Deployment")
+    (deployment,) = find(render(), "Deployment", CONTROLLER)
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"]

@@ -42,7 +42,23 @@ SERVED = {
     "RoleBinding",
     "ClusterKopfPeering",
     "KopfPeering",
+    "Secret",
 }
+# What the chart renders that the test API does not serve: the services run here as processes (the controller's
+# Deployment), or need a real cluster (storage, scheduling policy, networking, the monitoring stack's kinds).
+NOT_SERVED = {
+    "Deployment",
+    "StatefulSet",
+    "Service",
+    "PersistentVolumeClaim",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "NetworkPolicy",
+    "PriorityClass",
+    "ServiceMonitor",
+}
+CONTROLLER = "dhg-controller"
 # Cluster-wide (a ClusterKopfPeering, ClusterRoleBindings), or watching one namespace (a KopfPeering and a
 # RoleBinding there; Kopf then also watches namespaces).
 MODES = {"cluster-wide": [], "namespaced": ["controller.watchNamespaces={default}"]}
@@ -57,19 +73,20 @@ def chart(request, kube_api, kubectl) -> list[dict[str, Any]]:
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     kinds = {d["kind"] for d in documents}
     assert kinds >= {"CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}, kinds
-    assert kinds <= SERVED | {"Deployment", "Service"}, kinds
+    assert kinds <= SERVED | NOT_SERVED, kinds
     for document in (d for d in documents if d["kind"] == "CustomResourceDefinition"):
         kubectl.apply(document)  # first, so that the ClusterKopfPeering's type exists
+    for namespace in {d["metadata"].get("namespace") for d in documents} - {None, NAMESPACE, "default"}:
+        kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for document in (d for d in documents if d["kind"] in SERVED - {"CustomResourceDefinition"}):
         kubectl.apply(document)
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "dhg-worker-registry-token", "namespace": "default"},
-            "stringData": {"token": "test-token"},
-        }
-    )
+    workers = [s for s in find(documents, "Secret") if s["metadata"]["name"] == "dhg-worker-registry-token"]
+    if request.param == "namespaced":  # the chart writes the workers' token Secret where their jobs run
+        assert [s["metadata"]["namespace"] for s in workers] == ["default"]
+    else:  # cluster-wide, it writes it in its own namespace; other namespaces copy it (NOTES.txt says so)
+        assert [s["metadata"]["namespace"] for s in workers] == [NAMESPACE]
+        (secret,) = workers
+        kubectl.apply({**secret, "metadata": {"name": secret["metadata"]["name"], "namespace": "default"}})
     return documents
 
 
@@ -108,7 +125,7 @@ class Replica:
 def deployment_env(kube_api, chart, registry, admin, tmp_path) -> dict[str, str]:
     """The Deployment's environment, with what a pod would have instead: the ServiceAccount's credentials, the
     Registry token Secret's value, and the test's worker (the fake one; its scratch off /tmp, see conftest)."""
-    (deployment,) = find(chart, "Deployment")
+    (deployment,) = find(chart, "Deployment", CONTROLLER)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", "controller"]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
@@ -249,7 +266,7 @@ def test_the_chart_grants_nothing_in_namespaces_it_does_not_watch():
     (binding,) = find(documents, "RoleBinding")
     assert binding["metadata"]["namespace"] == "media" and binding["roleRef"]["kind"] == "ClusterRole"
     names = {d["metadata"]["name"] for d in find(documents, "ClusterRoleBinding")}
-    assert names == {"dhg-dhg-factory-controller-cluster"}  # only the cluster-scoped reads are cluster-wide
-    (cluster_role,) = find(documents, "ClusterRole", "dhg-dhg-factory-controller-cluster")
+    assert names == {"dhg-controller-cluster"}  # only the cluster-scoped reads are cluster-wide
+    (cluster_role,) = find(documents, "ClusterRole", "dhg-controller-cluster")
     resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert resources == {"nodes", "customresourcedefinitions", "namespaces"}
