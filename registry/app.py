@@ -71,7 +71,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
-    settings.storage_dir.mkdir(parents=True, exist_ok=True)
     tasks = background.start(app)
     heap.settle()
     try:

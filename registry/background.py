@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from registry import embeddings, heap, metrics, wakeup
 from registry.models import Asset, Segment, Transcript
 from registry.settings import Settings
-from registry.storage import LocalStorage
+from registry.storage import open_storage
 from registry.store import search, webhooks
 from registry.webhooks import dispatcher
 
@@ -73,7 +73,7 @@ async def _embedding_loop(app: FastAPI, settings: Settings) -> None:
 
 def start(app: FastAPI) -> list[asyncio.Task[None]]:
     settings: Settings = app.state.settings
-    app.state.storage = LocalStorage(settings.storage_dir)
+    app.state.storage = open_storage(settings)
     app.state.embedder = None
     app.state.embedder_loading = settings.embeddings != "off"  # until the loop below has tried
     app.state.wakeups = {loop: asyncio.Event() for loop in get_args(wakeup.Loop)}

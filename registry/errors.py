@@ -37,6 +37,10 @@ class UnsupportedMedia(RegistryError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
+class RangeNotSatisfiable(RegistryError):
+    status, slug, title = 416, "range-not-satisfiable", "Range not satisfiable"
+
+
 class InvalidRequest(RegistryError):
     status, slug, title = 422, "validation", "Request validation failed"
 

@@ -21,7 +21,20 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/dhg"
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    storage: Literal["local", "s3"] = Field(
+        default="local", description="Where media bytes live: `storage_dir` (a PVC in the cluster) or an S3 bucket."
+    )
     storage_dir: Path = Path("./.local/registry-media")
+    s3_endpoint: str = Field(default="", description="The S3 API's URL (MinIO, SeaweedFS, ...); empty: AWS's own.")
+    s3_bucket: str = ""
+    s3_region: str = ""
+    s3_prefix: str = Field(
+        default="", description="Object keys start with this folder (several Registries, one bucket)."
+    )
+    s3_access_key_id: SecretStr | None = Field(
+        default=None, description="From a Secret; unset: boto3's own chain (workload identity, instance profile)."
+    )
+    s3_secret_access_key: SecretStr | None = None
     service_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Write tokens of the factory's own services, by name (DHG_REGISTRY_SERVICE_TOKENS__WORKER=...: "

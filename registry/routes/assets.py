@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
+from core.problems import problem_response
 from registry import metrics
 from registry.deps import PageDep, ReadAccess, SessionDep, SettingsDep, WriteAccess, record_audit
-from registry.errors import MissingContent, NotFound
+from registry.errors import MissingContent, NotFound, RangeNotSatisfiable
+from registry.models import Asset
 from registry.schemas import AssetOut, Page
 from registry.storage import Storage, key_for
 from registry.store import assets, events
@@ -19,6 +24,7 @@ from registry.uploads import MediaInfo, StagedUpload, probe_async, receive_file
 
 log = logging.getLogger("registry.assets")
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
+BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -74,7 +80,7 @@ async def upload_asset(
             existing = await assets.by_sha256(session, sha256=staged.sha256)
             if existing is None:
                 info = info or await _probe(staged)  # known when first looked, deleted since
-                storage.put_file(key_for(staged.sha256), staged.path)
+                await asyncio.to_thread(storage.put_file, key_for(staged.sha256), staged.path)
                 row, created = await assets.create(
                     session,
                     sha256=staged.sha256,
@@ -139,14 +145,55 @@ async def download_asset(asset_id: uuid.UUID, request: Request, session: Session
     if row is None:
         raise NotFound(f"No asset {asset_id}.")
     storage = _storage(request)
-    if not storage.exists(row.storage_key):
+    try:
+        size = await asyncio.to_thread(storage.size, row.storage_key)
+    except MissingContent as error:
         log.error("asset %s: its bytes (%s) are missing from the storage", row.id, row.storage_key)
-        raise MissingContent(f"The bytes of asset {row.id} are missing from the storage.")
+        raise MissingContent(f"The bytes of asset {row.id} are missing from the storage.") from error
     path = storage.local_path(row.storage_key)
     headers = {"ETag": f'"{row.sha256}"'}
     if path is not None:
         return FileResponse(path, media_type=row.content_type, filename=row.filename or f"{row.id}", headers=headers)
-    return StreamingResponse(storage.read_chunks(row.storage_key), media_type=row.content_type, headers=headers)
+    try:
+        wanted = requested_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable as error:
+        refused = problem_response(error, request.url.path)
+        refused.headers["Content-Range"] = f"bytes */{size}"
+        return refused
+    return _streamed(storage, row, size, wanted, headers)
+
+
+def requested_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The [start, end) that a `Range` header asks of `size` bytes; None for all of them (no header, or one
+    that may be ignored: another unit, several ranges, bad syntax). Past the end is `RangeNotSatisfiable`."""
+    match = BYTE_RANGE.fullmatch((header or "").strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:  # a suffix: the last N bytes
+        if int(last) == 0:
+            raise RangeNotSatisfiable(f"The range asks for no bytes of {size}.")
+        return max(size - int(last), 0), size
+    start, end = int(first), min(int(last) + 1, size) if last else size
+    if start >= size:
+        raise RangeNotSatisfiable(f"The range starts at or past the end ({size} bytes).")
+    return (start, end) if start < end else None
+
+
+def _streamed(
+    storage: Storage, row: Asset, size: int, wanted: tuple[int, int] | None, headers: dict[str, str]
+) -> StreamingResponse:
+    """The bytes of a storage without local files (S3), whole or one range, read as they are sent."""
+    start, end = wanted or (0, size)
+    headers = headers | {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start),
+        "Content-Disposition": f"attachment; filename*=utf-8''{quote(row.filename or str(row.id))}",
+    }
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    chunks = storage.read_chunks(row.storage_key, start, end)
+    return StreamingResponse(chunks, status_code=206 if wanted else 200, media_type=row.content_type, headers=headers)
 
 
 @router.delete("/{asset_id}", name="asset.delete", status_code=204)
@@ -169,5 +216,5 @@ async def delete_asset(asset_id: uuid.UUID, request: Request, session: SessionDe
     async with session.begin():  # under the bytes' lock: an upload of the same bytes waits, or has its row seen
         await assets.lock_bytes(session, sha256=row.sha256)
         if await assets.by_sha256(session, sha256=row.sha256) is None:
-            _storage(request).delete(row.storage_key)
+            await asyncio.to_thread(_storage(request).delete, row.storage_key)
     return Response(status_code=204)

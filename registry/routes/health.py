@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
@@ -19,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", name="health.ready")
 async def readyz(request: Request) -> dict[str, str]:
-    """The database answers and its schema is at the newest migration."""
+    """The database answers, its schema is at the newest migration, and the media storage answers."""
     try:
         async with request.app.state.sessions() as session:
             revision = await session.scalar(text("SELECT version_num FROM alembic_version"))
@@ -28,4 +30,5 @@ async def readyz(request: Request) -> dict[str, str]:
     head = head_revision()
     if revision != head:
         raise Unavailable(f"The database schema is at {revision}, not at {head}: run the migrations.")
+    await asyncio.to_thread(request.app.state.storage.check)
     return {"status": "ready", "schema": head}
