@@ -152,31 +152,30 @@ class JobSource(Model):
         return self
 
 
-class JobIn(Model):
-    """A job record; the state fields (as JobPatch's) say where it stands when created, so that a writer that
-    sees it first mid-way records it in one call (unset: Pending, no device, no attempts)."""
+class JobState(Model):
+    """Where a job stands: what a patch changes, and what a record may start from."""
+
+    phase: Phase | None = None
+    device: Device | None = None
+    attempts: int | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, max_length=10_000)
+    transcript_id: uuid.UUID | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobIn(JobState):
+    """A job record; the state fields say where it stands when created, so that a writer that sees it first
+    mid-way records it in one call (unset: Pending, no device, no attempts)."""
 
     id: uuid.UUID | None = Field(default=None, description="Client-chosen id; creating it again returns it.")
     name: str | None = Field(default=None, max_length=300)
     source: JobSource
     parameters: dict[str, Any] = Field(default_factory=dict)
-    phase: Phase | None = None
-    device: Device | None = None
-    attempts: int | None = Field(default=None, ge=0)
-    error: str | None = Field(default=None, max_length=10_000)
-    transcript_id: uuid.UUID | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
 
 
-class JobPatch(Model):
-    phase: Phase | None = None
-    device: Device | None = None
-    attempts: int | None = Field(default=None, ge=0)
-    error: str | None = Field(default=None, max_length=10_000)
-    transcript_id: uuid.UUID | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+class JobPatch(JobState):
+    """A change of a job's state (only the fields sent are changed)."""
 
 
 class JobOut(Model):

@@ -208,6 +208,22 @@ def registry_process(database_url, storage_dir):
         process.wait(timeout=30)
 
 
+def round_trip_peak(pid, client, path):
+    """Upload `path`, download it back; returns (the asset, the downloaded bytes' sha256, MiB the Registry process
+    `pid` grew by at its peak meanwhile)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current size
+    before = _memory_kib(pid, "VmRSS")
+    with path.open("rb") as handle:
+        response = client.post("/v1/assets", files={"file": (path.name, handle, "audio/wav")})
+    assert response.status_code == 201, response.text
+    asset = response.json()
+    digest = hashlib.sha256()
+    with client.stream("GET", f"/v1/assets/{asset['id']}/content") as download:
+        for chunk in download.iter_bytes():
+            digest.update(chunk)
+    return asset, digest.hexdigest(), (_memory_kib(pid, "VmHWM") - before) / 1024
+
+
 def test_a_large_upload_and_its_download_are_streamed_not_held_in_memory(postgres, tmp_path):
     """256 MiB up and down through a Registry process: its peak memory grows by far less than the file."""
     size = 256 * 1024**2
@@ -218,16 +234,6 @@ def test_a_large_upload_and_its_download_are_streamed_not_held_in_memory(postgre
         handle.truncate(size)
     database_url = postgres.create_database(f"big_{uuid.uuid4().hex[:8]}")
     with registry_process(database_url, tmp_path / "media") as (pid, client):
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current size
-        before = _memory_kib(pid, "VmRSS")
-        with path.open("rb") as handle:
-            response = client.post("/v1/assets", files={"file": ("long.wav", handle, "audio/wav")})
-        assert response.status_code == 201, response.text
-        asset = response.json()
-        digest = hashlib.sha256()
-        with client.stream("GET", f"/v1/assets/{asset['id']}/content") as download:
-            for chunk in download.iter_bytes():
-                digest.update(chunk)
-        grown_mib = (_memory_kib(pid, "VmHWM") - before) / 1024
-    assert asset["size_bytes"] == size and digest.hexdigest() == asset["sha256"]
+        asset, sha256, grown_mib = round_trip_peak(pid, client, path)
+    assert asset["size_bytes"] == size and sha256 == asset["sha256"]
     assert grown_mib < 64, f"peak memory grew by {grown_mib:.0f} MiB for a {size // 1024**2} MiB file"

@@ -7,7 +7,6 @@ import struct
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from registry.storage import key_for
 from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
 from tests.registry.integration.s3 import start_s3_server
-from tests.registry.integration.test_assets import _DeleteGate, _memory_kib, registry_process, upload
+from tests.registry.integration.test_assets import _DeleteGate, registry_process, round_trip_peak, upload
 
 PREFIX = "registry"
 
@@ -161,18 +160,8 @@ def test_a_large_upload_is_a_multipart_upload_and_memory_stays_bounded(postgres,
         pid,
         client,
     ):
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current size
-        before = _memory_kib(pid, "VmRSS")
-        with path.open("rb") as handle:
-            response = client.post("/v1/assets", files={"file": ("long.wav", handle, "audio/wav")})
-        assert response.status_code == 201, response.text
-        asset = response.json()
-        digest = hashlib.sha256()
-        with client.stream("GET", f"/v1/assets/{asset['id']}/content") as download:
-            for chunk in download.iter_bytes():
-                digest.update(chunk)
-        grown_mib = (_memory_kib(pid, "VmHWM") - before) / 1024
-    assert asset["size_bytes"] == size and digest.hexdigest() == asset["sha256"]
+        asset, sha256, grown_mib = round_trip_peak(pid, client, path)
+    assert asset["size_bytes"] == size and sha256 == asset["sha256"]
     assert grown_mib < 32, f"peak memory grew by {grown_mib:.0f} MiB for a {size // 1024**2} MiB file"
     etag = s3_server.client().head_object(Bucket=bucket, Key=key_for(asset["sha256"]))["ETag"]
     assert etag.strip('"').endswith("-8"), f"not an upload in 8 parts of 8 MiB: ETag {etag}"
