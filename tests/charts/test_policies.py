@@ -128,3 +128,25 @@ def test_the_autoscaler_check_catches_an_hpa_beside_a_scaled_object():
     assert wiring.autoscaler_violations([DEPLOYMENT, scaled]) == []
     assert wiring.autoscaler_violations([DEPLOYMENT, hpa, scaled])
     assert wiring.autoscaler_violations([hpa])  # its target is not rendered
+
+
+def test_every_deployment_that_may_run_several_replicas_has_a_disruption_budget(scenario):
+    assert wiring.disruption_budget_violations(render_scenario(scenario)) == []
+
+
+def test_the_disruption_budget_check_catches_a_missing_budget():
+    scaled = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "replicas": 2}}
+    budget = {
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "b"},
+        "spec": {"selector": {"matchLabels": POD["metadata"]["labels"]}},
+    }
+    assert wiring.disruption_budget_violations([DEPLOYMENT]) == []
+    assert wiring.disruption_budget_violations([scaled, budget]) == []
+    assert wiring.disruption_budget_violations([scaled])
+    hpa = {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "h"},
+        "spec": {"scaleTargetRef": {"name": "registry"}, "maxReplicas": 4},
+    }
+    assert wiring.disruption_budget_violations([DEPLOYMENT, hpa])

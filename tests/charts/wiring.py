@@ -88,3 +88,29 @@ def autoscaler_violations(documents: list[dict[str, Any]]) -> list[str]:
             if _target(other) == target
         ]
     return found
+
+
+def _replicas(workload: dict[str, Any], documents: list[dict[str, Any]]) -> int:
+    """The most replicas a workload may run: its autoscaler's maximum when one targets it, else spec.replicas."""
+    name = workload["metadata"]["name"]
+    for scaler in documents:
+        target = (scaler.get("spec") or {}).get("scaleTargetRef") or {}
+        if scaler["kind"] == "HorizontalPodAutoscaler" and target.get("name") == name:
+            return int(scaler["spec"]["maxReplicas"])
+        if scaler["kind"] == "ScaledObject" and target.get("name") == name:
+            return int(scaler["spec"].get("maxReplicaCount", 100))
+    return int(workload["spec"].get("replicas", 1))
+
+
+def disruption_budget_violations(documents: list[dict[str, Any]]) -> list[str]:
+    """Deployments that may run more than one replica without a PodDisruptionBudget selecting their pods."""
+    budgets = [d for d in documents if d["kind"] == "PodDisruptionBudget"]
+    found = []
+    for workload in (d for d in documents if d["kind"] == "Deployment"):
+        if _replicas(workload, documents) < 2:
+            continue
+        labels = workload["spec"]["template"]["metadata"].get("labels") or {}
+        if not any(b["spec"].get("selector") and selects(b["spec"]["selector"], labels) for b in budgets):
+            found.append(f"Deployment {workload['metadata']['name']}: more than one replica and no PodDisruptionBudget")
+    return found
+
