@@ -10,12 +10,14 @@ ClusterRoles. Then:
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dhg.postgres import free_port
 from tests.charts.helm import find, render
-from tests.conftest import make_token
+from tests.conftest import RunningServer, start_registry
 from tests.controller.integration.support import FAKE_WORKER, delete_while_running, finished, job, worker_jobs
 from tests.kube import GPU_TAINT, rbac
 from tests.kube.auth import service_account_username
@@ -121,8 +123,31 @@ class Replica:
         return self.process.returncode
 
 
+def chart_secret(chart: list[dict[str, Any]], key: str) -> str:
+    """A value of the Secret the chart generates (secrets.create)."""
+    (secret,) = [s for s in find(chart, "Secret") if s["metadata"]["name"] == RELEASE]
+    return base64.b64decode(secret["data"][key]).decode()
+
+
 @pytest.fixture
-def deployment_env(kube_api, chart, registry, admin, tmp_path) -> dict[str, str]:
+def chart_registry(postgres, tmp_path, chart) -> Iterator[RunningServer]:
+    """A Registry that knows the service tokens of the chart's Secret, as the chart's Registry pods read them."""
+    tokens = {name: chart_secret(chart, f"{name}-registry-token") for name in ("asr", "controller", "worker")}
+    server = start_registry(
+        postgres.create_database(f"chart_{uuid.uuid4().hex[:8]}"), tmp_path / "media", service_tokens=tokens
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin(chart_registry) -> Iterator[httpx.Client]:
+    with chart_registry.client(chart_registry.admin_token) as client:
+        yield client
+
+
+@pytest.fixture
+def deployment_env(kube_api, chart, chart_registry, tmp_path) -> dict[str, str]:
     """The Deployment's environment, with what a pod would have instead: the ServiceAccount's credentials, the
     Registry token Secret's value, and the test's worker (the fake one; its scratch off /tmp, see conftest)."""
     (deployment,) = find(chart, "Deployment", CONTROLLER)
@@ -130,8 +155,8 @@ def deployment_env(kube_api, chart, registry, admin, tmp_path) -> dict[str, str]
     assert container["command"] == ["python", "-m", "controller"]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     env |= {
-        "DHG_CONTROLLER_REGISTRY_URL": registry.url,
-        "DHG_CONTROLLER_REGISTRY_TOKEN": make_token(admin, "write", name="controller"),
+        "DHG_CONTROLLER_REGISTRY_URL": chart_registry.url,
+        "DHG_CONTROLLER_REGISTRY_TOKEN": chart_secret(chart, "controller-registry-token"),
         "DHG_CONTROLLER_WORKER__COMMAND": json.dumps([sys.executable, str(FAKE_WORKER)]),
         "DHG_CONTROLLER_WORKER__SCRATCH_MOUNT": "/scratch",
     }
@@ -249,6 +274,11 @@ def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
         counted = {(x.labels["phase"], x.labels["device"]): x.value for x in family.samples}
         time.sleep(0.2)
     assert counted[("Succeeded", "cpu")] == succeeded and counted[("Failed", "cpu")] == 1, counted
+
+    # The job records reached the Registry with the controller's token from the chart's Secret.
+    records = admin.get("/v1/audit", params={"limit": 500}).json()["items"]
+    actors = {row["actor"] for row in records if row["path"].startswith("/v1/jobs")}
+    assert actors == {"service:controller"}, actors
 
     # RBAC: nothing refused, and the chart grants exactly what was used.
     user = service_account_username(NAMESPACE, deployment_env["DHG_SERVICE_ACCOUNT"])
