@@ -99,8 +99,8 @@ class JobView:
 
 @dataclass(frozen=True)
 class Observed:
-    job: TranscriptionJob
-    jobs: list[JobView]
+    transcription_job: TranscriptionJob
+    worker_jobs: list[JobView]  # the batch/v1 Jobs it owns, one per attempt
     gpu_nodes: int
     now: datetime
     # pod name → when the cluster autoscaler last said it is adding a node for that pod (a TriggeredScaleUp Event)
@@ -121,7 +121,8 @@ class _Builder:
 
     def __init__(self, observed: Observed) -> None:
         self.observed = observed
-        self.previous = observed.job.status.model_dump(by_alias=True, exclude_none=True) if observed.job.status else {}
+        status = observed.transcription_job.status
+        self.previous = status.model_dump(by_alias=True, exclude_none=True) if status else {}
         self.status: dict[str, Any] = {k: v for k, v in self.previous.items() if k != "conditions"}
         self.changes: list[Change] = []
         self.plan = Plan()
@@ -134,7 +135,7 @@ class _Builder:
         self.plan.events.append((kind, reason, message))
 
     def launch(self, placement: Device, attempt: int, config: WorkerConfig, message: str) -> None:
-        manifest = manifests.build_job(self.observed.job, placement, attempt, config)
+        manifest = manifests.build_job(self.observed.transcription_job, placement, attempt, config)
         self.plan.create.append(manifest)
         self.status |= {
             "attempts": attempt,
@@ -151,7 +152,7 @@ class _Builder:
         self.event("Normal", "JobCreated", f"attempt {attempt} on {placement}: {message}")
 
     def finish(self) -> Plan:
-        generation = self.observed.job.metadata.generation
+        generation = self.observed.transcription_job.metadata.generation
         listed = conditions.reduce(
             self.previous.get("conditions", []), self.changes, now=self.now, generation=generation
         )
@@ -166,12 +167,12 @@ class _Builder:
 def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
     """The next step for one TranscriptionJob."""
     build = _Builder(observed)
-    spec = observed.job.spec
+    spec = observed.transcription_job.spec
     if build.previous.get("phase") in TERMINAL_PHASES:
         return build.finish()
     attempts = int(build.previous.get("attempts", 0))
     fell_back = any(c["type"] == "GPUFallback" and c["status"] == "True" for c in build.previous.get("conditions", []))
-    current = next((j for j in observed.jobs if j.attempt == attempts and not j.deleting), None)
+    current = next((j for j in observed.worker_jobs if j.attempt == attempts and not j.deleting), None)
     next_time = parse_time(build.previous.get("nextAttemptTime"))
     if next_time is not None:  # the current attempt failed and was recorded: wait, then launch the next one
         if observed.now < next_time:
@@ -205,7 +206,7 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
 
 def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
     """The current attempt's Job and pod → status; fallback, retry or the end."""
-    observed, spec = build.observed, build.observed.job.spec
+    observed, spec = build.observed, build.observed.transcription_job.spec
     pod = current.pod
     build.plan.requeue_after = POLL_SECONDS
     if pod is not None:
@@ -268,7 +269,7 @@ def _succeeded(build: _Builder, pod: PodView, config: WorkerConfig) -> None:
     transcript = build.status.get("transcriptId")
     if transcript:  # each asked rendering, as the Registry the worker pushed to renders it on demand
         registry = config.registry_url.rstrip("/")
-        formats = build.observed.job.spec.output_formats
+        formats = build.observed.transcription_job.spec.output_formats
         build.status["outputs"] = {f: f"{registry}/v1/transcripts/{transcript}?format={f}" for f in formats}
     build.status["completionTime"] = build.now
     build.status["message"] = f"transcript {transcript}" if transcript else "done"
@@ -280,7 +281,7 @@ def _succeeded(build: _Builder, pod: PodView, config: WorkerConfig) -> None:
 
 
 def _failed(build: _Builder, current: JobView, pod: PodView | None) -> None:
-    spec = build.observed.job.spec
+    spec = build.observed.transcription_job.spec
     summary = WorkerSummary.parse(pod.termination_message if pod else None)
     message = str(
         (summary.message if summary else None)

@@ -69,7 +69,8 @@ def test_observe_gathers_this_jobs_pods_and_the_autoscalers_word_on_them():
         "gpu_nodes": {"gpu": ["gpu-1", "gpu-2"]},
     }
     observed = operator.observe(BODY, {}, indexes)
-    assert [view.pod.name for view in observed.jobs if view.pod] == ["talk-gpu-1-x7k2q"] and observed.gpu_nodes == 2
+    assert [view.pod.name for view in observed.worker_jobs if view.pod] == ["talk-gpu-1-x7k2q"]
+    assert observed.gpu_nodes == 2
     assert observed.scale_ups == {"talk-gpu-1-x7k2q": datetime(2026, 11, 25, 7, 3, tzinfo=UTC)}
     assert operator.observe(BODY, {}, indexes | {"scale_ups": {}}).scale_ups == {}
 
