@@ -10,7 +10,7 @@ import copy
 import pytest
 
 from tests.charts import checks
-from tests.charts.helm import CHART, load_values, render_scenario, scenario_values, scenarios
+from tests.charts.helm import CHART, find, load_values, render, render_scenario, scenario_values, scenarios
 from tests.charts.values_schema import leaves
 
 # Probes a serving container does without, and why: {(app.kubernetes.io/name, container, probe): reason}.
@@ -67,15 +67,18 @@ def test_rbac_has_no_wildcards_or_escalation(scenario):
 
 
 def test_every_workload_is_isolated_by_a_network_policy(scenario):
-    if not scenario_values(scenario)["networkPolicy"]["enabled"]:
-        pytest.skip("networkPolicy.enabled is false in this scenario")
     assert checks.unprotected_workloads(render_scenario(scenario)) == []
 
 
 def test_worker_pods_are_isolated_by_a_network_policy(scenario, scenario_worker_jobs):
-    if not scenario_values(scenario)["networkPolicy"]["enabled"]:
-        pytest.skip("networkPolicy.enabled is false in this scenario")
     assert checks.unprotected_workloads(render_scenario(scenario) + scenario_worker_jobs) == []
+
+
+def test_network_policies_off_means_none_rather_than_some():
+    """networkPolicy.enabled=false (a cluster whose CNI enforces none) renders no policy at all: a partial set would
+    isolate some components from the others."""
+    assert not find(render("networkPolicy.enabled=false"), "NetworkPolicy")
+    assert find(render(), "NetworkPolicy")
 
 
 def test_every_container_has_probes_and_resources(scenario, scenario_worker_jobs):

@@ -113,4 +113,3 @@ def disruption_budget_violations(documents: list[dict[str, Any]]) -> list[str]:
         if not any(b["spec"].get("selector") and selects(b["spec"]["selector"], labels) for b in budgets):
             found.append(f"Deployment {workload['metadata']['name']}: more than one replica and no PodDisruptionBudget")
     return found
-
