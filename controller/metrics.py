@@ -48,3 +48,35 @@ def serve(port: int) -> None:
     """Expose /metrics on `port` (0: not at all, e.g. in tests that run several operators)."""
     if port:
         start_http_server(port)
+
+
+# What the workers' summaries and the jobs' ends say (workers are short-lived pods: the controller exports for them).
+# Labels stay bounded: devices are gpu|cpu, models the ones the workers serve (anything else is "other").
+AUDIO_SECONDS = Counter(
+    "dhg_controller_audio_seconds_total", "Seconds of audio transcribed by workers.", ["device", "model"]
+)
+PROCESSING_SECONDS = Histogram(
+    "dhg_controller_processing_seconds",
+    "Workers' transcription time per job.",
+    ["device", "model"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 3600),
+)
+REAL_TIME_FACTOR = Histogram(
+    "dhg_controller_real_time_factor",
+    "Audio seconds per processing second, per finished job.",
+    ["device", "model"],
+    buckets=(0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "dhg_controller_queue_wait_seconds",
+    "From a TranscriptionJob's creation until its worker runs.",
+    ["device"],
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+RETRIES = Counter("dhg_controller_retries_total", "Attempts retried after a failure, by its kind.", ["reason"])
+JOBS_FINISHED = Counter(
+    "dhg_controller_jobs_finished_total", "TranscriptionJobs that ended, by phase and reason.", ["phase", "reason"]
+)
+ATTEMPTS = Histogram(
+    "dhg_controller_job_attempts", "Workers launched per finished TranscriptionJob.", buckets=(1, 2, 3, 4, 6, 10)
+)

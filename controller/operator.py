@@ -24,7 +24,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from controller import metrics
+from controller import metrics, transitions
 from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
@@ -287,8 +287,17 @@ async def supervise(
                 return
             started = time.perf_counter()
             try:
-                plan = reconcile(observe(body, status, indexes), memo.config)
+                observed = observe(body, status, indexes)
+                plan = reconcile(observed, memo.config)
                 await carry_out(memo.kube, plan, body, status)
+                transitions.observe(
+                    status,
+                    plan.status,
+                    created=body["metadata"].get("creationTimestamp"),
+                    model=observed.transcription_job.spec.model,
+                    models=memo.config.models,
+                    retried=any(reason == "Retrying" for _, reason, _ in plan.events),
+                )
                 status = plan.status
                 if stopped:  # deleted, paused for a peer, or shutting down meanwhile: nothing more to say
                     break

@@ -274,6 +274,15 @@ def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
         counted = {(x.labels["phase"], x.labels["device"]): x.value for x in family.samples}
         time.sleep(0.2)
     assert counted[("Succeeded", "cpu")] == succeeded and counted[("Failed", "cpu")] == 1, counted
+    # What the workers' summaries said, exported by the replica that saw the job end (after-failover: the standby).
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(httpx.get(standby.metrics, timeout=5).text)
+        for sample in family.samples
+    }
+    assert samples[("dhg_controller_audio_seconds_total", (("device", "cpu"), ("model", "tiny.en")))] >= 61.5
+    assert samples[("dhg_controller_jobs_finished_total", (("phase", "Succeeded"), ("reason", "Completed")))] >= 1
+    assert samples[("dhg_controller_queue_wait_seconds_count", (("device", "cpu"),))] >= 1
 
     # The job records reached the Registry with the controller's token from the chart's Secret.
     records = admin.get("/v1/audit", params={"limit": 500}).json()["items"]
