@@ -127,16 +127,12 @@ class _DeleteGate:
         return getattr(self._storage, name)
 
 
-def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_bytes(postgres, tmp_path):
-    """Two Registry processes on one database and one media store: while one deletes an asset's bytes, the other
-    receives the same bytes again. The new asset must keep them (the delete must not remove what was re-stored)."""
-    database_url = postgres.create_database(f"race_{uuid.uuid4().hex[:8]}")
-    deleting = start_registry(database_url, tmp_path / "media", embeddings="off")
-    uploading = start_registry(database_url, tmp_path / "media", embeddings="off", admin_token=deleting.admin_token)
-    data = sine_wav(0.4, frequency=915.0)
+def delete_while_reuploading(deleting, uploading, data):
+    """`deleting` deletes the asset of `data` while `uploading` receives the same bytes again (the delete paused
+    inside the storage meanwhile); the new asset must keep its bytes. Returns (the first asset, the second)."""
+    gate = _DeleteGate(deleting.app.state.storage)
+    deleting.app.state.storage = gate
     try:
-        gate = _DeleteGate(deleting.app.state.storage)
-        deleting.app.state.storage = gate
         with deleting.client(deleting.admin_token) as a, uploading.client(uploading.admin_token) as b:
             first = upload(a, data).json()
             with ThreadPoolExecutor(2) as pool:
@@ -148,11 +144,24 @@ def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_bytes(postgres, t
                 assert deleted.result(30).status_code == 204
                 second = again.result(30)
             assert second.status_code == 201, second.text
-            assert second.json()["id"] != first["id"]
             content = b.get(f"/v1/assets/{second.json()['id']}/content")
             assert content.status_code == 200 and content.content == data
+            return first, second.json()
     finally:
         gate.gate.set()
+
+
+def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_bytes(postgres, tmp_path):
+    """Two Registry processes on one database and one media store: while one deletes an asset's bytes, the other
+    receives the same bytes again. The new asset must keep them (the delete must not remove what was re-stored)."""
+    database_url = postgres.create_database(f"race_{uuid.uuid4().hex[:8]}")
+    deleting = start_registry(database_url, tmp_path / "media", embeddings="off")
+    uploading = start_registry(database_url, tmp_path / "media", embeddings="off", admin_token=deleting.admin_token)
+    data = sine_wav(0.4, frequency=915.0)
+    try:
+        first, second = delete_while_reuploading(deleting, uploading, data)
+        assert second["id"] != first["id"]
+    finally:
         uploading.stop()
         deleting.stop()
 

@@ -6,7 +6,6 @@ import hashlib
 import struct
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from registry.storage import key_for
 from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
 from tests.registry.integration.s3 import start_s3_server
-from tests.registry.integration.test_assets import _DeleteGate, registry_process, round_trip_peak, upload
+from tests.registry.integration.test_assets import delete_while_reuploading, registry_process, round_trip_peak, upload
 
 PREFIX = "registry"
 
@@ -122,25 +121,10 @@ def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_object(postgres, 
     deleting = start_registry(database_url, tmp_path / "a", **settings)
     uploading = start_registry(database_url, tmp_path / "b", admin_token=deleting.admin_token, **settings)
     data = sine_wav(0.4, frequency=919.0)
-    gate = _DeleteGate(deleting.app.state.storage)
     try:
-        deleting.app.state.storage = gate
-        with deleting.client(deleting.admin_token) as a, uploading.client(uploading.admin_token) as b:
-            first = upload(a, data).json()
-            with ThreadPoolExecutor(2) as pool:
-                deleted = pool.submit(a.delete, f"/v1/assets/{first['id']}")
-                assert gate.entered.wait(30)
-                again = pool.submit(upload, b, data)
-                time.sleep(1.0)  # the upload has had its chance to run to the end
-                gate.gate.set()
-                assert deleted.result(30).status_code == 204
-                second = again.result(30)
-            assert second.status_code == 201, second.text
-            content = b.get(f"/v1/assets/{second.json()['id']}/content")
-            assert content.status_code == 200 and content.content == data
-            assert s3_server.keys(bucket) == [key_for(first["sha256"])]
+        first, _ = delete_while_reuploading(deleting, uploading, data)
+        assert s3_server.keys(bucket) == [key_for(first["sha256"])]
     finally:
-        gate.gate.set()
         uploading.stop()
         deleting.stop()
 
