@@ -51,6 +51,7 @@ class Admission:
     def __init__(self, concurrency: int, queue_size: int, retry_after_seconds: int) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self.queue_size = queue_size
+        metrics.QUEUE_CAPACITY.set(queue_size)
         self.retry_after = retry_after_seconds
         self.waiting = 0
 

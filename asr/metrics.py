@@ -44,8 +44,15 @@ DEVICE_FALLBACKS = Counter(
     "dhg_asr_device_fallbacks_total", "A GPU asked for (auto) but absent: fell back to CPU.", ["engine"]
 )
 QUEUE_DEPTH = Gauge("dhg_asr_queue_depth", "Transcriptions waiting for a decoder slot.")
+QUEUE_CAPACITY = Gauge("dhg_asr_queue_capacity", "Transcriptions that may wait for a slot before more are refused.")
 IN_PROGRESS = Gauge("dhg_asr_transcriptions_in_progress", "Transcriptions being decoded now.")
 OUTBOX_DEPTH = Gauge("dhg_asr_outbox_depth", "Results on disk waiting for the Registry to accept them.")
 DELIVERY_FAILURES = Counter("dhg_asr_delivery_failures_total", "Failed deliveries to the Registry, by kind.", ["kind"])
 DELIVERIES = Counter("dhg_asr_deliveries_total", "Results the Registry accepted (created or replayed).", ["outcome"])
 JOBS = Gauge("dhg_asr_jobs", "Async transcription jobs held by this process, by status.", ["status"])
+
+# Outcomes known in advance start at zero, so that rates and ratios over them exist before the first one happens.
+for _kind in ("transient", "refused", "rejected"):
+    DELIVERY_FAILURES.labels(_kind)
+for _outcome in ("created", "replayed"):
+    DELIVERIES.labels(_outcome)

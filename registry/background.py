@@ -56,7 +56,10 @@ async def _stats_loop(app: FastAPI) -> None:
         try:
             await refresh_stats(app.state.sessions, app)
         except Exception:  # gauges are best effort; the next round tries again
+            metrics.DATABASE_UP.set(0)
             log.exception("could not refresh stored-total gauges")
+        else:
+            metrics.DATABASE_UP.set(1)
         await asyncio.sleep(app.state.settings.stats_interval_seconds)
 
 

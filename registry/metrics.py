@@ -59,6 +59,11 @@ HTTP_IN_FLIGHT = Gauge(
 DB_POOL = Gauge(
     "dhg_registry_db_pool_connections", "Database pool connections by state.", ["state"], multiprocess_mode="livesum"
 )
+DATABASE_UP = Gauge(
+    "dhg_registry_database_up",
+    "1 when the last round of stored-total queries reached the database, 0 when it failed.",
+    multiprocess_mode="livemin",
+)
 # Stored totals: every process counts the same database; the newest count wins.
 ASSETS = Gauge("dhg_registry_assets", "Media assets stored.", multiprocess_mode="livemostrecent")
 ASSET_BYTES = Gauge("dhg_registry_asset_bytes", "Bytes of media stored.", multiprocess_mode="livemostrecent")
