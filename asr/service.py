@@ -215,7 +215,7 @@ class TranscriptionService:
         except AsrError as error:
             job.status, job.error = "failed", error.problem()
         except Exception:
-            log.exception("an async transcription job failed", extra={"job_id": str(job.id)})
+            log.exception("an async transcription job failed", extra={"job": str(job.id)})
             job.status, job.error = "failed", AsrError("an unexpected error occurred; see the server log").problem()
         finally:
             ticket.cancel()

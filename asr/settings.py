@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     termination_log: Path = Path(TERMINATION_LOG)
     delivery_timeout_seconds: float = 120.0
     log_level: str = "INFO"
+    # The TranscriptionJob a worker runs for (namespace/name, from the controller): every log line carries it as
+    # `job`, as the controller's lines about the job do, so that Loki finds both by one filter.
+    job: str | None = None
     service_name: str = "asr"
 
     @field_validator("device", mode="before")

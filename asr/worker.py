@@ -159,7 +159,7 @@ def main(
         settings = Settings(**{**settings.model_dump(), **overrides})
     except ValueError as error:
         _finish(WorkerSummary.failed("BadInput", str(error).splitlines()[0]), ExitCode.BAD_INPUT, settings)
-    configure_logging("asr-worker", settings.log_level)
+    configure_logging("asr-worker", settings.log_level, {"job": settings.job} if settings.job else None)
     started = time.perf_counter()
     try:
         job = _parse(job_id, url, asset_id, path, model, language, task, word_timestamps, vad, settings)

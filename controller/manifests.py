@@ -127,9 +127,10 @@ def setting(field: str, value: str | None = None, **source: Any) -> dict[str, An
     return variable | ({"value": value} if value is not None else source)
 
 
-def _env(config: WorkerConfig) -> list[dict[str, Any]]:
+def _env(job: TranscriptionJob, config: WorkerConfig) -> list[dict[str, Any]]:
     token = {"secretKeyRef": {"name": config.registry_token_secret, "key": config.registry_token_key}}
     return [
+        setting("job", f"{job.metadata.namespace}/{job.metadata.name}"),  # on every log line, as the controller's
         setting("registry_url", config.registry_url),
         setting("registry_token", valueFrom=token),
         setting("outbox_dir", f"{config.scratch_mount}/outbox"),
@@ -174,7 +175,7 @@ def build_job(job: TranscriptionJob, placement: Device, attempt: int, config: Wo
         "imagePullPolicy": config.image_pull_policy,
         "command": list(config.command),
         "args": worker_args(job, placement),
-        "env": _env(config),
+        "env": _env(job, config),
         "resources": _resources(job, placement, config),
         "volumeMounts": mounts,
         "terminationMessagePath": TERMINATION_LOG,

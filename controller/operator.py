@@ -290,6 +290,7 @@ async def supervise(
                 observed = observe(body, status, indexes)
                 plan = reconcile(observed, memo.config)
                 await carry_out(memo.kube, plan, body, status)
+                worker = max(observed.worker_jobs, key=lambda view: view.attempt, default=None)
                 transitions.observe(
                     status,
                     plan.status,
@@ -297,6 +298,7 @@ async def supervise(
                     model=observed.transcription_job.spec.model,
                     models=memo.config.models,
                     retried=any(reason == "Retrying" for _, reason, _ in plan.events),
+                    worker_started=worker.pod.started_at if worker is not None and worker.pod is not None else None,
                 )
                 status = plan.status
                 if stopped:  # deleted, paused for a peer, or shutting down meanwhile: nothing more to say

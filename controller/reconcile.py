@@ -41,6 +41,7 @@ class PodView:
     termination_message: str | None = None
     waiting_reason: str | None = None  # e.g. CreateContainerConfigError, ImagePullBackOff
     waiting_message: str = ""
+    started_at: datetime | None = None  # when the worker's container started (running or ended since)
 
     @classmethod
     def from_pod(cls, pod: dict[str, Any]) -> PodView:
@@ -59,6 +60,7 @@ class PodView:
             unschedulable_since=parse_time(scheduled.get("lastTransitionTime")) if unschedulable else None,
             unschedulable_message=scheduled.get("message", "") if unschedulable else "",
             running="running" in state,
+            started_at=parse_time((state.get("running") or terminated).get("startedAt")),
             exit_code=terminated.get("exitCode"),
             termination_reason=terminated.get("reason"),
             termination_message=terminated.get("message"),

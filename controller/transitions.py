@@ -29,16 +29,22 @@ def observe(
     model: str,
     models: Collection[str],
     retried: bool,
+    worker_started: datetime | None = None,
 ) -> None:
     """Count what changed from `before` to `after` (a TranscriptionJob's status); `retried`: the pass scheduled a
-    retry. `model` is a label only when the workers serve it (`models`), so that labels stay bounded."""
+    retry; `worker_started`: when the current worker's container started, if it did. `model` is a label only when
+    the workers serve it (`models`), so that labels stay bounded."""
     device = str(after.get("device") or "none")
     phase, previous = after.get("phase"), before.get("phase")
     running = _condition(after, "Running")
+    ran = None
     if phase == "Running" and previous != "Running":
-        began, ran = _time(created), _time(running.get("lastTransitionTime"))
-        if began is not None and ran is not None:
-            metrics.QUEUE_WAIT_SECONDS.labels(device).observe(max(0.0, (ran - began).total_seconds()))
+        ran = _time(running.get("lastTransitionTime"))
+    elif phase in TERMINAL_PHASES and previous not in ("Running", phase):
+        ran = worker_started  # it ran and ended between two passes: no pass saw it Running
+    began = _time(created)
+    if began is not None and ran is not None:
+        metrics.QUEUE_WAIT_SECONDS.labels(device).observe(max(0.0, (ran - began).total_seconds()))
     if retried:
         metrics.RETRIES.labels(str(running.get("reason") or "Unknown")).inc()
     if phase not in TERMINAL_PHASES or previous == phase:

@@ -1,10 +1,11 @@
-"""Structured JSON logs on stdout: ts, level, service, msg, request_id (when known)."""
+"""Structured JSON logs on stdout: ts, level, service, msg, request_id and job (when known)."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import orjson
@@ -14,9 +15,10 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, fields: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.service = service
+        self.fields = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -25,6 +27,7 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "msg": record.getMessage(),
             "logger": record.name,
+            **self.fields,
         }
         request_id = request_id_var.get()
         if request_id:
@@ -37,10 +40,11 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every logger (ours, uvicorn's, alembic's) through one JSON handler on stdout."""
+def configure_logging(service: str, level: str = "INFO", fields: Mapping[str, str] | None = None) -> None:
+    """Route every logger (ours, uvicorn's, alembic's) through one JSON handler on stdout; `fields` go on every
+    line (a worker's `job`)."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(JsonFormatter(service, fields))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

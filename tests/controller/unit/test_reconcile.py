@@ -88,6 +88,7 @@ def test_real_pod_shapes_are_read():
     assert "0/2 nodes are available" in view.unschedulable_message
     failed = PodView.from_pod(json.loads((FIXTURES / "pod-Failed-job-pod-exitCode3-NO-TYPEMETA.json").read_text()))
     assert (failed.phase, failed.exit_code, failed.termination_reason) == ("Failed", 3, "Error")
+    assert failed.started_at == datetime(2024, 4, 25, 0, 0, 3, tzinfo=UTC) and view.started_at is None
 
 
 def test_auto_with_gpu_nodes_launches_a_gpu_worker_then_follows_it_to_success():
@@ -274,3 +275,11 @@ def test_the_worker_writes_its_summary_where_the_kubelet_reads_it():
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["DHG_ASR_TERMINATION_LOG"] == container["terminationMessagePath"] == "/dev/termination-log"
     assert container["command"] == ["python", "-m", "asr.worker"]
+
+
+def test_the_worker_logs_the_job_as_the_controller_does():
+    """`job` on the worker's lines is namespace/name, the value the controller's lines about the job carry."""
+    manifest = step(tj(device="cpu"), [], T0).create[0]
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["DHG_ASR_JOB"] == "media/talk"

@@ -1,5 +1,7 @@
 """The metrics a reconcile pass's changes produce: queue wait, retries, ends by reason, audio, processing, RTF."""
 
+from datetime import UTC, datetime
+
 from prometheus_client import REGISTRY
 
 from controller import transitions
@@ -34,6 +36,30 @@ def test_a_worker_starting_records_the_wait_since_creation_once():
         )
     assert value("dhg_controller_queue_wait_seconds_count", device="gpu") == before_count + 1
     assert value("dhg_controller_queue_wait_seconds_sum", device="gpu") == before_sum + 42
+
+
+def test_a_worker_that_ran_and_ended_between_two_passes_records_its_wait_from_its_container_start():
+    count = value("dhg_controller_queue_wait_seconds_count", device="cpu")
+    total = value("dhg_controller_queue_wait_seconds_sum", device="cpu")
+    done = {"phase": "Succeeded", "device": "cpu", "conditions": [condition("Succeeded", "True", "Completed")]}
+    started = datetime(2026, 11, 25, 7, 0, 7, tzinfo=UTC)
+    for before in ({"phase": "Scheduling"}, done):  # the second pass sees it Succeeded already: nothing more
+        transitions.observe(
+            before,
+            done,
+            created="2026-11-25T07:00:00Z",
+            model="m",
+            models=MODELS,
+            retried=False,
+            worker_started=started,
+        )
+    # after a pass that saw it Running, its end adds nothing (the wait was recorded then)
+    transitions.observe(
+        {"phase": "Running"}, done, created="2026-11-25T07:00:00Z", model="m", models=MODELS, retried=False,
+        worker_started=started,
+    )  # fmt: skip
+    assert value("dhg_controller_queue_wait_seconds_count", device="cpu") == count + 1
+    assert value("dhg_controller_queue_wait_seconds_sum", device="cpu") == total + 7
 
 
 def test_a_success_counts_its_audio_time_and_rtf_by_device_and_served_model():
