@@ -241,10 +241,13 @@ metadata:
   namespace: {{ .root.Release.Namespace }}
   labels:
     {{- include "dhg.labels" .root | nindent 4 }}
-    {{- with $monitors.labels }}
+    {{- with .root.Values.monitoring.labels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
+  # The job label is the component (registry, asr, ...), whatever the release is called: rules and dashboards
+  # select on it.
+  jobLabel: app.kubernetes.io/component
   selector:
     matchLabels:
       {{- .selector | nindent 6 }}
