@@ -44,6 +44,24 @@ class DataDir:
         return self.logs / "asr.log"
 
     @property
+    def prometheus_log(self) -> Path:
+        return self.logs / "prometheus.log"
+
+    @property
+    def prometheus(self) -> Path:
+        """The local Prometheus' time series (`dhg up --monitoring`)."""
+        return self.root / "prometheus"
+
+    @property
+    def prometheus_config(self) -> Path:
+        return self.run / "prometheus.yml"
+
+    @property
+    def rules(self) -> Path:
+        """The chart's rule files, as the local Prometheus reads them."""
+        return self.run / "rules"
+
+    @property
     def asr_outbox(self) -> Path:
         return self.root / "asr-outbox"
 
@@ -129,6 +147,8 @@ class StackState:
     started_at: str
     asr_pid: int | None = None
     asr_url: str | None = None
+    prometheus_pid: int | None = None
+    prometheus_url: str | None = None
 
 
 def write_state(data_dir: DataDir, state: StackState) -> None:

@@ -79,6 +79,7 @@ class NextSteps:
     admin_token: str
     asr_api_key: str
     cli_options: str = ""
+    prometheus_url: str | None = None
 
 
 def show_next_steps(steps: NextSteps, data_dir: DataDir) -> None:
@@ -89,6 +90,11 @@ def show_next_steps(steps: NextSteps, data_dir: DataDir) -> None:
         ("ASR service", f"{steps.asr_url}/docs   metrics {steps.asr_url}/metrics"),
         ("admin token", f"{steps.admin_token}  (in {data_dir.admin_token_file})"),
         ("ASR API key", f"{steps.asr_api_key}  (in {data_dir.asr_api_key_file})"),
+        *(
+            [("Prometheus", f"{steps.prometheus_url}/alerts   rules {steps.prometheus_url}/rules")]
+            if steps.prometheus_url
+            else []
+        ),
         ("data dir", str(data_dir.root)),
         ("logs", f"{data_dir.registry_log}, {data_dir.asr_log}, {data_dir.postgres_log}"),
         (

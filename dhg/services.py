@@ -22,11 +22,13 @@ READY_PROBE_TIMEOUT_SECONDS = 2.0
 
 @dataclass
 class ChildService:
-    """One HTTP service on 127.0.0.1:`port`, logging to `log_path`; `name` is how errors call it."""
+    """One HTTP service on 127.0.0.1:`port`, logging to `log_path`; `name` is how errors call it; ready when
+    `ready_path` answers 200."""
 
     name: str
     port: int
     log_path: Path
+    ready_path: str = "/readyz"
     process: subprocess.Popen[bytes] | None = None
     log_offset: int = 0
 
@@ -67,7 +69,7 @@ class ChildService:
         assert self.process is not None
         deadline = time.monotonic() + timeout
         with httpx.Client(base_url=self.url, timeout=READY_PROBE_TIMEOUT_SECONDS) as client:
-            while not _answers_ready(client):
+            while not _answers_ready(client, self.ready_path):
                 if self.process.poll() is not None:
                     raise StackError(
                         f"{self.name} exited with status {self.process.returncode} while starting; {self.log_tail()}"
@@ -91,8 +93,8 @@ class ChildService:
             terminate(self.process)
 
 
-def _answers_ready(client: httpx.Client) -> bool:
+def _answers_ready(client: httpx.Client, path: str) -> bool:
     try:
-        return client.get("/readyz").status_code == httpx.codes.OK
+        return client.get(path).status_code == httpx.codes.OK
     except httpx.HTTPError:
         return False

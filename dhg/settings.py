@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 APP_NAME = "dhg"
 DEFAULT_REGISTRY_PORT = 8000
 DEFAULT_ASR_PORT = 8001
+DEFAULT_PROMETHEUS_PORT = 9090
 
 
 def default_data_dir() -> Path:
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     registry_port: int = DEFAULT_REGISTRY_PORT
     asr_port: int = DEFAULT_ASR_PORT
     postgres_port: int = Field(default=0, description="0 picks a free port at each start.")
+    prometheus_url: str | None = Field(
+        default=None, description="The Prometheus `dhg status` asks for firing alerts; default: `dhg up`'s."
+    )
+    monitoring: bool = Field(default=False, description="`dhg up` also starts Prometheus (--monitoring).")
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     start_timeout_seconds: float = 90.0
     http_timeout_seconds: float = 30.0
     transcribe_timeout_seconds: float = Field(default=3600.0, description="How long one file may take.")

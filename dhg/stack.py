@@ -1,4 +1,5 @@
-"""The local stack `dhg up` runs: an embedded Postgres, the Registry's migrations, the Registry, the ASR service."""
+"""The local stack `dhg up` runs: an embedded Postgres, the Registry's migrations, the Registry, the ASR service,
+and with monitoring a Prometheus scraping both."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Self
 
-from dhg import logs
+import yaml
+
+from dhg import logs, monitoring
 from dhg.datadir import (
     DataDir,
     StackState,
@@ -24,7 +28,7 @@ from dhg.errors import PortInUse, StackError
 from dhg.postgres import EmbeddedPostgres, PostgresError
 from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
 from dhg.services import HOST, ChildService
-from dhg.settings import inherited_environment
+from dhg.settings import DEFAULT_PROMETHEUS_PORT, inherited_environment
 
 REGISTRY_ARGUMENTS = ("-m", "registry", "serve")
 ASR_ARGUMENTS = ("-m", "asr")
@@ -82,14 +86,19 @@ class LocalStack:
     report: Callable[[str], None] = _quiet
     asr_api_key: str | None = None  # None: the key kept in the data dir (created on first use)
     admin_token: str = ""
+    monitoring: bool = False
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     postgres: EmbeddedPostgres | None = None
     registry: ChildService = field(init=False)
     asr: ChildService = field(init=False)
+    prometheus: ChildService = field(init=False)
     _lock: DataDirLock | None = field(default=None, repr=False)
+    _started_at: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         self.registry = ChildService("the Registry", self.registry_port, self.data_dir.registry_log)
         self.asr = ChildService("the ASR service", self.asr_port, self.data_dir.asr_log)
+        self.prometheus = ChildService("Prometheus", self.prometheus_port, self.data_dir.prometheus_log, "/-/ready")
 
     @property
     def registry_url(self) -> str:
@@ -101,7 +110,9 @@ class LocalStack:
 
     def start(self) -> None:
         """Start everything, in order; raises a DhgError naming the part that failed."""
+        prometheus = monitoring.find_prometheus() if self.monitoring else None  # before anything starts
         self.data_dir.create()
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         lock = DataDirLock(self.data_dir.lock_file)
         lock.acquire()
         self._lock = lock
@@ -114,6 +125,8 @@ class LocalStack:
         self._start_services()
         self.registry.wait_ready(self.start_timeout)
         self.asr.wait_ready(self.start_timeout)
+        if prometheus is not None:
+            self._start_prometheus(prometheus)
 
     def _check_ports(self) -> None:
         if self.asr_port == self.registry_port:
@@ -122,10 +135,15 @@ class LocalStack:
         ensure_port_free(HOST, self.asr_port, what="the ASR service", option="--asr-port")
         if self.postgres_port:
             ensure_port_free(HOST, self.postgres_port, what="Postgres", option="--postgres-port")
+        if self.monitoring:
+            ensure_port_free(HOST, self.prometheus_port, what="Prometheus", option="--prometheus-port")
 
     def _stop_leftovers(self) -> None:
         # we hold the lock, so whatever an earlier `dhg up` recorded is no longer looked after by it
         state = read_state(self.data_dir)
+        config = (f"--config.file={self.data_dir.prometheus_config}",)
+        if state is not None and state.prometheus_pid and stop_leftover_service(state.prometheus_pid, config):
+            self.report(f"stopped a Prometheus (pid {state.prometheus_pid}) an earlier `dhg up` left running")
         if state is not None and state.asr_pid and stop_leftover_service(state.asr_pid, ASR_ARGUMENTS):
             self.report(f"stopped an ASR service (pid {state.asr_pid}) an earlier `dhg up` left running")
         if state is not None and stop_leftover_service(state.registry_pid, REGISTRY_ARGUMENTS):
@@ -178,7 +196,27 @@ class LocalStack:
             ),
             cwd=self.data_dir.root,
         )
-        assert self.registry.pid is not None
+        self._write_state()
+
+    def _start_prometheus(self, binary: Path) -> None:
+        """Prometheus scraping the Registry and the ASR service (jobs and namespace as in a cluster), with the
+        chart's rules; its time series stay in the data dir between runs."""
+        rules = monitoring.write_rules(self.data_dir.rules)
+        targets = {"registry": [f"{HOST}:{self.registry_port}"], "asr": [f"{HOST}:{self.asr_port}"]}
+        config = monitoring.scrape_config(targets, rule_files=rules)
+        self.data_dir.prometheus_config.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.data_dir.prometheus.mkdir(parents=True, exist_ok=True)
+        self.report(f"starting Prometheus on {self.prometheus.url}")
+        arguments = monitoring.prometheus_arguments(
+            self.data_dir.prometheus_config, self.data_dir.prometheus, f"{HOST}:{self.prometheus_port}"
+        )
+        self.prometheus.spawn([str(binary), *arguments], inherited_environment(), cwd=self.data_dir.root)
+        self._write_state()
+        self.prometheus.wait_ready(self.start_timeout)
+
+    def _write_state(self) -> None:
+        """Record what runs, so that `dhg status` finds it and a crashed run's processes are found."""
+        assert self.registry.pid is not None and self.postgres is not None
         write_state(
             self.data_dir,
             StackState(
@@ -186,9 +224,11 @@ class LocalStack:
                 registry_pid=self.registry.pid,
                 registry_url=self.registry_url,
                 postgres_port=self.postgres.port,
-                started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                started_at=self._started_at,
                 asr_pid=self.asr.pid,
                 asr_url=self.asr_url,
+                prometheus_pid=self.prometheus.pid,
+                prometheus_url=self.prometheus.url if self.prometheus.pid else None,
             ),
         )
 
@@ -197,11 +237,12 @@ class LocalStack:
         while True:
             self.registry.check_running()
             self.asr.check_running()
+            self.prometheus.check_running()
             time.sleep(STATE_POLL_SECONDS)
 
     def stop(self) -> None:
         """Stop the ASR service, the Registry, then Postgres; safe after a partial start, and twice."""
-        for service in (self.asr, self.registry):
+        for service in (self.prometheus, self.asr, self.registry):
             if service.running:
                 self.report(f"stopping {service.name}")
                 service.stop()

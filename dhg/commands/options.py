@@ -41,6 +41,15 @@ AsrUrlOption = Annotated[
         show_default=False,
     ),
 ]
+PrometheusUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus-url",
+        help="A Prometheus whose firing alerts to show (env DHG_PROMETHEUS_URL; default: the one "
+        "`dhg up --monitoring` runs for the data dir, else none).",
+        show_default=False,
+    ),
+]
 TokenOption = Annotated[
     str | None,
     typer.Option(
@@ -99,6 +108,11 @@ def resolve_asr_url(option: str | None, data_dir: DataDir) -> str:
     settings = get_settings()
     state = read_state(data_dir)
     return option or settings.asr_url or (state.asr_url if state else None) or f"http://127.0.0.1:{settings.asr_port}"
+
+
+def resolve_prometheus_url(option: str | None, data_dir: DataDir) -> str | None:
+    state = read_state(data_dir)
+    return option or get_settings().prometheus_url or (state.prometheus_url if state else None)
 
 
 def resolve_asr_api_key(data_dir: DataDir) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import typer
 from rich.markup import escape
 
@@ -10,13 +11,16 @@ from dhg.asr_client import AsrClient
 from dhg.commands.options import (
     AsrUrlOption,
     DataDirOption,
+    PrometheusUrlOption,
     RegistryUrlOption,
     data_dir_from,
     resolve_asr_url,
+    resolve_prometheus_url,
     resolve_registry_url,
 )
 from dhg.datadir import read_admin_token, read_state
 from dhg.errors import DhgError
+from dhg.monitoring import Alert, firing_alerts
 from dhg.output import console
 
 NOT_UP_EXIT_CODE = 1
@@ -41,11 +45,24 @@ def _asr_readiness(url: str) -> tuple[str, bool]:
     return f"ready ({ready.get('model', '?')}, {ready.get('engine', '?')} on {ready.get('device', '?')})", True
 
 
+def _alerts(url: str) -> tuple[str, list[Alert]]:
+    try:
+        firing = firing_alerts(url, timeout=PROBE_TIMEOUT_SECONDS)
+    except (httpx.HTTPError, KeyError, ValueError) as error:
+        return f"{url}: not answering ({type(error).__name__})", []
+    if not firing:
+        return f"{url}: no alerts firing", []
+    return f"{url}: {len(firing)} alert(s) firing", firing
+
+
 def status(
-    data_dir: DataDirOption = None, registry_url: RegistryUrlOption = None, asr_url: AsrUrlOption = None
+    data_dir: DataDirOption = None,
+    registry_url: RegistryUrlOption = None,
+    asr_url: AsrUrlOption = None,
+    prometheus_url: PrometheusUrlOption = None,
 ) -> None:
-    """Whether the Registry and the ASR service answer /readyz, what `dhg up` runs, where the data is;
-    exits 1 when either is not ready."""
+    """Whether the Registry and the ASR service answer /readyz, what `dhg up` runs, where the data is, and
+    (with `dhg up --monitoring`) the alerts firing; exits 1 when either service is not ready."""
     directory = data_dir_from(data_dir)
     registry = resolve_registry_url(registry_url, directory)
     asr = resolve_asr_url(asr_url, directory)
@@ -73,7 +90,13 @@ def status(
         ),
         ("logs", f"{directory.registry_log}, {directory.asr_log}, {directory.postgres_log}"),
     ]
+    firing: list[Alert] = []
+    if prometheus := resolve_prometheus_url(prometheus_url, directory):
+        summary, firing = _alerts(prometheus)
+        rows.append(("Prometheus", summary))
     for label, value in rows:
         console.print(f"{label:<12} {escape(value)}")
+    for alert in firing:
+        console.print(f"  {escape(alert.severity):<9} {escape(alert.name)}: {escape(alert.summary)}")
     if not (registry_ready and asr_ready):
         raise typer.Exit(NOT_UP_EXIT_CODE)

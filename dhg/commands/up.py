@@ -76,13 +76,28 @@ def up(
     exit_after_sample: Annotated[
         bool, typer.Option("--exit-after-sample", help="Stop everything after the sample instead of serving.")
     ] = False,
+    monitoring: Annotated[
+        bool | None,
+        typer.Option(
+            "--monitoring/--no-monitoring",
+            help="Also start Prometheus (the distribution's package) on 127.0.0.1, scraping both services with "
+            "the chart's recording and alerting rules; `dhg status` shows what fires (env DHG_MONITORING).",
+            show_default=False,
+        ),
+    ] = None,
+    prometheus_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of Prometheus on 127.0.0.1 (env DHG_PROMETHEUS_PORT; default 9090).", show_default=False
+        ),
+    ] = None,
     start_timeout: Annotated[
         float | None,
         typer.Option(help="Seconds to wait for each service to become ready (default 90).", show_default=False),
     ] = None,
 ) -> None:
-    """Start Postgres, the Registry and the ASR service locally, transcribe the bundled sample through them,
-    and serve until Ctrl-C."""
+    """Start Postgres, the Registry and the ASR service locally (with --monitoring, Prometheus too), transcribe
+    the bundled sample through them, and serve until Ctrl-C."""
     settings = get_settings()
     directory = data_dir_from(data_dir)
     stack = LocalStack(
@@ -92,6 +107,8 @@ def up(
         asr_api_key=settings.asr_api_key.get_secret_value() if settings.asr_api_key else None,
         postgres_port=settings.postgres_port if postgres_port is None else postgres_port,
         start_timeout=start_timeout or settings.start_timeout_seconds,
+        monitoring=settings.monitoring if monitoring is None else monitoring,
+        prometheus_port=prometheus_port or settings.prometheus_port,
         report=_report,
     )
     console.print(f"dhg local mode, data in {escape(str(directory.root))}")
@@ -101,10 +118,14 @@ def up(
         _demo(stack, settings)
         assert stack.asr_api_key is not None
         options = "" if directory.root == default_data_dir().resolve() else f" --data-dir {directory.root}"
-        steps = NextSteps(stack.registry_url, stack.asr_url, stack.admin_token, stack.asr_api_key, options)
+        prometheus = stack.prometheus.url if stack.monitoring else None
+        steps = NextSteps(stack.registry_url, stack.asr_url, stack.admin_token, stack.asr_api_key, options, prometheus)
         show_next_steps(steps, directory)
         if not exit_after_sample:
-            console.print(f"\nserving the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}")
+            serving = f"the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}"
+            if prometheus:
+                serving = f"{serving}, monitored by Prometheus on {prometheus}"
+            console.print(f"\nserving {serving}")
             console.print("press Ctrl-C to stop")
             stack.wait()
     except KeyboardInterrupt:
