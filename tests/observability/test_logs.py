@@ -159,18 +159,12 @@ def request_and_job_lines() -> list[dict[str, Any]]:
     controller = logging.StreamHandler(stream)
     controller.setFormatter(JsonFormatter("controller"))
     controller.addFilter(KopfRecords())
-    kopf_logger = logging.getLogger("kopf.objects")
-    kopf_logger.addHandler(controller)
-    try:
-        reference = {
-            "apiVersion": "factory.dhg.ai/v1alpha1",
-            "kind": "TranscriptionJob",
-            "namespace": "dhg",
-            "name": "a",
-        }
-        kopf_logger.warning("job scheduled", extra={"k8s_ref": reference, "settings": {}, "k8s_skip": False})
-    finally:
-        kopf_logger.removeHandler(controller)
+    reference = {"apiVersion": "factory.dhg.ai/v1alpha1", "kind": "TranscriptionJob", "namespace": "dhg", "name": "a"}
+    record = logging.LogRecord("kopf.objects", logging.WARNING, __file__, 0, "job scheduled", None, None)
+    record.__dict__.update({"k8s_ref": reference, "settings": {}, "k8s_skip": False})
+    # Through this handler only: not through the kopf.objects logger, where a Kopf run earlier in this process
+    # left its own handler, which posts records as Kubernetes Events and reads real settings.
+    controller.handle(record)
     return json_lines(stream.getvalue())
 
 
