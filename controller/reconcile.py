@@ -21,6 +21,10 @@ from core.vocabulary import TERMINAL_PHASES, Device
 from core.worker import WorkerSummary
 
 POLL_SECONDS = 30.0  # a safety net; Job and pod events wake the operator sooner
+# A failed Job's pod may reach the watch cache after the Job does: its exit code (bad input or transient?) decides
+# between the end and a retry, so the decision waits this long for it, re-checking every POD_EXIT_POLL_SECONDS.
+POD_EXIT_GRACE_SECONDS = 30.0
+POD_EXIT_POLL_SECONDS = 1.0
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -76,6 +80,7 @@ class JobView:
     attempt: int
     failed_reason: str | None = None  # the Job's Failed condition reason (DeadlineExceeded, ...)
     failed_message: str = ""
+    failed_at: datetime | None = None  # when the Failed condition was set
     deleting: bool = False
     pod: PodView | None = None
 
@@ -94,6 +99,7 @@ class JobView:
             attempt=int(meta["labels"].get(LABEL_ATTEMPT, "1")),
             failed_reason=failed.get("reason") if failed else None,
             failed_message=failed.get("message", "") if failed else "",
+            failed_at=parse_time(failed.get("lastTransitionTime")) if failed else None,
             deleting=bool(meta.get("deletionTimestamp")),
             pod=PodView.from_pod(newest) if newest else None,
         )
@@ -257,7 +263,24 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
     if pod is not None and pod.phase == "Succeeded" and current.failed_reason is None:
         _succeeded(build, pod, config)
         return
+    if _pod_exit_pending(current, observed.now):
+        build.plan.requeue_after = POD_EXIT_POLL_SECONDS
+        return
     _failed(build, current, pod)
+
+
+def _pod_exit_pending(current: JobView, now: datetime) -> bool:
+    """The Job failed but its pod's exit is not seen yet (the pod's watch lags the Job's): deciding now would read
+    a bad input (exit 2, final) or a transient failure (75) as an unknown one and retry it. A deadline is final
+    whatever the exit; after the grace, or with the pod gone, the decision goes ahead with what is known."""
+    if current.failed_reason is None or current.failed_reason == "DeadlineExceeded":
+        return False
+    pod = current.pod
+    if pod is not None and (pod.exit_code is not None or pod.phase in ("Failed", "Succeeded")):
+        return False
+    if current.failed_at is None:  # a Failed condition without its time: nothing to measure the grace from
+        return False
+    return (now - current.failed_at).total_seconds() < POD_EXIT_GRACE_SECONDS
 
 
 def _succeeded(build: _Builder, pod: PodView, config: WorkerConfig) -> None:

@@ -59,11 +59,13 @@ def pod(phase="Pending", *, node=None, unschedulable_at=None, exit_code=None, me
     }
 
 
-def job_view(plan, pods=(), failed=None):
+def job_view(plan, pods=(), failed=None, failed_at=None):
     manifest = plan.create[-1]
     job = {**manifest, "status": {}}
     if failed:
         job["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": failed, "message": failed}]
+        if failed_at is not None:
+            job["status"]["conditions"][0]["lastTransitionTime"] = failed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     return JobView.from_job(job, list(pods))
 
 
@@ -213,6 +215,34 @@ def test_bad_input_fails_at_once_with_the_workers_message():
     )
     assert plan.status["phase"] == "Failed" and condition(plan, "Failed")["reason"] == "BadInput"
     assert plan.status["message"] == "the file could not be read as audio" and plan.create == []
+
+
+def test_a_failed_job_waits_for_its_pods_exit_before_deciding():
+    """The Job's watch can bring its Failed condition before the pod's watch brings the exit code: a bad input must
+    not be read as an unknown failure and retried (seen under load), nor a transient one mislabelled."""
+    job = tj(device="cpu")
+    first = step(job, [], T0)
+    job = apply(job, first)
+    failed_at = T0 + timedelta(seconds=3)
+    lagging = [job_view(first, [pod("Running", node="cpu-1", running=True)], "BackoffLimitExceeded", failed_at)]
+    waiting = step(job, lagging, failed_at + timedelta(seconds=1))
+    assert waiting.create == [] and waiting.events == [] and waiting.requeue_after == 1.0
+    assert "failedAttempts" not in waiting.status and waiting.status["phase"] == job.status.phase
+    summary = '{"status":"Failed","reason":"BadInput","message":"not audio"}'
+    exited = [
+        job_view(first, [pod("Failed", node="cpu-1", exit_code=2, message=summary)], "BackoffLimitExceeded", failed_at)
+    ]
+    final = step(job, exited, failed_at + timedelta(seconds=2))
+    assert final.status["phase"] == "Failed" and condition(final, "Failed")["reason"] == "BadInput"
+    # Never seen (the pod gone with its node): after the grace the decision goes ahead, as a retried failure.
+    gone = [job_view(first, [], "BackoffLimitExceeded", failed_at)]
+    assert step(job, gone, failed_at + timedelta(seconds=29)).events == []
+    late = step(job, gone, failed_at + timedelta(seconds=31))
+    assert late.status["failedAttempts"] == 1 and "nextAttemptTime" in late.status
+    # A deadline is final whatever the exit: no wait.
+    deadline = [job_view(first, [pod("Running", node="cpu-1", running=True)], "DeadlineExceeded", failed_at)]
+    ended = step(job, deadline, failed_at + timedelta(seconds=1))
+    assert condition(ended, "Failed")["reason"] == "DeadlineExceeded"
 
 
 TRANSCRIPT = "7d1f9c2e-0000-4000-8000-00000000000a"
