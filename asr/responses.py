@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from asr.languages import language_name
 from asr.transcribe import Result
 from core import formats
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 Granularity = Literal["segment", "word"]
-
-
-def language_name(code: str) -> str:
-    """OpenAI's verbose_json names the language in words ("english")."""
-    try:
-        from whisper.tokenizer import LANGUAGES
-    except ImportError:
-        return code
-    return str(LANGUAGES.get(code, code))
 
 
 def _plain(result: Result) -> dict[str, Any]:

@@ -60,6 +60,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s/%s:%s%s" .root.Values.images.registry .name (include "dhg.tag" .root) (default "" .suffix) -}}
 {{- end -}}
 
+{{/* The Registry's image (the API, its migrations, the embedding worker): with semantic search on, the variant with
+the embeddings extra (torch and the MiniLM model), tagged <tag>-embeddings; without, the plain one. */}}
+{{- define "dhg.registryImage" -}}
+{{- $suffix := ternary "-embeddings" "" .Values.registry.embeddings.enabled -}}
+{{- include "dhg.image" (dict "root" . "name" .Values.images.registryService "suffix" $suffix) -}}
+{{- end -}}
+
 {{- define "dhg.secretName" -}}
 {{- default (include "dhg.fullname" .) .Values.secrets.name -}}
 {{- end -}}

@@ -7,6 +7,7 @@ from asr import devices
 from asr.audio import quiet_cut
 from asr.engines.base import SAMPLE_RATE, Segment, Word
 from asr.errors import DeviceUnavailable, ModelNotFound
+from asr.languages import LANGUAGES, language_name
 from asr.models import ModelManager
 from asr.responses import render, verbose_json
 from asr.routes.transcriptions import temperatures
@@ -65,6 +66,14 @@ def test_openai_response_shapes():
     assert srt.startswith("1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n00:00:02,000")
     text, media_type = render(result(), "text", "transcribe", set())
     assert text == "\n" and media_type.startswith("text/plain")
+
+
+def test_language_names_are_openai_whispers_without_it():
+    """verbose_json names languages from asr.languages, which the images (no openai-whisper) carry: the same table."""
+    from whisper.tokenizer import LANGUAGES as whispers
+
+    assert whispers == LANGUAGES
+    assert language_name("de") == "german" and language_name("xx") == "xx"
 
 
 def test_temperature_starts_where_asked_and_falls_back_upwards():

@@ -1,0 +1,1 @@
+"""The factory's container images: one Dockerfile per deployable, and `images.build`, which builds them."""

