@@ -3,9 +3,10 @@
 # kube-prometheus-stack, Loki, Alloy (namespace monitoring), KEDA when asked (namespace keda), then the factory
 # (charts/dhg-factory). Every step is `helm upgrade --install --wait`, so running it again upgrades in place.
 #
-#   charts/install.sh [--with-keda] [--namespace NS] [--release NAME] [--dry-run] [-- HELM_ARGS...]
+#   charts/install.sh [--with-keda] [--monitoring-only] [--namespace NS] [--release NAME] [--dry-run] [-- HELM_ARGS...]
 #
 # HELM_ARGS (`--set ...`, `-f FILE`, ...) go to the factory's helm command only. `make cluster ARGS="..."` runs it.
+# --monitoring-only stops before the factory (the Tiltfile installs the factory itself).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +17,7 @@ source "$observability/versions.env"
 namespace=dhg
 release=dhg
 with_keda=false
+monitoring_only=false
 dry_run=false
 factory_args=()
 
@@ -26,6 +28,7 @@ usage() {
 while (($#)); do
   case "$1" in
     --with-keda) with_keda=true ;;
+    --monitoring-only) monitoring_only=true ;;
     --dry-run) dry_run=true ;;
     --namespace | -n)
       namespace="${2:?--namespace needs a value}"
@@ -87,6 +90,10 @@ if [[ "$with_keda" == true ]]; then
   # KEDA's CRDs (ScaledObject) before the factory asks for one.
   install "$KEDA_RELEASE" "$KEDA_REPO_NAME/$KEDA_CHART" "$KEDA_VERSION" "$KEDA_NAMESPACE"
   keda_args=(--set autoscaling.keda.enabled=true)
+fi
+
+if [[ "$monitoring_only" == true ]]; then
+  exit 0
 fi
 
 # The factory last: its ServiceMonitors and PrometheusRules carry the label this Prometheus selects on.
