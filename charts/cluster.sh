@@ -13,7 +13,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 cluster=dhg
 context="kind-$cluster"
-images=(factory-registry factory-controller factory-asr)  # what `make images` builds: ghcr.io/dhg-ai/<name>:<appVersion>
+# Built by `make images` and loaded: ghcr.io/dhg-ai/factory-<name>:<appVersion>. Not registry-embeddings: the kind
+# values turn semantic search off (its torch would double what the nodes load).
+images=(registry controller asr)
 archives="$root/.cache/kind"
 dry_run=false
 skip_images=false
@@ -50,14 +52,14 @@ up() {
   fi
   echo "Run \`sudo cloud-provider-kind\` in another terminal to reach the factory through its Ingress." >&2
   if [[ "$skip_images" == false ]]; then
-    run make -C "$root" images ARGS=  # not the ARGS of `make cluster-up ARGS=...`
+    run make -C "$root" images "ARGS=${images[*]}"  # not the ARGS of `make cluster-up ARGS=...`
   fi
   # buildah keeps the images in its own storage: each goes to kind as a docker archive.
   run mkdir -p "$archives"
   for image in "${images[@]}"; do
-    reference="ghcr.io/dhg-ai/$image:$version"
-    run buildah --storage-driver vfs push --quiet "$reference" "docker-archive:$archives/$image.tar:$reference"
-    run kind load image-archive "$archives/$image.tar" --name "$cluster"
+    reference="ghcr.io/dhg-ai/factory-$image:$version"
+    run buildah --storage-driver vfs push --quiet "$reference" "docker-archive:$archives/factory-$image.tar:$reference"
+    run kind load image-archive "$archives/factory-$image.tar" --name "$cluster"
   done
   # The current context is the new cluster's (kind sets it); install.sh's helm uses it. kind builds no CUDA image:
   # GPU workers run the CPU image (see kind-config.yaml).

@@ -1,6 +1,6 @@
 """Build the factory's container images without a Docker daemon, and check their sizes against the budgets.
 
-    python -m images.build                      # registry, controller, asr (what `make images` runs)
+    python -m images.build                      # registry, registry-embeddings, controller, asr (`make images`)
     python -m images.build controller           # one of them
     python -m images.build asr-cuda --wheels-only   # only the cp312 wheelhouse of the CUDA image (its base is not here)
 
@@ -79,7 +79,7 @@ IMAGES = {
             "registry-embeddings",
             "factory-registry",
             "embeddings",
-            None,
+            1800,  # torch (CPU) alone is 754 MB
             suffix="-embeddings",
             folder="registry",
             pins=("torch==2.13.0",),
@@ -87,7 +87,7 @@ IMAGES = {
         Image("asr-cuda", "factory-asr", "asr", None, suffix="-cuda", python="3.12", local=False),
     )
 }
-DEFAULT_IMAGES = ("registry", "controller", "asr")
+DEFAULT_IMAGES = ("registry", "registry-embeddings", "controller", "asr")  # every image the chart runs on CPU
 
 
 @dataclass(frozen=True)

