@@ -36,7 +36,7 @@ RULES: dict[str, list[dict[str, str]]] = {  # JSON path of the object in the spe
     ],
     "spec.source": [{"rule": EXACTLY_ONE_SOURCE, "message": "source needs exactly one of url, assetId, path"}],
 }
-PRINTER_COLUMNS = [
+PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Device", "type": "string", "jsonPath": ".status.device"},
     {"name": "RTF", "type": "number", "jsonPath": ".status.realTimeFactor", "description": "Audio s per wall s."},

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from dhg.commands import search, status, tokens, transcribe, up
+from dhg.commands import jobs, search, status, tokens, transcribe, up
 from dhg.errors import DhgError
 
 
@@ -28,3 +28,5 @@ app.command()(transcribe.transcribe)
 app.command()(search.search)
 app.command()(status.status)
 app.add_typer(tokens.app, name="token")
+for command in (jobs.apply, jobs.get, jobs.describe, jobs.delete):
+    app.command()(command)

@@ -203,6 +203,13 @@ class EmbeddedPostgres:
         if exists != "1":
             self.psql(f'CREATE DATABASE "{self.database}"')
 
+    def ensure_database(self, name: str) -> None:
+        """Create another database on this server unless it exists (kept across runs)."""
+        if not DATABASE_NAME.match(name):
+            raise PostgresError(f"invalid database name {name!r}")
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":  # noqa: S608 (checked)
+            self.psql(f'CREATE DATABASE "{name}"')
+
     def create_database(self, name: str) -> str:
         """Create another database on this server; returns its SQLAlchemy URL."""
         if not DATABASE_NAME.match(name):

@@ -25,6 +25,7 @@ from dhg.datadir import (
     write_state,
 )
 from dhg.errors import PortInUse, StackError
+from dhg.jobs import store as jobstore
 from dhg.postgres import EmbeddedPostgres, PostgresError
 from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
 from dhg.services import HOST, ChildService
@@ -157,6 +158,8 @@ class LocalStack:
         self.postgres = EmbeddedPostgres(self.data_dir.postgres, port=self.postgres_port)
         try:
             self.postgres.start()
+            self.postgres.ensure_database(jobstore.DATABASE)  # local TranscriptionJobs (dhg apply)
+            jobstore.JobStore(jobstore.connection_url(self.postgres.port))  # its tables, before any command
         except PostgresError as error:
             raise StackError(
                 f"Postgres did not start: {error}\n{logs.describe_tail(self.data_dir.postgres_log)}"
