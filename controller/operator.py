@@ -24,7 +24,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from controller import metrics, transitions
+from controller import metrics, records, transitions
 from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
@@ -32,7 +32,6 @@ from controller.reconcile import JobView, Observed, Plan, parse_time, reconcile
 from controller.settings import get_settings
 from core.vocabulary import TERMINAL_PHASES
 from registry.client import AsyncRegistryClient, RegistryAPIError
-from registry.schemas import JobIn, JobPatch, JobSource
 
 PREFIX = GROUP
 SCALE_UP_REASON = "TriggeredScaleUp"  # the cluster autoscaler's Event on a pod it adds a node for
@@ -201,29 +200,6 @@ async def carry_out(kube: Kube, plan: Plan, body: kopf.Body, previous: dict[str,
             metrics.FALLBACKS.inc()
 
 
-def _registry_patch(status: dict[str, Any]) -> JobPatch:
-    phase = status.get("phase", "Pending")
-    return JobPatch(
-        phase=phase,
-        device=status.get("device"),
-        attempts=status.get("attempts", 0),
-        error=status.get("message") if phase == "Failed" else None,
-        transcript_id=status.get("transcriptId"),
-        started_at=status.get("startTime"),
-        finished_at=status.get("completionTime"),
-    )
-
-
-def _registry_job(body: kopf.Body, status: dict[str, Any]) -> JobIn:
-    """The first record of a TranscriptionJob: what it is, and (as `_registry_patch`) where it stands."""
-    spec = TranscriptionJob.from_body(body).spec
-    source = JobSource.model_validate(spec.source.model_dump(exclude_none=True, mode="json"))
-    parameters = spec.model_dump(by_alias=True, exclude={"source"}, exclude_none=True, mode="json")
-    name = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
-    state = _registry_patch(status).model_dump(exclude_none=True)
-    return JobIn(id=body["metadata"]["uid"], name=name, source=source, parameters=parameters, **state)
-
-
 async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> None:
     """Keep the Registry's job record (id = the TranscriptionJob's uid) in step with the phase: one write per
     phase change (the first creates it as it stands). Best effort: a Registry that is down is tried again on the
@@ -235,11 +211,11 @@ async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> None:
         return
     try:
         if uid not in memo.recorded:
-            stored = (await memo.registry.create_job(_registry_job(body, status))).value
+            stored = (await memo.registry.create_job(records.job(body, status))).value
             if stored.phase == phase:  # created now, or recorded so before (by a replica before a restart)
                 memo.recorded[uid] = phase
                 return
-        await memo.registry.update_job(uid, _registry_patch(status))
+        await memo.registry.update_job(uid, records.patch(status))
         memo.recorded[uid] = phase
     except (RegistryAPIError, OSError) as error:
         metrics.REGISTRY_ERRORS.inc()
@@ -258,7 +234,7 @@ async def deleted(body: kopf.Body, status: kopf.Status, uid: str | None, memo: A
     if memo.registry is None or status.get("phase") in TERMINAL_PHASES:
         return
     try:
-        await memo.registry.update_job(uid, JobPatch(phase="Cancelled", error="the TranscriptionJob was deleted"))
+        await memo.registry.update_job(uid, records.CANCELLED)
     except RegistryAPIError as error:
         if error.status == 404:  # never recorded
             return

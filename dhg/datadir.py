@@ -78,6 +78,11 @@ class DataDir:
         return self.root / "asr-api-key"
 
     @property
+    def jobs(self) -> Path:
+        """Local TranscriptionJobs' workers: their output, termination logs and scratch space."""
+        return self.root / "jobs"
+
+    @property
     def run(self) -> Path:
         return self.root / "run"
 

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     )
     monitoring: bool = Field(default=False, description="`dhg up` also starts Prometheus (--monitoring).")
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+    parallel: int = Field(default=0, ge=0, description="TranscriptionJob workers at once; 0: one per two cores.")
+    data_root: Path | None = Field(
+        default=None,
+        description="Where a TranscriptionJob's `source.path` (/data/...) points locally; default: the directory "
+        "`dhg up` starts in. Paths outside it are refused.",
+    )
     start_timeout_seconds: float = 90.0
     http_timeout_seconds: float = 30.0
     transcribe_timeout_seconds: float = Field(default=3600.0, description="How long one file may take.")

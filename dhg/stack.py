@@ -14,6 +14,7 @@ from typing import Self
 
 import yaml
 
+from asr.devices import cuda_available
 from dhg import logs, monitoring
 from dhg.datadir import (
     DataDir,
@@ -26,6 +27,7 @@ from dhg.datadir import (
 )
 from dhg.errors import PortInUse, StackError
 from dhg.jobs import store as jobstore
+from dhg.jobs.runner import LocalRunner, default_parallel
 from dhg.postgres import EmbeddedPostgres, PostgresError
 from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
 from dhg.services import HOST, ChildService
@@ -89,7 +91,10 @@ class LocalStack:
     admin_token: str = ""
     monitoring: bool = False
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+    parallel: int = 0  # TranscriptionJob workers at once (0: one per two cores)
+    data_root: Path | None = None  # where a TranscriptionJob's /data paths point (default: the current directory)
     postgres: EmbeddedPostgres | None = None
+    runner: LocalRunner | None = None
     registry: ChildService = field(init=False)
     asr: ChildService = field(init=False)
     prometheus: ChildService = field(init=False)
@@ -126,6 +131,7 @@ class LocalStack:
         self._start_services()
         self.registry.wait_ready(self.start_timeout)
         self.asr.wait_ready(self.start_timeout)
+        self._start_runner()
         if prometheus is not None:
             self._start_prometheus(prometheus)
 
@@ -201,6 +207,27 @@ class LocalStack:
         )
         self._write_state()
 
+    def _start_runner(self) -> None:
+        """The TranscriptionJob runner (`dhg apply`), in this process: the operator's loop over local workers."""
+        assert self.postgres is not None
+        data_root = (self.data_root or Path.cwd()).expanduser().resolve()
+        has_gpu = cuda_available("faster-whisper")
+        self.runner = LocalRunner(
+            jobstore.JobStore(jobstore.connection_url(self.postgres.port)),
+            registry_url=self.registry_url,
+            token=self.admin_token,
+            jobs_dir=self.data_dir.jobs,
+            data_root=data_root,
+            parallel=self.parallel or default_parallel(),
+            has_gpu=has_gpu,
+            environment=inherited_environment(),
+        )
+        self.report(
+            f"running TranscriptionJobs (dhg apply): {self.runner.parallel} at once, "
+            f"{'a GPU' if has_gpu else 'no GPU'}, source paths under {data_root}"
+        )
+        self.runner.start()
+
     def _start_prometheus(self, binary: Path) -> None:
         """Prometheus scraping the Registry and the ASR service (jobs and namespace as in a cluster), with the
         chart's rules; its time series stay in the data dir between runs."""
@@ -244,7 +271,12 @@ class LocalStack:
             time.sleep(STATE_POLL_SECONDS)
 
     def stop(self) -> None:
-        """Stop the ASR service, the Registry, then Postgres; safe after a partial start, and twice."""
+        """Stop the runner and its workers, the ASR service, the Registry, then Postgres; safe after a partial
+        start, and twice."""
+        if self.runner is not None:
+            self.report("stopping the TranscriptionJob runner")
+            self.runner.stop()
+            self.runner = None
         for service in (self.prometheus, self.asr, self.registry):
             if service.running:
                 self.report(f"stopping {service.name}")

@@ -4,6 +4,7 @@ kubectl handles them on a cluster (the same manifests, the same validation, the 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,12 +13,12 @@ import yaml
 from rich.markup import escape
 
 from controller.crd import PRINTER_COLUMNS
-from controller.model import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR
+from controller.model import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TranscriptionJob
 from core.vocabulary import TERMINAL_PHASES
 from dhg.commands.options import DataDirOption, data_dir_from
 from dhg.datadir import read_state
 from dhg.errors import DhgError
-from dhg.jobs.manifests import DEFAULT_NAMESPACE, ManifestError, read_documents, validate
+from dhg.jobs.manifests import DEFAULT_NAMESPACE, ManifestError, read_documents, spec_of, validate
 from dhg.jobs.store import Applied, JobStore, connection_url
 from dhg.output import console
 
@@ -195,7 +196,8 @@ def describe(
     ]
     if "deletionTimestamp" in meta:
         lines.append(f"Deleting:     since {meta['deletionTimestamp']}")
-    lines += ["Spec:", *("  " + line for line in yaml.safe_dump(found["spec"], sort_keys=False).splitlines())]
+    spec = spec_of(TranscriptionJob.model_validate(found))  # in the model's order, not the database's
+    lines += ["Spec:", *("  " + line for line in yaml.safe_dump(spec, sort_keys=False).splitlines())]
     plain = {k: v for k, v in status.items() if k != "conditions"}
     lines += ["Status:", *("  " + line for line in yaml.safe_dump(plain, sort_keys=False).splitlines() if plain)]
     conditions = status.get("conditions") or []
@@ -230,6 +232,19 @@ def delete(
         phase = (found.get("status") or {}).get("phase")
         if phase is None or phase in TERMINAL_PHASES:  # no worker to stop: gone now
             store.remove(found["metadata"]["uid"])
+        else:  # the runner stops the worker, marks the Registry's record Cancelled, then removes it
+            _wait_gone(store, found["metadata"]["namespace"], name)
         console.print(f'{SINGULAR}.{GROUP} "{escape(name)}" deleted')
     if missing:
         raise NotFound("; ".join(f'{PLURAL}.{GROUP} "{name}" not found' for name in missing))
+
+
+DELETE_TIMEOUT_SECONDS = 60.0
+
+
+def _wait_gone(store: JobStore, namespace: str, name: str) -> None:
+    deadline = time.monotonic() + DELETE_TIMEOUT_SECONDS
+    while store.get(namespace, name) is not None:
+        if time.monotonic() > deadline:
+            raise DhgError(f'{PLURAL}.{GROUP} "{name}" is still being deleted: is `dhg up` running?')
+        time.sleep(0.2)

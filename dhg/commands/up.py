@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -91,6 +92,22 @@ def up(
             help="Port of Prometheus on 127.0.0.1 (env DHG_PROMETHEUS_PORT; default 9090).", show_default=False
         ),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            help="TranscriptionJob workers at once (env DHG_PARALLEL; default: one per two cores).",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
+    data_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where a TranscriptionJob's source.path (/data/...) points here (env DHG_DATA_ROOT; default: the "
+            "current directory); paths outside it are refused.",
+            show_default=False,
+        ),
+    ] = None,
     start_timeout: Annotated[
         float | None,
         typer.Option(help="Seconds to wait for each service to become ready (default 90).", show_default=False),
@@ -109,6 +126,8 @@ def up(
         start_timeout=start_timeout or settings.start_timeout_seconds,
         monitoring=settings.monitoring if monitoring is None else monitoring,
         prometheus_port=prometheus_port or settings.prometheus_port,
+        parallel=parallel or settings.parallel,
+        data_root=data_root or settings.data_root,
         report=_report,
     )
     console.print(f"dhg local mode, data in {escape(str(directory.root))}")

@@ -1,0 +1,299 @@
+"""Local mode's TranscriptionJob runner: the operator's loop on one machine, without Kubernetes.
+
+Each pass reads the objects `dhg apply` stored, and for every one that has not ended runs the operator's pure
+core, `controller.reconcile.reconcile()` (placement, GPU → CPU fallback, retries with backoff on exit 75, the end
+on exit 2, conditions, phases), on what this machine shows it: the worker processes it started stand for the
+batch Jobs and their pods. A Job the plan creates is the manifest `controller.manifests.build_job()` writes, and
+its container's command, arguments and environment are what runs here (the data, scratch and termination-log
+paths mapped onto the data dir): the worker gets exactly the arguments it gets in a pod. The Registry's records
+are the operator's (`controller.records`): job id = the object's uid.
+
+This machine is one node: with CUDA it offers one GPU, without it none (`device: auto` then goes to CPU at once
+with GPUFallback=True, and `device: gpu` waits in Pending as on a cluster without GPUs). At most `parallel`
+workers run at once; the others wait as unscheduled pods. A worker still running when `dhg up` stops is stopped;
+on the next start its attempt is found missing and launched again under the same name (the Registry stores one
+transcript per job id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from controller import records
+from controller.manifests import DATA_MOUNT, WorkerConfig, setting
+from controller.model import TranscriptionJob
+from controller.reconcile import JobView, Observed, PodView, reconcile
+from core.vocabulary import TERMINAL_PHASES, Device
+from core.worker import TERMINATION_LOG
+from dhg.jobs.store import JobStore
+from registry.client import RegistryAPIError, RegistryClient
+
+log = logging.getLogger("dhg.runner")
+
+PASS_SECONDS = 0.5
+NODE = "local"
+NO_GPU = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+STOP_GRACE_SECONDS = 10.0
+
+
+def default_parallel() -> int:
+    """One worker per two cores (a worker uses two threads), at least one."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@dataclass
+class Attempt:
+    """One worker: the batch Job and pod it stands for."""
+
+    name: str
+    placement: Device
+    number: int
+    argv: list[str]
+    env: dict[str, str]
+    folder: Path
+    deadline_seconds: int
+    created_at: datetime
+    process: subprocess.Popen[bytes] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    deadline_exceeded: bool = False
+    deleting: bool = False
+
+    @property
+    def termination_log(self) -> Path:
+        return self.folder / "termination-log"
+
+    @property
+    def output_log(self) -> Path:
+        return self.folder / "output.log"
+
+    def start(self, now: datetime) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "scratch").mkdir(exist_ok=True)
+        self.termination_log.write_text("")
+        with self.output_log.open("ab") as output:
+            self.process = subprocess.Popen(
+                self.argv, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.started_at = now
+
+    def poll(self, now: datetime) -> None:
+        if self.process is None or self.exit_code is not None:
+            return
+        code = self.process.poll()
+        if code is None and self.started_at and now - self.started_at > timedelta(seconds=self.deadline_seconds):
+            self.deadline_exceeded = True
+            self.stop()
+            code = self.process.returncode
+        if code is not None:
+            self.exit_code, self.finished_at = code, now
+
+    def stop(self) -> None:
+        """SIGTERM to the worker's process group, SIGKILL after the grace period."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=STOP_GRACE_SECONDS)
+        except ProcessLookupError:
+            pass
+
+    def view(self, has_gpu: bool) -> JobView:
+        """What the batch Job and its pod would say of this worker."""
+        if self.process is None:
+            waiting_for_gpu = self.placement == "gpu" and not has_gpu
+            pod = PodView(
+                name=self.name,
+                phase="Pending",
+                unschedulable_since=self.created_at if waiting_for_gpu else None,
+                unschedulable_message=NO_GPU if waiting_for_gpu else "",
+            )
+            return JobView(self.name, self.placement, self.number, pod=pod)
+        if self.exit_code is None:
+            pod = PodView(name=self.name, phase="Running", node=NODE, running=True, started_at=self.started_at)
+            return JobView(self.name, self.placement, self.number, pod=pod)
+        message = self.termination_log.read_text(errors="replace") if self.termination_log.exists() else ""
+        succeeded = self.exit_code == 0 and not self.deadline_exceeded
+        pod = PodView(
+            name=self.name,
+            phase="Succeeded" if succeeded else "Failed",
+            node=NODE,
+            exit_code=self.exit_code,
+            termination_reason="Completed" if succeeded else "Error",
+            termination_message=message,
+            started_at=self.started_at,
+        )
+        failed = None if succeeded else ("DeadlineExceeded" if self.deadline_exceeded else "BackoffLimitExceeded")
+        failed_message = "the attempt ran past activeDeadlineSeconds" if self.deadline_exceeded else ""
+        return JobView(
+            self.name, self.placement, self.number, failed, failed_message, self.finished_at if failed else None,
+            pod=pod,
+        )  # fmt: skip
+
+
+@dataclass
+class LocalRunner:
+    """The loop, in a thread of `dhg up`: `start()`, then `stop()` (which stops every worker)."""
+
+    store: JobStore
+    registry_url: str
+    token: str
+    jobs_dir: Path
+    data_root: Path
+    parallel: int = field(default_factory=default_parallel)
+    has_gpu: bool = False
+    environment: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    attempts: dict[str, dict[str, Attempt]] = field(default_factory=dict)  # object uid → Job name → attempt
+    recorded: dict[str, str] = field(default_factory=dict)  # object uid → the phase last written to the Registry
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> WorkerConfig:
+        return WorkerConfig(command=(sys.executable, "-m", "asr.worker"), registry_url=self.registry_url)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="dhg-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        for attempts in self.attempts.values():
+            for attempt in attempts.values():
+                attempt.stop()
+
+    def _loop(self) -> None:
+        with RegistryClient(self.registry_url, self.token, timeout=30) as registry:
+            while not self._stopping.is_set():
+                try:
+                    self.run_pass(registry)
+                except Exception:  # a pass that failed is tried again; the runner never dies of one
+                    log.exception("a runner pass failed")
+                self._stopping.wait(PASS_SECONDS)
+
+    def run_pass(self, registry: RegistryClient) -> None:
+        now = datetime.now(UTC)
+        for attempts in self.attempts.values():
+            for attempt in attempts.values():
+                attempt.poll(now)
+        for body in self.store.objects():
+            uid = body["metadata"]["uid"]
+            if "deletionTimestamp" in body["metadata"]:
+                self._delete(registry, body)
+            elif (body.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+                self._reconcile(registry, body, now)
+            else:
+                self.attempts.pop(uid, None)
+        self._schedule(now)
+
+    def _reconcile(self, registry: RegistryClient, body: dict[str, Any], now: datetime) -> None:
+        uid, status = body["metadata"]["uid"], body.get("status") or {}
+        job = TranscriptionJob.model_validate(body)
+        attempts = self.attempts.setdefault(uid, {})
+        views = [attempt.view(self.has_gpu) for attempt in attempts.values() if not attempt.deleting]
+        plan = reconcile(Observed(job, views, 1 if self.has_gpu else 0, now), self.config)
+        for name in plan.delete:
+            if name in attempts:
+                attempts[name].deleting = True
+                attempts[name].stop()
+        for manifest in plan.create:
+            name = manifest["metadata"]["name"]
+            if name not in attempts or attempts[name].deleting:  # the same name again: no second worker (409)
+                attempts[name] = self._attempt(body, manifest, now)
+        if plan.status != status or plan.events:
+            self.store.write_status(uid, plan.status, plan.events)
+        self._record(registry, body, plan.status)
+
+    def _attempt(self, body: dict[str, Any], manifest: dict[str, Any], now: datetime) -> Attempt:
+        """The Job's container as a process here: its command and arguments, its environment, paths mapped."""
+        meta = body["metadata"]
+        name = manifest["metadata"]["name"]
+        folder = self.jobs_dir / meta["namespace"] / meta["name"] / name
+        (container,) = manifest["spec"]["template"]["spec"]["containers"]
+        mounts = {
+            TERMINATION_LOG: str(folder / "termination-log"),
+            DATA_MOUNT: str(self.data_root),
+            self.config.scratch_mount: str(folder / "scratch"),
+        }
+        env = {key: value for key, value in self.environment.items() if not key.startswith("DHG_")}
+        for variable in container["env"]:
+            if "valueFrom" in variable:  # the worker's Registry token, from its Secret on a cluster
+                env[variable["name"]] = self.token
+            else:
+                env[variable["name"]] = _mapped(variable["value"], mounts)
+        allowed = setting("worker_allowed_roots", json.dumps([str(self.data_root)]))
+        env[allowed["name"]] = allowed["value"]
+        argv = [_mapped(argument, mounts) for argument in container["command"] + container["args"]]
+        placement: Device = manifest["metadata"]["labels"]["factory.dhg.ai/placement"]
+        number = int(manifest["metadata"]["labels"]["factory.dhg.ai/attempt"])
+        deadline = int(manifest["spec"]["activeDeadlineSeconds"])
+        return Attempt(name, placement, number, argv, env, folder, deadline, now)
+
+    def _schedule(self, now: datetime) -> None:
+        """Start waiting workers, oldest first, while fewer than `parallel` run (GPU ones only with a GPU)."""
+        every = [a for attempts in self.attempts.values() for a in attempts.values()]
+        waiting = sorted((a for a in every if a.process is None and not a.deleting), key=lambda a: a.created_at)
+        running = sum(1 for a in every if a.process is not None and a.exit_code is None)
+        for attempt in waiting:
+            if running >= self.parallel:
+                return
+            if attempt.placement == "gpu" and not self.has_gpu:
+                continue
+            attempt.start(now)
+            running += 1
+
+    def _record(self, registry: RegistryClient, body: dict[str, Any], status: dict[str, Any]) -> None:
+        """The Registry's record in step with the phase, as the operator keeps it (best effort, retried)."""
+        uid, phase = body["metadata"]["uid"], status.get("phase")
+        if not phase or self.recorded.get(uid) == phase:
+            return
+        try:
+            if uid not in self.recorded:
+                stored = registry.create_job(records.job(body, status)).value
+                if stored.phase == phase:
+                    self.recorded[uid] = phase
+                    return
+            registry.update_job(uuid.UUID(uid), records.patch(status))
+            self.recorded[uid] = phase
+        except (RegistryAPIError, OSError) as error:
+            log.warning("could not record the job in the Registry", extra={"job": uid, "error": str(error)[:300]})
+
+    def _delete(self, registry: RegistryClient, body: dict[str, Any]) -> None:
+        """Stop its workers, mark the Registry's record Cancelled (unless it ended), then remove the object."""
+        uid = body["metadata"]["uid"]
+        for attempt in self.attempts.pop(uid, {}).values():
+            attempt.stop()
+        phase = (body.get("status") or {}).get("phase")
+        if phase is not None and phase not in TERMINAL_PHASES:
+            try:
+                registry.update_job(uuid.UUID(uid), records.CANCELLED)
+            except RegistryAPIError as error:
+                if error.status != 404:
+                    raise
+        self.recorded.pop(uid, None)
+        self.store.remove(uid)
+
+
+def _mapped(value: str, mounts: dict[str, str]) -> str:
+    """A path inside the pod → the same path on this machine (the longest mount that holds it)."""
+    for mount in sorted(mounts, key=len, reverse=True):
+        if value == mount or value.startswith(mount.rstrip("/") + "/"):
+            return mounts[mount] + value[len(mount) :]
+    return value

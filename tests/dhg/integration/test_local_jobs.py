@@ -1,0 +1,194 @@
+"""TranscriptionJobs run by `dhg up` (the local runner): the operator's reconcile over real workers on real audio,
+with the Registry's records as on a cluster. Sources: the bundled sample as a path under the data root, and URLs
+served by a loopback media server that can fail once or stall."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from asr.evaluation import word_error_rate
+from dhg.datadir import read_state
+from dhg.jobs.store import JobStore, connection_url
+from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
+from tests.dhg.integration.conftest import ServingStack, serve
+from tests.dhg.runner import MAX_WORD_ERROR_RATE, run_dhg
+
+SAMPLE = SAMPLE_PATH.read_bytes()
+
+
+class MediaServer:
+    """/sample.opus; /flaky-N.opus answers 503 the first time; /stall-N.opus waits until `release()`."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.released = threading.Event()
+        media = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                media.seen[self.path] = media.seen.get(self.path, 0) + 1
+                if self.path.startswith("/flaky") and media.seen[self.path] == 1:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                if self.path.startswith("/stall"):
+                    media.released.wait(timeout=120)
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/ogg")
+                self.send_header("Content-Length", str(len(SAMPLE)))
+                self.end_headers()
+                self.wfile.write(SAMPLE)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+
+@pytest.fixture(scope="module")
+def media() -> Iterator[MediaServer]:
+    server = MediaServer()
+    yield server
+    server.released.set()
+    server.server.shutdown()
+
+
+def start_stack(data_dir: Path, output: Path) -> ServingStack:
+    return serve(data_dir, output, DHG_DATA_ROOT=str(SAMPLE_PATH.parent), DHG_PARALLEL="2")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
+    work = tmp_path_factory.mktemp("local-jobs")
+    running = start_stack(work / "data", work / "dhg-up.out")
+    yield running
+    running.stop()
+
+
+def store_of(stack: ServingStack) -> JobStore:
+    state = read_state(stack.data_dir)
+    assert state is not None
+    return JobStore(connection_url(state.postgres_port))
+
+
+def apply(stack: ServingStack, tmp_path: Path, name: str, **spec: Any) -> str:
+    """`dhg apply` of one TranscriptionJob; returns its uid."""
+    body = {"apiVersion": "factory.dhg.ai/v1alpha1", "kind": "TranscriptionJob", "metadata": {"name": name}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**body, "spec": spec}))
+    result = run_dhg("apply", "-f", path, "--data-dir", stack.data_dir.root)
+    assert result.returncode == 0, result.stderr
+    found = store_of(stack).get("default", name)
+    assert found is not None
+    return str(found["metadata"]["uid"])
+
+
+def wait_for(stack: ServingStack, name: str, check: Callable[[dict[str, Any]], bool], timeout: float = 120) -> dict:
+    store, deadline = store_of(stack), time.monotonic() + timeout
+    while True:
+        found = store.get("default", name)
+        status = (found or {}).get("status") or {}
+        if found is not None and check(status):
+            return found
+        assert time.monotonic() < deadline, f"{name}: not within {timeout} s: {status}"
+        time.sleep(0.3)
+
+
+def phase_is(*phases: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda status: status.get("phase") in phases
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def registry(stack: ServingStack) -> httpx.Client:
+    return httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30)
+
+
+def test_a_path_source_falls_back_to_cpu_and_its_transcript_is_in_the_registry(stack, tmp_path) -> None:
+    uid = apply(stack, tmp_path, "sample", source={"path": "/data/sense-and-sensibility.opus"}, device="auto")
+    status = wait_for(stack, "sample", phase_is("Succeeded", "Failed"))["status"]
+    assert status["phase"] == "Succeeded", status
+    assert (status["device"], status["attempts"], status["nodeName"]) == ("cpu", 1, "local")
+    assert condition(status, "GPUFallback")["reason"] == "NoGPUNodes"  # no CUDA on this machine
+    with registry(stack) as client:
+        record = client.get(f"/v1/jobs/{uid}").json()
+        assert (record["name"], record["phase"], record["device"]) == ("default/sample", "Succeeded", "cpu")
+        assert record["transcript_id"] == status["transcriptId"]
+        text = client.get(f"/v1/transcripts/{status['transcriptId']}", params={"format": "text"}).text
+    assert word_error_rate(REFERENCE_TEXT, text) <= MAX_WORD_ERROR_RATE, text
+    assert status["outputs"]["json"].endswith(f"/v1/transcripts/{status['transcriptId']}?format=json")
+
+
+def test_device_gpu_waits_pending_with_its_reason_and_delete_cancels_it(stack, tmp_path) -> None:
+    uid = apply(stack, tmp_path, "gpu-only", source={"path": "/data/sense-and-sensibility.opus"}, device="gpu")
+    found = wait_for(stack, "gpu-only", lambda s: any(c["reason"] == "WaitingForGPU" for c in s.get("conditions", [])))
+    assert found["status"]["phase"] == "Pending" and "Insufficient nvidia.com/gpu" in found["status"]["message"]
+    deleted = run_dhg("delete", "tj", "gpu-only", "--data-dir", stack.data_dir.root)
+    assert deleted.returncode == 0, deleted.stderr
+    assert store_of(stack).get("default", "gpu-only") is None
+    with registry(stack) as client:
+        assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+
+
+def test_bad_input_fails_at_once_and_is_never_retried(stack, tmp_path) -> None:
+    apply(stack, tmp_path, "escape", source={"path": "/etc/passwd"}, device="cpu")
+    status = wait_for(stack, "escape", phase_is("Succeeded", "Failed"))["status"]
+    assert status["phase"] == "Failed" and condition(status, "Failed")["reason"] == "BadInput"
+    assert status["attempts"] == 1 and "outside the allowed roots" in status["message"]
+
+
+def test_a_transient_source_failure_is_retried_after_its_backoff(stack, media, tmp_path) -> None:
+    url = media.url(f"flaky-{uuid.uuid4().hex[:8]}.opus")
+    apply(stack, tmp_path, "flaky", source={"url": url}, device="cpu")
+    status = wait_for(stack, "flaky", phase_is("Succeeded", "Failed"), timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert (status["attempts"], status["failedAttempts"]) == (2, 1)
+    events = [e["reason"] for e in store_of(stack).events(store_of(stack).get("default", "flaky")["metadata"]["uid"])]
+    assert "Retrying" in events and events[-1] == "Succeeded"
+
+
+def test_delete_while_running_stops_the_worker_and_stores_no_transcript(stack, media, tmp_path) -> None:
+    uid = apply(stack, tmp_path, "stalled", source={"url": media.url("stall-delete.opus")}, device="cpu")
+    wait_for(stack, "stalled", phase_is("Running"))
+    deleted = run_dhg("delete", "tj", "stalled", "--data-dir", stack.data_dir.root)
+    assert deleted.returncode == 0, deleted.stderr
+    with registry(stack) as client:
+        assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
+        assert client.get("/v1/transcripts", params={"job_id": uid}).json()["total"] == 0
+
+
+def test_a_job_running_when_dhg_up_stops_runs_again_at_the_next_start_once(media, tmp_path) -> None:
+    media.released.clear()
+    first = start_stack(tmp_path / "data", tmp_path / "first.out")
+    try:
+        uid = apply(first, tmp_path, "restarted", source={"url": media.url("stall-restart.opus")}, device="cpu")
+        wait_for(first, "restarted", phase_is("Running"))
+    finally:
+        first.stop()
+    media.released.set()
+    second = start_stack(tmp_path / "data", tmp_path / "second.out")
+    try:
+        status = wait_for(second, "restarted", phase_is("Succeeded", "Failed"))["status"]
+        assert status["phase"] == "Succeeded" and status["attempts"] == 1, status
+        with registry(second) as client:
+            assert client.get("/v1/transcripts", params={"job_id": uid}).json()["total"] == 1
+            assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Succeeded"
+    finally:
+        second.stop()
