@@ -28,5 +28,5 @@ app.command()(transcribe.transcribe)
 app.command()(search.search)
 app.command()(status.status)
 app.add_typer(tokens.app, name="token")
-for command in (jobs.apply, jobs.get, jobs.describe, jobs.delete):
+for command in (jobs.apply, jobs.get, jobs.describe, jobs.delete, jobs.wait, jobs.logs):
     app.command()(command)

@@ -21,7 +21,7 @@ from dhg.datadir import read_state
 from dhg.jobs.store import JobStore, connection_url
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
 from tests.dhg.integration.conftest import ServingStack, serve
-from tests.dhg.runner import MAX_WORD_ERROR_RATE, run_dhg
+from tests.dhg.runner import MAX_WORD_ERROR_RATE, assert_one_line_error, run_dhg
 
 SAMPLE = SAMPLE_PATH.read_bytes()
 
@@ -192,3 +192,25 @@ def test_a_job_running_when_dhg_up_stops_runs_again_at_the_next_start_once(media
             assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Succeeded"
     finally:
         second.stop()
+
+
+def test_apply_wait_follows_to_the_end_and_wait_and_logs_answer_as_kubectl_does(stack, tmp_path) -> None:
+    root = ("--data-dir", stack.data_dir.root)
+    path = tmp_path / "followed.yaml"
+    body = {"apiVersion": "factory.dhg.ai/v1alpha1", "kind": "TranscriptionJob", "metadata": {"name": "followed"}}
+    path.write_text(yaml.safe_dump({**body, "spec": {"source": {"path": "/data/sense-and-sensibility.opus"}}}))
+    followed = run_dhg("apply", "-f", path, "--wait", *root)
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert "transcriptionjob.factory.dhg.ai/followed created" in followed.stdout
+    assert "transcriptionjob.factory.dhg.ai/followed Succeeded: transcript " in followed.stdout
+    met = run_dhg("wait", "tj/followed", "--for=condition=Succeeded", "--timeout=10s", *root)
+    assert met.returncode == 0 and "transcriptionjob.factory.dhg.ai/followed condition met" in met.stdout
+    logged = run_dhg("logs", "tj/followed", *root)
+    assert logged.returncode == 0 and '"status":"Succeeded"' in logged.stdout.replace(" ", "")
+    apply(stack, tmp_path, "stuck", source={"path": "/data/sense-and-sensibility.opus"}, device="gpu")
+    timed_out = run_dhg("wait", "tj/stuck", "--for=condition=Succeeded", "--timeout=2s", *root)
+    assert_one_line_error(timed_out, "timed out waiting for the condition on transcriptionjobs/stuck")
+    path.write_text(yaml.safe_dump({**body, "metadata": {"name": "refused"}, "spec": {"source": {"path": "/etc/x"}}}))
+    failing = run_dhg("apply", "-f", path, "--wait", *root)
+    assert_one_line_error(failing, "refused Failed: path /etc/x is outside the allowed roots")
+    assert run_dhg("delete", "tj", "stuck", "refused", "followed", *root).returncode == 0
