@@ -68,14 +68,19 @@ def media() -> Iterator[MediaServer]:
     server.server.shutdown()
 
 
-def start_stack(data_dir: Path, output: Path) -> ServingStack:
-    return serve(data_dir, output, DHG_DATA_ROOT=str(SAMPLE_PATH.parent), DHG_PARALLEL="2")
+def start_stack(data_dir: Path, output: Path, data_root: Path = SAMPLE_PATH.parent) -> ServingStack:
+    return serve(data_dir, output, DHG_DATA_ROOT=str(data_root), DHG_PARALLEL="2")
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServingStack]:
+    """`dhg up` whose data root holds the sample, also where examples/cpu.yaml looks (/data/podcasts/...)."""
     work = tmp_path_factory.mktemp("local-jobs")
-    running = start_stack(work / "data", work / "dhg-up.out")
+    root = work / "audio"
+    (root / "podcasts").mkdir(parents=True)
+    (root / SAMPLE_PATH.name).write_bytes(SAMPLE)
+    (root / "podcasts" / "episode-042.mp3").write_bytes(SAMPLE)  # ffmpeg reads it by its content
+    running = start_stack(work / "data", work / "dhg-up.out", root)
     yield running
     running.stop()
 
@@ -214,3 +219,14 @@ def test_apply_wait_follows_to_the_end_and_wait_and_logs_answer_as_kubectl_does(
     failing = run_dhg("apply", "-f", path, "--wait", *root)
     assert_one_line_error(failing, "refused Failed: path /etc/x is outside the allowed roots")
     assert run_dhg("delete", "tj", "stuck", "refused", "followed", *root).returncode == 0
+
+
+def test_the_readmes_example_runs_unchanged(stack) -> None:
+    """`dhg apply -f examples/cpu.yaml --wait`, the README's step beside `kubectl apply -f examples/cpu.yaml`."""
+    example = Path(__file__).resolve().parents[3] / "examples" / "cpu.yaml"
+    result = run_dhg("apply", "-f", example, "--wait", "--data-dir", stack.data_dir.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = store_of(stack).get("default", "podcast-episode-cpu")
+    assert found is not None and found["status"]["phase"] == "Succeeded" and found["status"]["device"] == "cpu"
+    assert "GPUFallback" not in [c["type"] for c in found["status"]["conditions"]]  # device: cpu asks for no GPU
+    assert run_dhg("delete", "tj", "podcast-episode-cpu", "--data-dir", stack.data_dir.root).returncode == 0
