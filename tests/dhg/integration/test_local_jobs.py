@@ -24,6 +24,7 @@ from tests.dhg.integration.conftest import ServingStack, serve
 from tests.dhg.runner import MAX_WORD_ERROR_RATE, assert_one_line_error, run_dhg
 
 SAMPLE = SAMPLE_PATH.read_bytes()
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 
 
 class MediaServer:
@@ -223,10 +224,42 @@ def test_apply_wait_follows_to_the_end_and_wait_and_logs_answer_as_kubectl_does(
 
 def test_the_readmes_example_runs_unchanged(stack) -> None:
     """`dhg apply -f examples/cpu.yaml --wait`, the README's step beside `kubectl apply -f examples/cpu.yaml`."""
-    example = Path(__file__).resolve().parents[3] / "examples" / "cpu.yaml"
+    example = EXAMPLES_DIR / "cpu.yaml"
     result = run_dhg("apply", "-f", example, "--wait", "--data-dir", stack.data_dir.root)
     assert result.returncode == 0, result.stdout + result.stderr
     found = store_of(stack).get("default", "podcast-episode-cpu")
     assert found is not None and found["status"]["phase"] == "Succeeded" and found["status"]["device"] == "cpu"
     assert "GPUFallback" not in [c["type"] for c in found["status"]["conditions"]]  # device: cpu asks for no GPU
     assert run_dhg("delete", "tj", "podcast-episode-cpu", "--data-dir", stack.data_dir.root).returncode == 0
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_reaches_its_final_state_locally(stack, media, tmp_path, example: Path) -> None:
+    """Each example with its source made local (a URL on the loopback media server, an asset uploaded to the
+    Registry, the path under the data root as it is): Succeeded with the transcript, or (device: gpu) Pending
+    waiting for a GPU, as on a cluster without one."""
+    document = yaml.safe_load(example.read_text())
+    name, source = document["metadata"]["name"], document["spec"]["source"]
+    if "url" in source:
+        source["url"] = media.url("sample.opus")
+    elif "assetId" in source:
+        with registry(stack) as client:
+            stored = client.post("/v1/assets", files={"file": (SAMPLE_PATH.name, SAMPLE)})
+            assert stored.status_code in (200, 201), stored.text
+            source["assetId"] = stored.json()["id"]
+    path = tmp_path / example.name
+    path.write_text(yaml.safe_dump(document))
+    assert run_dhg("apply", "-f", path, "--data-dir", stack.data_dir.root).returncode == 0
+    try:
+        if document["spec"].get("device") == "gpu":
+            found = wait_for(stack, name, lambda s: "Insufficient nvidia.com/gpu" in (s.get("message") or ""))
+            assert found["status"]["phase"] == "Pending"
+            assert condition(found["status"], "Scheduled")["reason"] == "WaitingForGPU"
+            return
+        status = wait_for(stack, name, phase_is("Succeeded", "Failed"))["status"]
+        assert status["phase"] == "Succeeded", status
+        with registry(stack) as client:
+            text = client.get(f"/v1/transcripts/{status['transcriptId']}", params={"format": "text"}).text
+        assert word_error_rate(REFERENCE_TEXT, text) <= MAX_WORD_ERROR_RATE, text
+    finally:
+        assert run_dhg("delete", "tj", name, "--data-dir", stack.data_dir.root).returncode == 0
