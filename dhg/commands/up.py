@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,7 +17,9 @@ from dhg.demo import run_demo
 from dhg.errors import AsrRefused, AsrUnreachable, StackError, TranscriptNotStored
 from dhg.output import NextSteps, console, show_demo, show_next_steps
 from dhg.settings import Settings, default_data_dir, get_settings
-from dhg.stack import LocalStack
+
+if TYPE_CHECKING:
+    from dhg.stack import LocalStack
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -115,6 +117,8 @@ def up(
 ) -> None:
     """Start Postgres, the Registry and the ASR service locally (with --monitoring, Prometheus too), transcribe
     the bundled sample through them, and serve until Ctrl-C."""
+    from dhg.stack import LocalStack  # here: the other commands start without the services' imports
+
     settings = get_settings()
     directory = data_dir_from(data_dir)
     stack = LocalStack(

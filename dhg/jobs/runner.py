@@ -41,7 +41,8 @@ from registry.client import RegistryAPIError, RegistryClient
 
 log = logging.getLogger("dhg.runner")
 
-PASS_SECONDS = 0.5
+BUSY_PASS_SECONDS = 0.05  # while workers run or wait: how soon an exit is seen
+IDLE_PASS_SECONDS = 1.0  # otherwise (a NOTIFY from `dhg apply` or `dhg delete` wakes it sooner)
 NODE = "local"
 NO_GPU = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
 STOP_GRACE_SECONDS = 10.0
@@ -180,13 +181,25 @@ class LocalRunner:
                 attempt.stop()
 
     def _loop(self) -> None:
+        listener = None
         with RegistryClient(self.registry_url, self.token, timeout=30) as registry:
             while not self._stopping.is_set():
                 try:
+                    listener = listener if listener is not None and not listener.closed else self.store.listen()
                     self.run_pass(registry)
+                    every = [a for attempts in self.attempts.values() for a in attempts.values()]
+                    busy = any(a.process is not None and a.exit_code is None for a in every)
+                    timeout = BUSY_PASS_SECONDS if busy else IDLE_PASS_SECONDS
+                    for _ in listener.notifies(timeout=timeout, stop_after=1):
+                        pass
                 except Exception:  # a pass that failed is tried again; the runner never dies of one
                     log.exception("a runner pass failed")
-                self._stopping.wait(PASS_SECONDS)
+                    if listener is not None:
+                        listener.close()
+                    self._stopping.wait(IDLE_PASS_SECONDS)
+        if listener is not None:
+            listener.close()
+        self.store.close()
 
     def run_pass(self, registry: RegistryClient) -> None:
         now = datetime.now(UTC)

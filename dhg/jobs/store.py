@@ -65,16 +65,35 @@ class Applied:
     outcome: Outcome
 
 
+CHANGED = "dhg_jobs"  # the channel a NOTIFY wakes the runner on: an object created or marked for deletion
+
+
 class JobStore:
+    """One connection (autocommit; transactions where several writes go together), opened on first use and
+    again after it broke; use one store per thread."""
+
     def __init__(self, url: str) -> None:
         self.url = url
+        self._connection: psycopg.Connection[dict[str, Any]] | None = None
         with self._connect() as connection:
             connection.execute(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        with psycopg.connect(self.url, row_factory=dict_row, connect_timeout=10) as connection:
-            yield connection
+        if self._connection is None or self._connection.closed or self._connection.broken:
+            self._connection = psycopg.connect(self.url, row_factory=dict_row, connect_timeout=10, autocommit=True)
+        yield self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def listen(self) -> psycopg.Connection[Any]:
+        """A connection of its own that NOTIFYs of new work reach (`notifies(timeout=...)`)."""
+        connection = psycopg.connect(self.url, connect_timeout=10, autocommit=True)
+        connection.execute(f"LISTEN {CHANGED}")
+        return connection
 
     def apply(self, manifests: Sequence[Manifest], *, continue_on_error: bool = False) -> list[Applied | ManifestError]:
         """Create each object, or leave it when its spec is unchanged (labels and annotations may change); a
@@ -90,6 +109,7 @@ class JobStore:
                     if not continue_on_error:
                         raise
                     results.append(error)
+            connection.execute(f"NOTIFY {CHANGED}")  # delivered at commit
         return results
 
     def _apply_one(self, connection: psycopg.Connection[dict[str, Any]], manifest: Manifest) -> Applied:
@@ -180,12 +200,13 @@ class JobStore:
 
     def request_deletion(self, namespace: str, name: str) -> dict[str, Any] | None:
         """Mark the object for deletion (the runner stops its worker, then removes it); None when absent."""
-        with self._connect() as connection:
+        with self._connect() as connection, connection.transaction():
             row = connection.execute(
                 "UPDATE transcription_jobs SET deletion_requested_at = coalesce(deletion_requested_at, now()) "
                 "WHERE namespace = %s AND name = %s RETURNING *",
                 (namespace, name),
             ).fetchone()
+            connection.execute(f"NOTIFY {CHANGED}")
         return self._object(row) if row else None
 
     def remove(self, uid: str) -> None:
