@@ -46,6 +46,7 @@ IDLE_PASS_SECONDS = 1.0  # otherwise (a NOTIFY from `dhg apply` or `dhg delete` 
 NODE = "local"
 NO_GPU = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
 STOP_GRACE_SECONDS = 10.0
+CANNOT_RUN = 128  # the exit code a container runtime reports for a command that cannot run
 
 
 def default_parallel() -> int:
@@ -84,11 +85,17 @@ class Attempt:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "scratch").mkdir(exist_ok=True)
         self.termination_log.write_text("")
-        with self.output_log.open("ab") as output:
-            self.process = subprocess.Popen(
-                self.argv, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-            )
         self.started_at = now
+        with self.output_log.open("ab") as output:
+            try:
+                self.process = subprocess.Popen(
+                    self.argv, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            except OSError as error:  # as a container that cannot run: exit 128, its reason as the message
+                message = f"the worker cannot start: {error}"
+                output.write(f"{message}\n".encode())
+                self.termination_log.write_text(message)
+                self.exit_code, self.finished_at = CANNOT_RUN, now
 
     def poll(self, now: datetime) -> None:
         if self.process is None or self.exit_code is not None:
@@ -116,7 +123,7 @@ class Attempt:
 
     def view(self, has_gpu: bool) -> JobView:
         """What the batch Job and its pod would say of this worker."""
-        if self.process is None:
+        if self.started_at is None:
             waiting_for_gpu = self.placement == "gpu" and not has_gpu
             pod = PodView(
                 name=self.name,
@@ -253,7 +260,8 @@ class LocalRunner:
                 env[variable["name"]] = _mapped(variable["value"], mounts)
         allowed = setting("worker_allowed_roots", json.dumps([str(self.data_root)]))
         env[allowed["name"]] = allowed["value"]
-        argv = [_mapped(argument, mounts) for argument in container["command"] + container["args"]]
+        # The command is this machine's interpreter already (WorkerConfig.command): only the arguments hold pod paths.
+        argv = [*container["command"], *(_mapped(argument, mounts) for argument in container["args"])]
         placement: Device = manifest["metadata"]["labels"]["factory.dhg.ai/placement"]
         number = int(manifest["metadata"]["labels"]["factory.dhg.ai/attempt"])
         deadline = int(manifest["spec"]["activeDeadlineSeconds"])
@@ -262,7 +270,7 @@ class LocalRunner:
     def _schedule(self, now: datetime) -> None:
         """Start waiting workers, oldest first, while fewer than `parallel` run (GPU ones only with a GPU)."""
         every = [a for attempts in self.attempts.values() for a in attempts.values()]
-        waiting = sorted((a for a in every if a.process is None and not a.deleting), key=lambda a: a.created_at)
+        waiting = sorted((a for a in every if a.started_at is None and not a.deleting), key=lambda a: a.created_at)
         running = sum(1 for a in every if a.process is not None and a.exit_code is None)
         for attempt in waiting:
             if running >= self.parallel:

@@ -158,6 +158,10 @@ def test_bad_input_fails_at_once_and_is_never_retried(stack, tmp_path) -> None:
     status = wait_for(stack, "escape", phase_is("Succeeded", "Failed"))["status"]
     assert status["phase"] == "Failed" and condition(status, "Failed")["reason"] == "BadInput"
     assert status["attempts"] == 1 and "outside the allowed roots" in status["message"]
+    climbing = "/data/" + "../" * 4 + "etc/passwd"  # out of the data root by parent steps
+    apply(stack, tmp_path, "climb", source={"path": climbing}, device="cpu")
+    climbed = wait_for(stack, "climb", phase_is("Succeeded", "Failed"))["status"]
+    assert climbed["phase"] == "Failed" and condition(climbed, "Failed")["reason"] == "BadInput", climbed
 
 
 def test_a_transient_source_failure_is_retried_after_its_backoff(stack, media, tmp_path) -> None:
