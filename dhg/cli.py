@@ -1,14 +1,53 @@
-"""`dhg`: the command line of DHG AI Factory. This module only registers the commands."""
+"""`dhg`: the command line of DHG AI Factory. This module only names the commands: each one's module is imported
+when that command runs (or for `--help`), so that `dhg apply` or `dhg get` starts without `dhg up`'s imports."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from dhg.commands import jobs, search, status, tokens, transcribe, up
 from dhg.errors import DhgError
+
+# name → (module, attribute): a command function, or a Typer app of subcommands. The order is `dhg --help`'s.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("dhg.commands.up", "up"),
+    "transcribe": ("dhg.commands.transcribe", "transcribe"),
+    "search": ("dhg.commands.search", "search"),
+    "status": ("dhg.commands.status", "status"),
+    "token": ("dhg.commands.tokens", "app"),
+    "apply": ("dhg.commands.jobs", "apply"),
+    "get": ("dhg.commands.jobs", "get"),
+    "describe": ("dhg.commands.jobs", "describe"),
+    "wait": ("dhg.commands.jobs", "wait"),
+    "logs": ("dhg.commands.jobs", "logs"),
+    "delete": ("dhg.commands.jobs", "delete"),
+}
+
+
+def _main() -> None:
+    """DHG AI Factory: local-first speech to text."""
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module), attribute)
+        holder = typer.Typer(add_completion=False)  # a group of one: the command as Typer builds it under `dhg`
+        holder.callback()(_main)
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=cmd_name)
+        else:
+            holder.command(name=cmd_name)(target)
+        return typer.main.get_group(holder).commands[cmd_name]
 
 
 class _App(typer.Typer):
@@ -22,11 +61,11 @@ class _App(typer.Typer):
             sys.exit(error.exit_code)
 
 
-app = _App(help="DHG AI Factory: local-first speech to text.", no_args_is_help=True, add_completion=False)
-app.command()(up.up)
-app.command()(transcribe.transcribe)
-app.command()(search.search)
-app.command()(status.status)
-app.add_typer(tokens.app, name="token")
-for command in (jobs.apply, jobs.get, jobs.describe, jobs.delete, jobs.wait, jobs.logs):
-    app.command()(command)
+app = _App(
+    cls=_LazyGroup,
+    help="DHG AI Factory: local-first speech to text.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+app.callback()(_main)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
-from dhg.datadir import DataDir
-from dhg.demo import DemoResult
 from dhg.sample import SEARCH_QUERY
-from registry.schemas import Page, SearchResult, TokenOut
+
+if TYPE_CHECKING:  # types only: `dhg get` and the other quick commands start without these modules
+    from dhg.datadir import DataDir
+    from dhg.demo import DemoResult
+    from registry.schemas import Page, SearchResult, TokenOut
 
 console = Console(highlight=False, soft_wrap=True)
 error_console = Console(highlight=False, soft_wrap=True, stderr=True)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dhg.api import registry_client
 from dhg.datadir import DataDir, read_admin_token, read_asr_api_key, read_state
 from dhg.errors import NoToken
 from dhg.settings import get_settings
-from registry.client import RegistryClient
+
+if TYPE_CHECKING:
+    from registry.client import RegistryClient
 
 DataDirOption = Annotated[
     Path | None,
@@ -74,6 +75,8 @@ class Target:
 
     def client(self) -> AbstractContextManager[RegistryClient]:
         """`with target.client() as client:` the Registry's client; its errors come out as one-line errors."""
+        from dhg.api import registry_client  # here: commands that never call the Registry start without httpx
+
         return registry_client(self.registry_url, self.token, timeout=get_settings().http_timeout_seconds)
 
 
