@@ -1,72 +1,31 @@
 """One manifest, two places: the same TranscriptionJob through the operator (real Kopf, the test Kubernetes API,
 the real worker) and through `dhg apply` on a running `dhg up`, ending in the same status (phase, device,
 attempts, failures, conditions' types, statuses and reasons) and the same Registry record. The source fails once
-(a 503) so that both take the same path: no GPU → CPU at once, a retry after the backoff, then success."""
+(a 503 under /flaky/) so that both take the same path: no GPU → CPU at once, a retry after the backoff, then success."""
 
 from __future__ import annotations
 
-import collections
-import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from dhg.datadir import read_state
 from dhg.jobs.store import JobStore, connection_url
-from dhg.sample import SAMPLE_PATH
-from tests.conftest import make_token
-from tests.controller.integration.support import ROOT, finished
+from tests.controller.integration.support import (  # noqa: F401 (fixtures: the real worker and the media server)
+    ROOT,
+    finished,
+    media_server,
+    real_worker_command,
+    real_worker_token,
+)
 from tests.dhg.integration.conftest import ServingStack, serve
 from tests.dhg.runner import run_dhg
 from tests.kube.waiting import wait_until
 
 COMPARED = ("phase", "device", "attempts", "failedAttempts")
 RECORD_FIELDS = ("name", "source", "parameters", "phase", "device", "attempts", "error")
-
-
-@pytest.fixture
-def worker_command(registry, monkeypatch) -> list[str]:
-    """The real worker, delivering to the session's Registry."""
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER__REGISTRY_URL", registry.url)
-    return [sys.executable, "-m", "asr.worker"]
-
-
-@pytest.fixture
-def worker_token(admin) -> str:
-    return make_token(admin, "write", name="worker")
-
-
-@pytest.fixture
-def media() -> Iterator[str]:
-    """The sample under any path; the first GET of each path answers 503."""
-    sample, hits = SAMPLE_PATH.read_bytes(), collections.Counter[str]()
-
-    class Media(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits[self.path] += 1
-            if hits[self.path] == 1:
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(sample)))
-            self.end_headers()
-            self.wfile.write(sample)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Media)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def outcome(status: dict[str, Any]) -> dict[str, Any]:
@@ -77,12 +36,12 @@ def outcome(status: dict[str, Any]) -> dict[str, Any]:
 def test_the_same_manifest_ends_the_same_through_the_operator_and_dhg_apply(
     kube_api, cluster, kubectl, registry_env, operator, media, tmp_path: Path
 ) -> None:
-    admin = registry_env
+    admin, (base, _) = registry_env, media
     manifest = yaml.safe_load((ROOT / "examples" / "auto-fallback.yaml").read_text())
     name = manifest["metadata"]["name"]
 
     cluster.add_node("cpu-1")  # no GPU node: auto falls back at once, as on a laptop without CUDA
-    manifest["spec"]["source"] = {"url": f"{media}/cluster/interview.opus"}
+    manifest["spec"]["source"] = {"url": f"{base}/flaky/cluster/interview.opus"}
     on_cluster = tmp_path / "cluster.yaml"
     on_cluster.write_text(yaml.safe_dump(manifest))
     kubectl.run("apply", "-f", str(on_cluster))
@@ -96,7 +55,7 @@ def test_the_same_manifest_ends_the_same_through_the_operator_and_dhg_apply(
 
     stack = serve(tmp_path / "data", tmp_path / "dhg-up.out")
     try:
-        manifest["spec"]["source"] = {"url": f"{media}/laptop/interview.opus"}
+        manifest["spec"]["source"] = {"url": f"{base}/flaky/laptop/interview.opus"}
         on_laptop = tmp_path / "laptop.yaml"
         on_laptop.write_text(yaml.safe_dump(manifest))
         applied = run_dhg("apply", "-f", on_laptop, "--wait", "--data-dir", stack.data_dir.root)

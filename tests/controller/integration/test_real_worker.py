@@ -8,12 +8,6 @@ is missing. (tests/controller/integration/test_operator.py covers the rest with 
 
 from __future__ import annotations
 
-import collections
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,22 +15,17 @@ import yaml
 
 from asr.evaluation import word_error_rate
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
-from tests.conftest import make_token
-from tests.controller.integration.support import ROOT, delete_while_running, finished, worker_jobs
+from tests.controller.integration.support import (  # noqa: F401 (fixtures: the real worker and the media server)
+    ROOT,
+    delete_while_running,
+    finished,
+    media_server,
+    real_worker_command,
+    real_worker_token,
+    worker_jobs,
+)
 from tests.kube import GPU_TAINT
 from tests.kube.waiting import wait_until
-
-
-@pytest.fixture
-def worker_command(registry, monkeypatch) -> list[str]:
-    """The real worker, delivering to the session's Registry."""
-    monkeypatch.setenv("DHG_CONTROLLER_WORKER__REGISTRY_URL", registry.url)
-    return [sys.executable, "-m", "asr.worker"]
-
-
-@pytest.fixture
-def worker_token(admin) -> str:
-    return make_token(admin, "write", name="worker")
 
 
 @pytest.fixture
@@ -105,42 +94,6 @@ def test_auto_on_a_cpu_only_cluster_falls_back_at_once_and_transcribes(
     assert (fallback["status"], fallback["reason"]) == ("True", "NoGPUNodes")
     transcript = admin.get(f"/v1/transcripts/{status['transcriptId']}").json()
     assert word_error_rate(REFERENCE_TEXT, transcript["text"]) < 0.2, transcript["text"]
-
-
-@pytest.fixture
-def media(tmp_path) -> Iterator[tuple[str, collections.Counter[str]]]:
-    """An HTTP server with the bundled sample under any path, ten minutes of it (the sample 40 times) under
-    /long/, and a 503 for the first GET of a path under /flaky/, as a CDN in a bad moment answers. Yields its
-    base URL and the GETs per path."""
-    long = tmp_path / "long.opus"
-    loop = ["ffmpeg", "-nostdin", "-loglevel", "error", "-stream_loop", "39", "-i", str(SAMPLE_PATH), "-c", "copy"]
-    subprocess.run([*loop, str(long)], check=True, timeout=60)
-    sample, hits = SAMPLE_PATH.read_bytes(), collections.Counter[str]()
-
-    class Media(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits[self.path] += 1
-            if self.path.startswith("/flaky/") and hits[self.path] == 1:
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            audio = long.read_bytes() if self.path.startswith("/long/") else sample
-            self.send_response(200)
-            self.send_header("Content-Type", "audio/ogg")
-            self.send_header("Content-Length", str(len(audio)))
-            self.end_headers()
-            self.wfile.write(audio)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Media)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", hits
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def test_a_source_that_fails_transiently_is_retried_and_the_retry_transcribes(
