@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     monitoring: bool = Field(default=False, description="`dhg up` also starts Prometheus (--monitoring).")
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     parallel: int = Field(default=0, ge=0, description="TranscriptionJob workers at once; 0: one per two cores.")
+    warm_worker: bool = Field(
+        default=True,
+        description="`dhg up` keeps a worker's interpreter started (imports done) ahead of the next TranscriptionJob.",
+    )
     data_root: Path | None = Field(
         default=None,
         description="Where a TranscriptionJob's `source.path` (/data/...) points locally; default: the directory "

@@ -92,6 +92,7 @@ class LocalStack:
     monitoring: bool = False
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     parallel: int = 0  # TranscriptionJob workers at once (0: one per two cores)
+    warm_worker: bool = True  # a worker's interpreter started ahead of the next job (dhg.jobs.warm)
     data_root: Path | None = None  # where a TranscriptionJob's /data paths point (default: the current directory)
     postgres: EmbeddedPostgres | None = None
     runner: LocalRunner | None = None
@@ -220,6 +221,7 @@ class LocalStack:
             data_root=data_root,
             parallel=self.parallel or default_parallel(),
             has_gpu=has_gpu,
+            warm=self.warm_worker,
             environment=inherited_environment(),
         )
         self.report(

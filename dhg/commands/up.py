@@ -131,6 +131,7 @@ def up(
         monitoring=settings.monitoring if monitoring is None else monitoring,
         prometheus_port=prometheus_port or settings.prometheus_port,
         parallel=parallel or settings.parallel,
+        warm_worker=settings.warm_worker,
         data_root=data_root or settings.data_root,
         report=_report,
     )

@@ -12,11 +12,14 @@ This machine is one node: with CUDA it offers one GPU, without it none (`device:
 with GPUFallback=True, and `device: gpu` waits in Pending as on a cluster without GPUs). At most `parallel`
 workers run at once; the others wait as unscheduled pods. A worker still running when `dhg up` stops is stopped;
 on the next start its attempt is found missing and launched again under the same name (the Registry stores one
-transcript per job id).
+transcript per job id). While a slot is free, the runner keeps one interpreter that has already imported the
+worker waiting for the next job (`dhg.jobs.warm`): a job starts without a pod's cold start, with the same
+command line and environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -81,11 +84,16 @@ class Attempt:
     def output_log(self) -> Path:
         return self.folder / "output.log"
 
-    def start(self, now: datetime) -> None:
+    def start(self, now: datetime, warm: WarmWorker | None = None) -> None:
+        """Run the container's command: in `warm`'s interpreter when it is one started for that command."""
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "scratch").mkdir(exist_ok=True)
         self.termination_log.write_text("")
         self.started_at = now
+        if warm is not None:
+            self.process = warm.take(self.argv, self.env, self.output_log)
+            if self.process is not None:
+                return
         with self.output_log.open("ab") as output:
             try:
                 self.process = subprocess.Popen(
@@ -155,6 +163,47 @@ class Attempt:
 
 
 @dataclass
+class WarmWorker:
+    """An interpreter that has imported the worker and waits for its job (`dhg.jobs.warm`)."""
+
+    command: list[str]  # the container command it stands ready for: [python, -m, module]
+    process: subprocess.Popen[bytes]
+
+    @classmethod
+    def launch(cls, command: list[str], env: dict[str, str], log_file: Path) -> WarmWorker | None:
+        """Start one for `command` (`python -m MODULE`), or None for any other command."""
+        if len(command) != 3 or command[1] != "-m":
+            return None
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("ab") as output:
+            process = subprocess.Popen(
+                [command[0], "-m", "dhg.jobs.warm", command[2]],
+                stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )  # fmt: skip
+        return cls(list(command), process)
+
+    def take(self, argv: list[str], env: dict[str, str], output: Path) -> subprocess.Popen[bytes] | None:
+        """Hand it a container's command line: its process, now that worker; None if it cannot be (another
+        command, or it has ended: the caller starts the command itself)."""
+        if argv[: len(self.command)] != self.command or self.process.poll() is not None:
+            return None
+        job = {"args": argv[len(self.command) :], "env": env, "output": str(output)}
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(job).encode() + b"\n")
+            self.process.stdin.close()
+        except OSError:  # it ended meanwhile
+            return None
+        return self.process
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@dataclass
 class LocalRunner:
     """The loop, in a thread of `dhg up`: `start()`, then `stop()` (which stops every worker)."""
 
@@ -166,8 +215,10 @@ class LocalRunner:
     parallel: int = field(default_factory=default_parallel)
     has_gpu: bool = False
     environment: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    warm: bool = True  # keep a worker's interpreter started ahead of the next job (`dhg.jobs.warm`)
     attempts: dict[str, dict[str, Attempt]] = field(default_factory=dict)  # object uid → Job name → attempt
     recorded: dict[str, str] = field(default_factory=dict)  # object uid → the phase last written to the Registry
+    _spare: WarmWorker | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -186,6 +237,9 @@ class LocalRunner:
         for attempts in self.attempts.values():
             for attempt in attempts.values():
                 attempt.stop()
+        if self._spare is not None:
+            self._spare.stop()
+            self._spare = None
 
     def _loop(self) -> None:
         listener = None
@@ -252,7 +306,7 @@ class LocalRunner:
             DATA_MOUNT: str(self.data_root),
             self.config.scratch_mount: str(folder / "scratch"),
         }
-        env = {key: value for key, value in self.environment.items() if not key.startswith("DHG_")}
+        env = self._base_environment()
         for variable in container["env"]:
             if "valueFrom" in variable:  # the worker's Registry token, from its Secret on a cluster
                 env[variable["name"]] = self.token
@@ -267,18 +321,39 @@ class LocalRunner:
         deadline = int(manifest["spec"]["activeDeadlineSeconds"])
         return Attempt(name, placement, number, argv, env, folder, deadline, now)
 
+    def _base_environment(self) -> dict[str, str]:
+        """What every worker's environment starts from: this process's, without its own settings."""
+        return {key: value for key, value in self.environment.items() if not key.startswith("DHG_")}
+
     def _schedule(self, now: datetime) -> None:
-        """Start waiting workers, oldest first, while fewer than `parallel` run (GPU ones only with a GPU)."""
+        """Start waiting workers, oldest first, while fewer than `parallel` run (GPU ones only with a GPU); then,
+        with a slot still free, an interpreter for the next one (never while every slot works: its imports would
+        take CPU from them)."""
         every = [a for attempts in self.attempts.values() for a in attempts.values()]
         waiting = sorted((a for a in every if a.started_at is None and not a.deleting), key=lambda a: a.created_at)
         running = sum(1 for a in every if a.process is not None and a.exit_code is None)
         for attempt in waiting:
             if running >= self.parallel:
-                return
+                break
             if attempt.placement == "gpu" and not self.has_gpu:
                 continue
-            attempt.start(now)
+            spare, self._spare = self._spare, None
+            attempt.start(now, spare)
+            if spare is not None and attempt.process is not spare.process:
+                spare.stop()
             running += 1
+        if not self.warm or running >= self.parallel:
+            return
+        if self._spare is None:
+            self._spare = WarmWorker.launch(list(self.config.command), self._base_environment(), self._warm_log)
+        elif self._spare.process.poll() is not None:  # it failed on its own: no relaunching it every pass
+            log.warning("the worker started ahead of its job ended by itself; workers start cold from now on",
+                        extra={"log": str(self._warm_log), "exit_code": self._spare.process.returncode})  # fmt: skip
+            self.warm, self._spare = False, None
+
+    @property
+    def _warm_log(self) -> Path:
+        return self.jobs_dir / "warm.log"
 
     def _record(self, registry: RegistryClient, body: dict[str, Any], status: dict[str, Any]) -> None:
         """The Registry's record in step with the phase, as the operator keeps it (best effort, retried)."""
