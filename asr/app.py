@@ -33,7 +33,7 @@ def _http(request: Request, error: StarletteHTTPException) -> AsrError:
 def install_error_handlers(app: FastAPI) -> None:
     install_problem_handlers(
         app,
-        internal=lambda: AsrError("an unexpected error occurred; see the server log"),
+        internal=lambda _error: AsrError("an unexpected error occurred; see the server log"),
         invalid=_invalid,
         http=_http,
     )

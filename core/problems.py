@@ -59,13 +59,14 @@ def problem_response(error: Problem, instance: str) -> ProblemResponse:
 def install_problem_handlers(
     app: FastAPI,
     *,
-    internal: Callable[[], Problem],
+    internal: Callable[[Exception], Problem],
     invalid: Callable[[RequestValidationError], Problem],
     http: Callable[[Request, StarletteHTTPException], Problem],
 ) -> None:
     """Every error a request can end in becomes problem+json: the service's own `Problem`s as they are, a body
     that fails validation as `invalid(...)`, Starlette's HTTP errors (no route, wrong method) as `http(...)`,
-    and anything unexpected as `internal()` (logged with its traceback; the client sees no internals)."""
+    and anything else as `internal(error)`: a service maps the failures it knows (its database away: 503) and
+    the rest is a 500, logged with its traceback and the request's id; the client sees no internals."""
 
     @app.exception_handler(Problem)
     async def known(request: Request, error: Problem) -> Response:
@@ -81,5 +82,12 @@ def install_problem_handlers(
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(internal(), request.url.path)
+        problem = internal(error)
+        extra: dict[str, Any] = {"path": request.url.path, "status": problem.status}
+        if request_id := request.scope.get("state", {}).get("request_id"):
+            extra["request_id"] = request_id  # the request's context has ended by the time this runs
+        if problem.status == 500:
+            log.exception("unhandled error", extra=extra)
+        else:
+            log.warning("request failed: %s", problem.detail, extra={**extra, "error": type(error).__name__})
+        return problem_response(problem, request.url.path)

@@ -12,14 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
-from core.problems import install_problem_handlers
+from core.problems import install_problem_handlers, problem_response
 from registry import background, heap, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
-from registry.errors import BadRequest, InvalidRequest, NotFound, RegistryError
+from registry.errors import DATABASE_ERRORS, BadRequest, InvalidRequest, NotFound, RegistryError, database_problem
 from registry.hotpath import HotRoutes
+from registry.inputs import InputGuard
 from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
 from registry.settings import Settings, get_settings
@@ -41,13 +43,24 @@ def _http(request: Request, error: StarletteHTTPException) -> RegistryError:
     return generic
 
 
+def _internal(error: Exception) -> RegistryError:
+    return database_problem(error) or RegistryError("An unexpected error occurred; see the server log.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    install_problem_handlers(
-        app,
-        internal=lambda: RegistryError("An unexpected error occurred; see the server log."),
-        invalid=_invalid,
-        http=_http,
-    )
+    install_problem_handlers(app, internal=_internal, invalid=_invalid, http=_http)
+
+    async def database_error(request: Request, error: Exception) -> Response:
+        """PostgreSQL's failures, answered here rather than as unhandled errors (which end the connection)."""
+        problem = _internal(error)
+        if problem.status == 500:
+            log.error("database error", exc_info=error, extra={"path": request.url.path})
+        else:
+            log.warning("request failed: %s", problem.detail, extra={"error": type(error).__name__})
+        return problem_response(problem, request.url.path)
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, database_error)
 
 
 def publish_required_scopes(router: APIRouter) -> None:
@@ -107,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/metrics", metrics.asgi_app())
     if settings.hot_routes:
-        app.add_middleware(HotRoutes)  # inside RequestContextMiddleware (added after it wraps it)
+        app.add_middleware(HotRoutes)  # inside the input guard and RequestContextMiddleware (added after: outside)
+    app.add_middleware(InputGuard)
     app.add_middleware(
         RequestContextMiddleware,
         max_json_bytes=settings.max_json_bytes,

@@ -17,6 +17,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=True,  # a statement's parameters (webhook secrets, tokens' hashes) never reach a log line
         connect_args={"options": "-c timezone=UTC"},  # timestamps rendered by the database are in UTC
     )
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
+from sqlalchemy import exc as sa
+
 from core.problems import Problem
+
+
+class BodyTooLarge(Exception):
+    """Raised by the request's body stream past the size limit; the middleware answers 413."""
 
 
 class RegistryError(Problem):
@@ -57,3 +64,22 @@ class MissingContent(RegistryError):
     """The metadata names bytes that the storage no longer has: data lost outside the Registry's control."""
 
     status, slug, title = 500, "content-missing", "Stored content is missing"
+
+
+DATABASE_RETRY_AFTER_SECONDS = 2
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.DBAPIError, sa.TimeoutError, psycopg.Error)
+
+
+def database_problem(error: BaseException) -> RegistryError | None:
+    """What a failure of PostgreSQL means to the client, when it is not the Registry's fault: a value it cannot
+    store (a data exception, SQLSTATE class 22) is the request's error; a connection lost or refused, a server
+    shutting down, a pool with no connection to give: 503 with Retry-After (nothing was committed)."""
+    original = error.orig if isinstance(error, sa.DBAPIError) and error.orig is not None else error
+    if isinstance(original, psycopg.DataError):
+        reason = str(original).splitlines()[0] if str(original) else type(original).__name__
+        return InvalidRequest(f"PostgreSQL cannot store a value of this request: {reason}.")
+    if isinstance(original, (psycopg.OperationalError, psycopg.InterfaceError, sa.TimeoutError)):
+        return Unavailable(
+            "The database is unavailable; nothing was changed. Try again.", retry_after=DATABASE_RETRY_AFTER_SECONDS
+        )
+    return None

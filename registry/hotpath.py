@@ -13,6 +13,7 @@ per route template and the audit of refused calls apply alike.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Any
@@ -20,16 +21,19 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.problems import problem_response
 from registry import auth
 from registry.deps import check_scope, principal_for
-from registry.errors import RegistryError
+from registry.errors import DATABASE_ERRORS, RegistryError, database_problem
+from registry.inputs import PARSED_BODY, read_body, replay
 from registry.routes import transcripts as transcript_routes
 from registry.schemas import TranscriptIn
 
+log = logging.getLogger("registry.http")
 COLLECTION = "/v1/transcripts"
 _ONE = re.compile(r"^/v1/transcripts/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")
 _JSON_QUERIES = (b"", b"format=json")
@@ -67,15 +71,19 @@ class HotRoutes:
             response = await transcript_routes.read_json(state, transcript_id)
         except RegistryError as error:
             response = problem_response(error, Request(scope).url.path)
+        except DATABASE_ERRORS as error:
+            response = _database_problem(error, scope)
         await response(scope, receive, send)
 
     async def _create(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = await _read_body(receive)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            await self.app(scope, _replay(raw, receive), send)  # FastAPI's 422 for malformed JSON
-            return
+        raw = await read_body(receive)
+        data = scope.get("state", {}).get(PARSED_BODY)  # parsed and checked by the input guard
+        if data is None:
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                await self.app(scope, replay(raw, receive), send)  # FastAPI's 422 for malformed JSON
+                return
         scope["route"], scope["path_params"] = self.create_route, {}
         state = scope["app"].state
         try:
@@ -83,7 +91,7 @@ class HotRoutes:
             try:
                 body = TranscriptIn.model_validate(data)
             except ValidationError:
-                await self.app(scope, _replay(raw, receive), send)  # FastAPI's 422, naming the fields
+                await self.app(scope, replay(raw, receive), send)  # FastAPI's 422, naming the fields
                 return
             response = await transcript_routes.store(
                 state, body, principal.actor, scope["state"].get("request_id"), "POST", Request(scope).url.path
@@ -91,7 +99,18 @@ class HotRoutes:
             scope["state"]["audited"] = True
         except RegistryError as error:
             response = problem_response(error, Request(scope).url.path)
+        except DATABASE_ERRORS as error:
+            response = _database_problem(error, scope)
         await response(scope, receive, send)
+
+
+def _database_problem(error: Exception, scope: Scope) -> Response:
+    """PostgreSQL away (503) or refusing a value (422); anything else is the Registry's fault: raised on."""
+    problem = database_problem(error)
+    if problem is None:
+        raise error
+    log.warning("request failed: %s", problem.detail, extra={"error": type(error).__name__})
+    return problem_response(problem, Request(scope).url.path)
 
 
 async def _authorize(scope: Scope, required: auth.Scope) -> auth.Principal:
@@ -108,27 +127,3 @@ async def _authorize(scope: Scope, required: auth.Scope) -> auth.Principal:
 def _is_json(scope: Scope) -> bool:
     content_type = next((value for name, value in scope["headers"] if name == b"content-type"), None)
     return content_type is not None and _JSON_TYPE.match(content_type) is not None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away: nothing to answer
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that gives the body already read once, then whatever the connection sends."""
-    pending = [body]
-
-    async def replayed() -> Message:
-        if pending:
-            return {"type": "http.request", "body": pending.pop(), "more_body": False}
-        return await receive()
-
-    return replayed

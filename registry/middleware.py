@@ -14,15 +14,11 @@ from core.http import REQUEST_ID_HEADER, Exchange
 from core.http import RequestContextMiddleware as SharedRequestContext
 from core.problems import PROBLEM_MEDIA_TYPE
 from registry import metrics, wakeup
-from registry.errors import TooLarge
+from registry.errors import BodyTooLarge, TooLarge
 from registry.store import audit
 
 log = logging.getLogger("registry.http")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def _problem_response(error: TooLarge, request_id: str) -> tuple[Message, Message]:

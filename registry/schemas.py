@@ -27,10 +27,14 @@ EventType = Literal[
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 MAX_SEGMENTS = 100_000
+MAX_SECONDS = 1e7  # a time or duration in a transcript: about 115 days (beyond it, a value no recording has)
+MAX_INT4 = 2**31 - 1  # the Registry's integer columns
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
+    # No NaN or infinity: JSON has none, PostgreSQL's arithmetic and the subtitle writers cannot use them.
+    model_config = ConfigDict(from_attributes=True, extra="forbid", allow_inf_nan=False)
 
 
 class Page(Model, Generic[T]):
@@ -72,15 +76,15 @@ class AssetOut(Model):
 
 
 class Word(Model):
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+    start: Seconds
+    end: Seconds
     word: str
     probability: float | None = Field(default=None, ge=0, le=1)
 
 
 class SegmentIn(Model):
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+    start: Seconds
+    end: Seconds
     text: str = Field(max_length=20_000)
     words: list[Word] | None = None
     avg_logprob: float | None = None
@@ -109,9 +113,9 @@ class TranscriptIn(Model):
     model: str | None = Field(default=None, max_length=500)
     engine: str | None = Field(default=None, max_length=100)
     device: Device | None = None
-    duration_seconds: float | None = Field(default=None, ge=0)
-    processing_seconds: float | None = Field(default=None, ge=0)
-    timings: dict[str, float] = Field(default_factory=dict)
+    duration_seconds: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    processing_seconds: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
+    timings: dict[Annotated[str, Field(max_length=100)], float] = Field(default_factory=dict, max_length=100)
     segments: list[SegmentIn] = Field(default_factory=list, max_length=MAX_SEGMENTS)
 
 
@@ -157,7 +161,7 @@ class JobState(Model):
 
     phase: Phase | None = None
     device: Device | None = None
-    attempts: int | None = Field(default=None, ge=0)
+    attempts: int | None = Field(default=None, ge=0, le=MAX_INT4)
     error: str | None = Field(default=None, max_length=10_000)
     transcript_id: uuid.UUID | None = None
     started_at: datetime | None = None
@@ -175,7 +179,16 @@ class JobIn(JobState):
 
 
 class JobPatch(JobState):
-    """A change of a job's state (only the fields sent are changed)."""
+    """A change of a job's state (only the fields sent are changed; `phase` and `attempts` cannot be null)."""
+
+    @model_validator(mode="after")
+    def _not_null(self) -> JobPatch:
+        nulled = [
+            name for name in ("phase", "attempts") if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if nulled:
+            raise ValueError(f"{', '.join(nulled)} cannot be null (leave a field out to keep it)")
+        return self
 
 
 class JobOut(Model):

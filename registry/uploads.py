@@ -18,7 +18,8 @@ from typing import Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from registry.errors import BadRequest, InvalidRequest, TooLarge, UnsupportedMedia
+from registry.errors import BadRequest, BodyTooLarge, InvalidRequest, TooLarge, UnsupportedMedia
+from registry.inputs import text_problem
 from registry.storage import Storage
 
 FILE_FIELD = "file"
@@ -42,6 +43,7 @@ class _FileState:
     seen: bool = False
     filename: str | None = None
     content_type: str | None = None
+    complete: bool = False
 
 
 @dataclass
@@ -95,6 +97,8 @@ async def receive_file(
                 errors.append(InvalidRequest("Send exactly one 'file' part."))
             result.seen = True
             result.filename = os.path.basename(part.filename) if part.filename else None
+            if result.filename is not None and (problem := text_problem(result.filename)) is not None:
+                errors.append(InvalidRequest(f"The file name cannot be stored: {problem}."))
             result.content_type = part.content_type
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
@@ -113,6 +117,9 @@ async def receive_file(
         if part.name and part.name != FILE_FIELD:
             fields[part.name] = part.value.decode("utf-8", "replace")
 
+    def on_end() -> None:
+        result.complete = True
+
     parser = MultipartParser(
         boundary,
         {
@@ -123,6 +130,7 @@ async def receive_file(
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,
+            "on_end": on_end,  # the closing boundary: without it the body was cut short
         },
     )
     try:
@@ -133,6 +141,8 @@ async def receive_file(
         parser.finalize()
         if errors:
             raise errors[0]
+        if not result.complete:
+            raise BadRequest("The multipart body ends before its closing boundary: the upload is incomplete.")
         if not result.seen:
             raise InvalidRequest("The form has no 'file' part.")
         if result.size == 0:
@@ -140,9 +150,9 @@ async def receive_file(
     except Exception as error:
         os.close(fd)
         staged.unlink(missing_ok=True)
-        if isinstance(error, InvalidRequest | TooLarge | UnsupportedMedia):
+        if isinstance(error, InvalidRequest | TooLarge | UnsupportedMedia | BadRequest | BodyTooLarge):
             raise
-        raise BadRequest(f"The multipart body could not be parsed: {error}") from error
+        raise BadRequest(f"The multipart body could not be parsed: {error or type(error).__name__}") from error
     os.close(fd)
     return StagedUpload(
         path=staged,

@@ -70,6 +70,7 @@ async def upload_asset(
         storage=storage,
         max_bytes=settings.max_upload_bytes,
     )
+    stored: str | None = None  # the bytes this request put in the store: removed again if it does not commit
     try:
         async with session.begin():
             known = await assets.by_sha256(session, sha256=staged.sha256)
@@ -81,6 +82,7 @@ async def upload_asset(
             if existing is None:
                 info = info or await _probe(staged)  # known when first looked, deleted since
                 await asyncio.to_thread(storage.put_file, key_for(staged.sha256), staged.path)
+                stored = key_for(staged.sha256)
                 row, created = await assets.create(
                     session,
                     sha256=staged.sha256,
@@ -105,6 +107,10 @@ async def upload_asset(
             )
             if created:
                 await events.emit(session, event="asset.created", data={"asset_id": str(row.id), "sha256": row.sha256})
+    except BaseException:
+        if stored is not None:  # its row did not commit: the bytes go too, unless another upload's row holds them
+            await _discard_unclaimed(session, storage, staged.sha256)
+        raise
     finally:
         staged.path.unlink(missing_ok=True)
     (metrics.ASSETS_CREATED if created else metrics.ASSET_DEDUPLICATED).inc()
@@ -112,6 +118,17 @@ async def upload_asset(
     if not created:
         response.headers["Location"] = f"/v1/assets/{row.id}"
     return AssetOut.model_validate(row)
+
+
+async def _discard_unclaimed(session: SessionDep, storage: Storage, sha256: str) -> None:
+    """Remove stored bytes that no asset row names (under the bytes' lock, as an upload checks and stores)."""
+    try:
+        async with session.begin():
+            await assets.lock_bytes(session, sha256=sha256)
+            if await assets.by_sha256(session, sha256=sha256) is None:
+                await asyncio.to_thread(storage.delete, key_for(sha256))
+    except Exception:  # the database is away too: the bytes stay, unreachable, until the same upload succeeds
+        log.warning("could not remove the bytes of a failed upload", extra={"sha256": sha256}, exc_info=True)
 
 
 @router.get("", name="asset.list")

@@ -22,7 +22,9 @@ async def list_audit(
     action: Annotated[str | None, Query(max_length=100)] = None,
     entity_id: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Literal["ok", "refused", "error"] | None = None,
-    after_seq: Annotated[int | None, Query(ge=0, description="Cursor: entries after this seq, oldest first.")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="Cursor: entries after this seq, oldest first.")
+    ] = None,
 ) -> Page[AuditOut]:
     """Newest first; with `after_seq`, oldest first from that cursor (for tailing)."""
     rows, total = await audit.search(

@@ -7,7 +7,23 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.inputs import text_problem
 from registry.models import AuditEntry
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and lone surrogates in its strings (and keys) written as escapes PostgreSQL can hold."""
+    if isinstance(value, str):
+        return value if text_problem(value) is None else _escaped(value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode()
 
 
 async def record(
@@ -30,12 +46,12 @@ async def record(
             action=action,
             outcome=outcome,
             status_code=status_code,
-            method=method,
-            path=path,
+            method=storable(method),
+            path=storable(path),  # a refused request's path may hold what PostgreSQL cannot (a NUL): shown escaped
             request_id=request_id,
             entity_type=entity_type,
             entity_id=None if entity_id is None else str(entity_id),
-            detail=detail or {},
+            detail=storable(detail or {}),
         )
     )
 

@@ -152,6 +152,9 @@ async def test_pushes_the_hot_layer_does_not_own_reach_fastapi_with_their_body(
         slow = await hot.client.post("/v1/transcripts", params=VIA_FASTAPI, content=content, headers=headers)
         same_answer(answer, slow)
         assert answer.status_code == 422 and answer.json()["type"].endswith("/validation")
+    if content == b'{"job_id": ':  # not JSON: the input guard, in front of both, answers it (registry/inputs.py)
+        assert hot.passed == [] and "not valid JSON" in answer.json()["detail"]
+        return
     assert hot.passed == ["POST /v1/transcripts?", "POST /v1/transcripts?via=fastapi"]
 
 
