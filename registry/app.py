@@ -53,10 +53,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, error: Exception) -> Response:
         """PostgreSQL's failures, answered here rather than as unhandled errors (which end the connection)."""
         problem = _internal(error)
+        extra = {"path": request.url.path, "request_id": request.scope.get("state", {}).get("request_id")}
         if problem.status == 500:
-            log.error("database error", exc_info=error, extra={"path": request.url.path})
+            log.error("database error", exc_info=error, extra=extra)
         else:
-            log.warning("request failed: %s", problem.detail, extra={"error": type(error).__name__})
+            log.warning("request failed: %s", problem.detail, extra={**extra, "error": type(error).__name__})
         return problem_response(problem, request.url.path)
 
     for kind in DATABASE_ERRORS:

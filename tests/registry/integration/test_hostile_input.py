@@ -234,3 +234,30 @@ def test_an_upload_that_fails_after_its_bytes_were_stored_leaves_no_bytes(small_
         monkeypatch.undo()
         assert post_multipart(admin, multipart(b"fails.wav", sine_wav(0.25))).status_code == 201
         assert len(stored_files(tmp_path / "media")) == 1
+
+
+def test_a_database_error_logs_neither_the_statements_parameters_nor_secrets_and_carries_the_request_id(
+    admin, caplog, monkeypatch
+) -> None:
+    """Class 6: the statement of a failing query is logged without its parameters (a webhook secret here)."""
+    from sqlalchemy import text
+
+    from core.logs import JsonFormatter
+    from registry.routes import webhooks
+
+    secret = "s3cr3t-" + uuid.uuid4().hex
+
+    async def failing(session, *, body, created_by):
+        await session.execute(text("SELECT * FROM no_such_table WHERE secret = :secret"), {"secret": body.secret})
+
+    monkeypatch.setattr(webhooks.webhooks, "create", failing)
+    body = {"url": "https://example.org/hook", "events": ["job.created"], "secret": secret}
+    with caplog.at_level("INFO"):
+        response = admin.post("/v1/webhooks", json=body, headers={"X-Request-ID": "req-secret-test"})
+    assert response.status_code == 500 and secret not in response.text
+    formatter = JsonFormatter("registry")
+    lines = [formatter.format(record) for record in caplog.records]
+    assert any("no_such_table" in line for line in lines), lines  # the failure is logged...
+    assert not any(secret in line for line in lines)  # ...without the secret
+    failed = [json.loads(line) for line in lines if "no_such_table" in line]
+    assert all(entry.get("request_id") == "req-secret-test" for entry in failed), failed
