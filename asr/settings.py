@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     worker_allowed_roots: list[Path] = Field(
         default_factory=lambda: [Path("/data")], description="Worker `path` sources must lie under one of these."
     )
+    worker_allow_private: bool = Field(
+        default=False,
+        description="Worker `url` sources may be on loopback, private and link-local addresses (core/egress.py).",
+    )
+    worker_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) a worker's `url` source may reach though not public, e.g. an in-cluster store.",
+    )
     termination_log: Path = Path(TERMINATION_LOG)
     delivery_timeout_seconds: float = 120.0
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from core.egress import AddressPolicy, Blocked, guarded_client
 from registry.client import RegistryAPIError, RegistryClient
 
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -30,13 +31,18 @@ def from_path(path: str, allowed_roots: list[Path]) -> Path:
     return resolved
 
 
-def from_url(url: str, target: Path, *, max_bytes: int) -> Path:
-    """Download `url` into `target`, streamed, refusing more than `max_bytes`."""
+def from_url(url: str, target: Path, *, max_bytes: int, policy: AddressPolicy | None = None) -> Path:
+    """Download `url` into `target`, streamed, refusing more than `max_bytes`, connecting (redirects included) only
+    where `policy` allows (by default: public addresses). A refused address is bad input, and nothing of what such
+    a host would answer is reported."""
     if not url.startswith(("http://", "https://")):
         raise SourceError(f"only http and https URLs are supported, not {url!r}", transient=False)
     written = 0
     try:
-        with httpx.stream("GET", url, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as response:
+        with (
+            guarded_client(policy or AddressPolicy(), timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
             if response.status_code >= 400:
                 transient = response.status_code >= 500 or response.status_code == 429
                 raise SourceError(f"GET {url} answered {response.status_code}", transient=transient)
@@ -46,6 +52,8 @@ def from_url(url: str, target: Path, *, max_bytes: int) -> Path:
                     if written > max_bytes:
                         raise SourceError(f"{url} is larger than {max_bytes} bytes", transient=False)
                     handle.write(chunk)
+    except Blocked as error:
+        raise SourceError(f"{url} is not reachable: {error}", transient=False) from error
     except httpx.HTTPError as error:
         raise SourceError(f"could not download {url}: {error}", transient=True) from error
     return target

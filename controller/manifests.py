@@ -67,6 +67,8 @@ class WorkerConfig(BaseModel):
     scratch_size: str = "4Gi"
     scratch_mount: str = SCRATCH_MOUNT  # the writable emptyDir (with a read-only root filesystem)
     run_as_user: int = 10001
+    # Non-public networks a `source.url` may be on (core/egress.py refuses internal addresses by default).
+    url_source_allowed_networks: tuple[str, ...] = ()
 
 
 def job_name(name: str, placement: Device, attempt: int) -> str:
@@ -129,6 +131,7 @@ def setting(field: str, value: str | None = None, **source: Any) -> dict[str, An
 
 def _env(job: TranscriptionJob, config: WorkerConfig) -> list[dict[str, Any]]:
     token = {"secretKeyRef": {"name": config.registry_token_secret, "key": config.registry_token_key}}
+    networks = config.url_source_allowed_networks
     return [
         setting("job", f"{job.metadata.namespace}/{job.metadata.name}"),  # on every log line, as the controller's
         setting("registry_url", config.registry_url),
@@ -138,6 +141,7 @@ def _env(job: TranscriptionJob, config: WorkerConfig) -> list[dict[str, Any]]:
         setting("models", json.dumps(config.models)),
         setting("worker_allowed_roots", json.dumps([DATA_MOUNT])),
         setting("termination_log", TERMINATION_LOG),
+        *([setting("worker_allowed_networks", json.dumps(list(networks)))] if networks else []),
         {"name": "HOME", "value": config.scratch_mount},
         {"name": "TMPDIR", "value": config.scratch_mount},
     ]

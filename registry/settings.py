@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 12
     webhook_backoff_base_seconds: float = 2.0
     webhook_backoff_max_seconds: float = 3600.0
-    webhook_allow_private: bool = True
+    webhook_allow_private: bool = Field(
+        default=False, description="Deliver webhooks to any unicast address, internal ones included (core/egress.py)."
+    )
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list, description="Non-public networks (CIDR) webhook subscribers may be on."
+    )
     stats_interval_seconds: float = Field(default=15.0, description="How often the stored-total gauges refresh.")
     hot_routes: bool = Field(
         default=True,

@@ -63,6 +63,7 @@ def start_registry(
         "webhook_backoff_max_seconds": 1.0,
         "embedding_poll_seconds": 0.2,
         "token_cache_seconds": 0.0,
+        "webhook_allowed_networks": ["127.0.0.1/32"],  # the tests' receivers are on loopback
     }
     settings = Settings(
         database_url=database_url, storage_dir=storage_dir, admin_token=admin_token, **(fast | overrides)

@@ -5,19 +5,26 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
+import httpcore
+import httpx
 from fastapi import APIRouter, Request, Response
 
+from core.egress import AddressPolicy, Blocked
 from registry.deps import AdminAccess, PageDep, SessionDep, record_audit
-from registry.errors import NotFound
+from registry.errors import InvalidRequest, NotFound
 from registry.schemas import AttemptOut, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut
 from registry.store import webhooks
+from registry.webhooks import address_policy
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
 @router.post("", name="webhook.create", status_code=201)
 async def create_webhook(body: WebhookIn, request: Request, session: SessionDep, who: AdminAccess) -> WebhookCreated:
-    """Subscribe `url` to `events`; deliveries are signed with the returned secret (shown once)."""
+    """Subscribe `url` to `events`; deliveries are signed with the returned secret (shown once). A `url` on an
+    internal address (loopback, private, link-local) is refused unless the settings allow its network; the
+    dispatcher checks again at every delivery, as names can change what they resolve to."""
+    await _check_target(str(body.url), address_policy(request.app.state.settings))
     async with session.begin():
         row = await webhooks.create(session, body=body, created_by=who.actor)
         await record_audit(
@@ -30,6 +37,19 @@ async def create_webhook(body: WebhookIn, request: Request, session: SessionDep,
             detail={"url": row.url, "events": row.events},
         )
     return WebhookCreated(**WebhookOut.model_validate(row).model_dump(), secret=row.secret)
+
+
+async def _check_target(url: str, policy: AddressPolicy) -> None:
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        await policy.resolve_async(parsed.host, port)
+    except Blocked as error:
+        raise InvalidRequest(
+            f"url: {error}.", errors=[{"loc": ["body", "url"], "msg": str(error), "type": "address_refused"}]
+        ) from error
+    except httpcore.ConnectError:  # not resolvable now: each delivery resolves it (and checks) again
+        pass
 
 
 @router.get("", name="webhook.list")

@@ -18,10 +18,12 @@ import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.egress import Blocked, guarded_async_client
 from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
 from registry.settings import Settings
+from registry.webhooks import address_policy
 from registry.webhooks.backoff import retry_delay
 from registry.webhooks.signing import SIGNATURE_HEADER, sign
 
@@ -83,6 +85,8 @@ async def send(client: httpx.AsyncClient, claimed: Claimed) -> tuple[int | None,
     started = time.perf_counter()
     try:
         response = await client.post(claimed.url, content=body, headers=headers)
+    except Blocked as error:  # never connected: nothing of what an internal address would answer is kept
+        return None, f"not delivered: {error}"[:500], (time.perf_counter() - started) * 1000
     except httpx.HTTPError as error:
         return None, f"{type(error).__name__}: {error}"[:500], (time.perf_counter() - started) * 1000
     elapsed = (time.perf_counter() - started) * 1000
@@ -157,7 +161,8 @@ async def run(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, wakeup: asyncio.Event | None = None
 ) -> None:
     """Dispatch forever."""
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
+    policy = address_policy(settings)
+    async with guarded_async_client(policy, timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
         while True:
             try:
                 sent = await dispatch_once(sessions, client, settings)

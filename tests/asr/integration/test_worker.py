@@ -47,6 +47,7 @@ def run_worker(tmp_path, registry_url, token, media_root, *args, **env):
         "DHG_ASR_DELIVERY_TIMEOUT_SECONDS": "2",
         "DHG_ASR_OUTBOX_RETRY_BASE_SECONDS": "0.2",
         "DHG_ASR_TERMINATION_LOG": str(termination),
+        "DHG_ASR_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.1/32"]),  # the tests' media servers
         **env,
     }
     result = subprocess.run(

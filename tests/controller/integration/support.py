@@ -63,6 +63,7 @@ def delete_while_running(api, kubectl, admin, name: str) -> str:
 def real_worker_command(registry, monkeypatch) -> list[str]:
     """The real worker, delivering to the session's Registry (import it into a module to override the stand-in)."""
     monkeypatch.setenv("DHG_CONTROLLER_WORKER__REGISTRY_URL", registry.url)
+    monkeypatch.setenv("DHG_CONTROLLER_WORKER__URL_SOURCE_ALLOWED_NETWORKS", '["127.0.0.1/32"]')  # the media server
     return [sys.executable, "-m", "asr.worker"]
 
 
