@@ -4,6 +4,7 @@ Registry, async jobs), its routes, errors and metrics."""
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,7 @@ from asr.middleware import RequestContextMiddleware
 from asr.routes import health, transcriptions
 from asr.service import TranscriptionService
 from asr.settings import Settings, get_settings
-from core.problems import install_problem_handlers
+from core.problems import common_statuses, document_problems, install_problem_handlers
 
 
 def _invalid(error: RequestValidationError) -> AsrError:
@@ -30,10 +31,28 @@ def _http(request: Request, error: StarletteHTTPException) -> AsrError:
     return generic
 
 
+def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
+    """The ASR service's error answers per operation (for its OpenAPI document)."""
+    found = common_statuses(method, path, operation)
+    if 422 in found:  # a request that does not validate is a 400 here, as OpenAI answers it
+        found = (found - {422}) | {400}
+    if path == "/readyz":
+        found.add(503)
+    if method == "POST":  # audio in: bad audio or options (400), a model not served (404), too large or long
+        found |= {400, 404, 413, 415, 429, 503}  # (413), not multipart (415), the queue full (429), not ready (503)
+    if path.startswith("/v1/audio/jobs/"):
+        found |= {404, 409}
+    return found
+
+
+def _internal(_error: Exception) -> AsrError:
+    return AsrError("an unexpected error occurred; see the server log")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     install_problem_handlers(
         app,
-        internal=lambda _error: AsrError("an unexpected error occurred; see the server log"),
+        internal=_internal,
         invalid=_invalid,
         http=_http,
     )
@@ -53,8 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service  # read back by asr.deps.get_service only
     install_error_handlers(app)
+    document_problems(app, error_statuses)
     app.include_router(health.router)
     app.include_router(transcriptions.router)
     app.mount("/metrics", make_asgi_app())
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, max_upload_bytes=service.settings.max_upload_bytes, internal=_internal)
     return app

@@ -97,13 +97,14 @@ def head(source: Path | BinaryIO, *, seconds: float) -> Audio:
     return np.concatenate(collected)[:limit]
 
 
-def probe(source: Path) -> float | None:
+def probe(source: Path | BinaryIO) -> float | None:
     """Check that `source` holds an audio stream FFmpeg can open (BadAudio otherwise) and return its duration as
-    the container states it (for progress fractions), or None when it does not say. Reads headers only."""
+    the container states it, or None when it does not say. Reads headers only (a file is left at its start)."""
     import av
 
     try:
-        with av.open(str(source), mode="r", metadata_errors="ignore") as container:
+        opened = str(source) if isinstance(source, Path) else source
+        with av.open(opened, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise BadAudio("the file has no audio stream")
             stream = container.streams.audio[0]
@@ -113,4 +114,7 @@ def probe(source: Path) -> float | None:
                 return float(container.duration) / av.time_base
     except (av.error.FFmpegError, ValueError) as error:
         raise BadAudio(f"the file could not be read as audio or video: {error}") from error
+    finally:
+        if not isinstance(source, Path):
+            source.seek(0)
     return None

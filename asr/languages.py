@@ -113,3 +113,21 @@ LANGUAGES: dict[str, str] = {
 def language_name(code: str) -> str:
     """The language's name in words; an unknown code as it is."""
     return LANGUAGES.get(code, code)
+
+
+_BY_NAME = {name: code for code, name in LANGUAGES.items()}
+AUTO = ("", "auto")
+
+
+def language_code(language: str | None) -> str | None:
+    """The language a request names, as Whisper's code: an ISO-639-1 code (any case) or a name ("English");
+    None for none or `auto` (detect it). ValueError for one Whisper does not know."""
+    if language is None or language.strip().lower() in AUTO:
+        return None
+    wanted = language.strip().lower()
+    if wanted in LANGUAGES:
+        return wanted
+    if wanted in _BY_NAME:
+        return _BY_NAME[wanted]
+    shown = language if len(language) <= 40 else language[:40] + "..."
+    raise ValueError(f"language {shown!r} is not one Whisper knows: give an ISO-639-1 code such as 'en' or 'de'")

@@ -133,8 +133,6 @@ class TranscriptionService:
 
         The caller holds a decoder slot (an admission ticket) around this."""
         engine = await anyio.to_thread.run_sync(self.models.get, spec.model)
-        if spec.task == "translate" and not engine.multilingual:
-            raise InvalidRequest(f"model '{engine.model}' is English-only and cannot translate")
         settings = self.settings
         try:
             result = await anyio.to_thread.run_sync(
@@ -153,10 +151,19 @@ class TranscriptionService:
         self.delivery.submit(result.to_transcript(spec.job_id, spec.asset_id))
         return result
 
+    async def check(self, spec: Spec, source: Path | BinaryIO) -> None:
+        """What can be refused before a decoder is taken or a job accepted (transcribe.check: the options against
+        the model, the duration the container states); loads the model if it is not loaded."""
+        engine = await anyio.to_thread.run_sync(self.models.get, spec.model)
+        await anyio.to_thread.run_sync(
+            lambda: transcribe.check(engine, source, spec.options, max_seconds=self.settings.max_audio_seconds)
+        )
+
     async def transcribe(self, spec: Spec, upload: Upload) -> Result:
         """The whole result at once: wait for a decoder (or QueueFull now), decode the upload as it is."""
         with self._counted():
             uploads.check(upload, self.settings)
+            await self.check(spec, upload.file)
             async with self.admission.ticket():
                 return await self.execute(spec, upload.file)
 
@@ -167,6 +174,7 @@ class TranscriptionService:
         path: Path | None = None
         try:
             path = await uploads.spool(upload, self.settings, spec.job_id)
+            await self.check(spec, path)
             seconds = await anyio.to_thread.run_sync(audio.probe, path)
         except BaseException:
             ticket.cancel()

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from asr import audio, metrics
 from asr.engines.base import SAMPLE_RATE, Engine, Options, Segment
+from asr.errors import AudioTooLong, InvalidRequest
 from core.vocabulary import Device
 from registry.schemas import SegmentIn, TranscriptIn, Word
 
@@ -75,6 +76,25 @@ class Result:
         )
 
 
+MAX_PROMPT_TOKENS = 224  # OpenAI's cap; Whisper itself keeps only the last 223 tokens of a longer one
+
+
+def check(engine: Engine, source: Path | BinaryIO, options: Options, *, max_seconds: float) -> None:
+    """Refuse what cannot be done before any audio is decoded: a translation or another language with an
+    English-only model, a prompt over MAX_PROMPT_TOKENS (it would be cut, and long ones make the model echo it),
+    audio whose container states a duration over `max_seconds` (read from the headers only; audio that states
+    none, or less than it holds, is still stopped while decoding)."""
+    if not engine.multilingual and options.task == "translate":
+        raise InvalidRequest(f"model '{engine.model}' is English-only and cannot translate")
+    if not engine.multilingual and options.language not in (None, "en"):
+        raise InvalidRequest(f"model '{engine.model}' is English-only: leave language out or give 'en'")
+    if options.prompt and (tokens := engine.prompt_tokens(options.prompt)) > MAX_PROMPT_TOKENS:
+        raise InvalidRequest(f"the prompt is {tokens} tokens long; at most {MAX_PROMPT_TOKENS} are taken")
+    stated = audio.probe(source)
+    if stated is not None and stated > max_seconds:
+        raise AudioTooLong(f"the file states {stated:.0f} s of audio; at most {max_seconds:.0f} s are taken")
+
+
 def run(
     engine: Engine,
     source: Path | BinaryIO,
@@ -85,8 +105,9 @@ def run(
     on_segment: SegmentCallback | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Result:
-    """Transcribe `source` chunk by chunk (memory stays flat in the audio's length)."""
+    """Transcribe `source` chunk by chunk (memory stays flat in the audio's length), once `check` passes."""
     started = time.perf_counter()
+    check(engine, source, options, max_seconds=max_seconds)
     segments: list[Segment] = []
     language, duration = options.language or "", 0.0
     decode_seconds = 0.0

@@ -22,9 +22,11 @@ import typer
 from asr import sources, transcribe
 from asr.engines.base import Options, Task
 from asr.errors import AsrError, DeviceUnavailable
+from asr.languages import language_code
 from asr.models import ModelManager
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings, get_settings
+from core.egress import AddressPolicy
 from core.logs import configure_logging
 from core.worker import TERMINATION_MESSAGE_LIMIT, ExitCode, FailureReason, WorkerSummary
 from registry.client import RegistryClient
@@ -61,7 +63,10 @@ def fetch(job: Job, settings: Settings, scratch: Path) -> Path:
         if job.path:
             return sources.from_path(job.path, settings.worker_allowed_roots)
         if job.url:
-            return sources.from_url(job.url, scratch / "source", max_bytes=settings.max_upload_bytes)
+            policy = AddressPolicy.of(
+                allow_private=settings.worker_allow_private, allowed_networks=settings.worker_allowed_networks
+            )
+            return sources.from_url(job.url, scratch / "source", max_bytes=settings.max_upload_bytes, policy=policy)
         assert job.asset_id
         with _registry(settings) as client:
             return sources.from_asset(job.asset_id, scratch / "source", client, max_bytes=settings.max_upload_bytes)
@@ -192,9 +197,13 @@ def _parse(
     if task not in ("transcribe", "translate"):
         raise JobFailed(f"task must be transcribe or translate, not {task!r}", ExitCode.BAD_INPUT)
     typed_task: Task = "translate" if task == "translate" else "transcribe"
+    try:
+        code = language_code(language)
+    except ValueError as error:
+        raise JobFailed(str(error), ExitCode.BAD_INPUT) from error
     options = Options(
         task=typed_task,
-        language=None if language in (None, "auto") else language,
+        language=code,
         word_timestamps=word_timestamps,
         vad=vad,
         beam_size=settings.beam_size,

@@ -103,5 +103,8 @@ class Engine(Protocol):
 
     def transcribe(self, audio: Audio, options: Options) -> Transcription: ...
 
+    def prompt_tokens(self, prompt: str) -> int:
+        """How many tokens `prompt` is to this model's tokenizer (as it is given to the decoder)."""
+
     def detect_language(self, audio: Audio) -> list[tuple[str, float]]:
         """Languages by probability, most likely first."""

@@ -75,6 +75,9 @@ class FasterWhisperEngine:
         summary = TranscriptionInfo(info.language, float(info.language_probability), float(info.duration))
         return Transcription(_segments(raw), summary)
 
+    def prompt_tokens(self, prompt: str) -> int:
+        return len(self._model.hf_tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids)
+
     def detect_language(self, audio: Audio) -> list[tuple[str, float]]:
         if not self.multilingual:
             return [("en", 1.0)]

@@ -104,6 +104,11 @@ class OpenAIWhisperEngine:
         info = TranscriptionInfo(result.get("language") or language or "en", 1.0, duration)
         return Transcription(iter(segments), info)
 
+    def prompt_tokens(self, prompt: str) -> int:
+        from whisper.tokenizer import get_tokenizer
+
+        return len(get_tokenizer(self.multilingual).encode(" " + prompt.strip()))
+
     def detect_language(self, audio: Audio) -> list[tuple[str, float]]:
         import whisper
 

@@ -22,6 +22,7 @@ from asr.deps import ApiKey, ServiceDep
 from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task
 from asr.errors import InvalidRequest
 from asr.jobs import Job, Spec
+from asr.languages import language_code
 from asr.protocol import (
     ASSET_HEADER,
     JOB_HEADER,
@@ -98,12 +99,16 @@ def _spec(
     job_id: str | None,
     asset_id: str | None,
 ) -> Spec:
+    try:
+        code = language_code(language)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from error
     return Spec(
         task=task,
         model=model,
         options=Options(
             task=task,
-            language=language,
+            language=code,
             prompt=prompt,
             temperature=temperatures(temperature),
             beam_size=settings.beam_size,
