@@ -3,7 +3,9 @@ and with monitoring a Prometheus scraping both."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -51,25 +53,41 @@ def asr_command(port: int) -> list[str]:
     return [sys.executable, *ASR_ARGUMENTS, "--host", HOST, "--port", str(port)]
 
 
-def registry_environment(*, database_url: str, data_dir: DataDir, admin_token: str) -> dict[str, str]:
+LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
+SERVICES = ("asr", "worker", "controller")  # each gets its own `ingest` token (transcripts and job records only)
+
+
+def service_tokens() -> dict[str, str]:
+    """Fresh tokens for the services of one `dhg up` (nothing keeps them: each start makes new ones)."""
+    return {name: f"dhg_{name}-{secrets.token_urlsafe(32)}" for name in SERVICES}
+
+
+def registry_environment(
+    *, database_url: str, data_dir: DataDir, admin_token: str, services: dict[str, str] | None = None
+) -> dict[str, str]:
     """Our environment (PATH, any DHG_REGISTRY_* the user set) with the settings local mode decides."""
     return {
         **inherited_environment(),
+        **{f"DHG_REGISTRY_SERVICE_TOKENS__{name.upper()}": token for name, token in (services or {}).items()},
         "DHG_REGISTRY_DATABASE_URL": database_url,
         "DHG_REGISTRY_STORAGE_DIR": str(data_dir.media),
         "DHG_REGISTRY_ADMIN_TOKEN": admin_token,
         "PYTHONUNBUFFERED": "1",  # so the log has the last lines when the Registry fails at start
+        # On one's own machine, webhook receivers run there too (other internal addresses stay refused).
+        "DHG_REGISTRY_WEBHOOK_ALLOWED_NETWORKS": json.dumps(LOOPBACK_NETWORKS),
     }
 
 
-def asr_environment(*, registry_url: str, data_dir: DataDir, admin_token: str, api_key: str) -> dict[str, str]:
+def asr_environment(*, registry_url: str, data_dir: DataDir, token: str, api_key: str) -> dict[str, str]:
     """Our environment (any DHG_ASR_* the user set, a model cache of theirs) with what local mode decides:
     results go to the local Registry through an outbox in the data dir, and callers need the local key."""
     return {
         "DHG_ASR_MODEL_CACHE_DIR": str(data_dir.models),
         **inherited_environment(),
         "DHG_ASR_REGISTRY_URL": registry_url,
-        "DHG_ASR_REGISTRY_TOKEN": admin_token,
+        "DHG_ASR_REGISTRY_TOKEN": token,  # an `ingest` token: it pushes transcripts, nothing else
         "DHG_ASR_OUTBOX_DIR": str(data_dir.asr_outbox),
         "DHG_ASR_API_KEY": api_key,
         "PYTHONUNBUFFERED": "1",
@@ -89,6 +107,7 @@ class LocalStack:
     report: Callable[[str], None] = _quiet
     asr_api_key: str | None = None  # None: the key kept in the data dir (created on first use)
     admin_token: str = ""
+    service_tokens: dict[str, str] = field(default_factory=service_tokens)
     monitoring: bool = False
     prometheus_port: int = DEFAULT_PROMETHEUS_PORT
     parallel: int = 0  # TranscriptionJob workers at once (0: one per two cores)
@@ -192,7 +211,12 @@ class LocalStack:
         self.report(f"starting the Registry on {self.registry_url}")
         self.registry.spawn(
             registry_command(self.registry_port),
-            registry_environment(database_url=self.postgres.url, data_dir=self.data_dir, admin_token=self.admin_token),
+            registry_environment(
+                database_url=self.postgres.url,
+                data_dir=self.data_dir,
+                admin_token=self.admin_token,
+                services=self.service_tokens,
+            ),
             cwd=self.data_dir.root,
         )
         self.report(f"starting the ASR service on {self.asr_url}")
@@ -201,7 +225,7 @@ class LocalStack:
             asr_environment(
                 registry_url=self.registry_url,
                 data_dir=self.data_dir,
-                admin_token=self.admin_token,
+                token=self.service_tokens["asr"],
                 api_key=self.asr_api_key,
             ),
             cwd=self.data_dir.root,
@@ -216,7 +240,8 @@ class LocalStack:
         self.runner = LocalRunner(
             jobstore.JobStore(jobstore.connection_url(self.postgres.port)),
             registry_url=self.registry_url,
-            token=self.admin_token,
+            token=self.service_tokens["controller"],
+            worker_token=self.service_tokens["worker"],
             jobs_dir=self.data_dir.jobs,
             data_root=data_root,
             parallel=self.parallel or default_parallel(),

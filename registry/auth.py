@@ -8,8 +8,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-Scope = Literal["read", "write", "admin"]
-SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+Scope = Literal["read", "ingest", "write", "admin"]
+SCOPES: tuple[Scope, ...] = ("read", "ingest", "write", "admin")
+# What each scope grants: `ingest` (the factory's own services: the ASR service, workers, the controller) writes
+# transcripts and job records and nothing else; `write` all data; `admin` also tokens, webhooks and the audit log.
+GRANTS: dict[str, frozenset[str]] = {
+    "read": frozenset({"read"}),
+    "ingest": frozenset({"ingest"}),
+    "write": frozenset({"read", "ingest", "write"}),
+    "admin": frozenset(SCOPES),
+}
 TOKEN_PREFIX = "dhg_"  # noqa: S105 (a public prefix, not a secret)
 BOOTSTRAP_ACTOR = "bootstrap-admin"
 
@@ -27,9 +35,8 @@ class Principal:
 
 
 def has_scope(granted: frozenset[str] | set[str] | list[str], required: Scope) -> bool:
-    """`admin` implies `write` implies `read`."""
-    rank: dict[str, int] = {scope: index for index, scope in enumerate(SCOPES)}
-    return any(rank.get(scope, -1) >= rank[required] for scope in granted)
+    """`admin` implies `write`, which implies `read` and `ingest`."""
+    return any(required in GRANTS.get(scope, ()) for scope in granted)
 
 
 def new_token() -> str:

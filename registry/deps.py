@@ -60,7 +60,7 @@ class TokenCache:
         self._entries.clear()
 
 
-SERVICE_SCOPES = frozenset({"read", "write"})
+SERVICE_SCOPES = frozenset({"read", "ingest"})  # least privilege: read, and write transcripts and job records
 
 
 async def principal_for(state: Any, authorization: str | None) -> auth.Principal:
@@ -132,6 +132,7 @@ def required_scope(dependant: Any) -> str | None:
 
 ReadAccess = Annotated[auth.Principal, Depends(require("read"))]
 WriteAccess = Annotated[auth.Principal, Depends(require("write"))]
+IngestAccess = Annotated[auth.Principal, Depends(require("ingest"))]
 AdminAccess = Annotated[auth.Principal, Depends(require("admin"))]
 
 

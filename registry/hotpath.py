@@ -87,7 +87,7 @@ class HotRoutes:
         scope["route"], scope["path_params"] = self.create_route, {}
         state = scope["app"].state
         try:
-            principal = await _authorize(scope, "write")
+            principal = await _authorize(scope, "ingest")
             try:
                 body = TranscriptIn.model_validate(data)
             except ValidationError:

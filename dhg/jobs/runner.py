@@ -81,6 +81,11 @@ class Attempt:
         return self.folder / "termination-log"
 
     @property
+    def pid_file(self) -> Path:
+        """The worker's process id, for whoever must signal it (operators, the fault tests)."""
+        return self.folder / "pid"
+
+    @property
     def output_log(self) -> Path:
         return self.folder / "output.log"
 
@@ -93,12 +98,14 @@ class Attempt:
         if warm is not None:
             self.process = warm.take(self.argv, self.env, self.output_log)
             if self.process is not None:
+                self.pid_file.write_text(str(self.process.pid))
                 return
         with self.output_log.open("ab") as output:
             try:
                 self.process = subprocess.Popen(
                     self.argv, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
                 )
+                self.pid_file.write_text(str(self.process.pid))
             except OSError as error:  # as a container that cannot run: exit 128, its reason as the message
                 message = f"the worker cannot start: {error}"
                 output.write(f"{message}\n".encode())
@@ -113,8 +120,8 @@ class Attempt:
             self.deadline_exceeded = True
             self.stop()
             code = self.process.returncode
-        if code is not None:
-            self.exit_code, self.finished_at = code, now
+        if code is not None:  # killed by a signal: 128 + its number, as a container runtime reports it (137: KILL)
+            self.exit_code, self.finished_at = (128 - code if code < 0 else code), now
 
     def stop(self) -> None:
         """SIGTERM to the worker's process group, SIGKILL after the grace period."""
@@ -209,13 +216,14 @@ class LocalRunner:
 
     store: JobStore
     registry_url: str
-    token: str
+    token: str  # the runner's own (the operator's: job records)
     jobs_dir: Path
     data_root: Path
     parallel: int = field(default_factory=default_parallel)
     has_gpu: bool = False
     environment: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     warm: bool = True  # keep a worker's interpreter started ahead of the next job (`dhg.jobs.warm`)
+    worker_token: str = ""  # the workers' Registry token (the Secret's value on a cluster); default: `token`
     attempts: dict[str, dict[str, Attempt]] = field(default_factory=dict)  # object uid → Job name → attempt
     recorded: dict[str, str] = field(default_factory=dict)  # object uid → the phase last written to the Registry
     _spare: WarmWorker | None = None
@@ -309,11 +317,14 @@ class LocalRunner:
         env = self._base_environment()
         for variable in container["env"]:
             if "valueFrom" in variable:  # the worker's Registry token, from its Secret on a cluster
-                env[variable["name"]] = self.token
+                env[variable["name"]] = self.worker_token or self.token
             else:
                 env[variable["name"]] = _mapped(variable["value"], mounts)
         allowed = setting("worker_allowed_roots", json.dumps([str(self.data_root)]))
         env[allowed["name"]] = allowed["value"]
+        # One's own machine: a `source.url` may be a server on it or on the LAN (never link-local metadata).
+        private = setting("worker_allow_private", "true")
+        env[private["name"]] = private["value"]
         # The command is this machine's interpreter already (WorkerConfig.command): only the arguments hold pod paths.
         argv = [*container["command"], *(_mapped(argument, mounts) for argument in container["args"])]
         placement: Device = manifest["metadata"]["labels"]["factory.dhg.ai/placement"]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from core.vocabulary import Phase
-from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
+from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, record_audit
 from registry.errors import InvalidTransition, NotFound
 from registry.schemas import JobIn, JobOut, JobPatch, Page
 from registry.store import events, jobs
@@ -27,7 +27,7 @@ def _event_data(job: JobOut) -> dict[str, object]:
     responses={200: {"model": JobOut, "description": "A job with this id exists already."}},
 )
 async def create_job(
-    body: JobIn, request: Request, response: Response, session: SessionDep, who: WriteAccess
+    body: JobIn, request: Request, response: Response, session: SessionDep, who: IngestAccess
 ) -> JobOut:
     """Record a job; with a client-chosen `id`, creating it again returns the stored job."""
     async with session.begin():
@@ -73,7 +73,7 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, who: ReadAccess) -> Jo
 
 @router.patch("/{job_id}", name="job.update")
 async def update_job(
-    job_id: uuid.UUID, patch: JobPatch, request: Request, session: SessionDep, who: WriteAccess
+    job_id: uuid.UUID, patch: JobPatch, request: Request, session: SessionDep, who: IngestAccess
 ) -> JobOut:
     """Update phase, device, attempts, error, timings or the transcript link; finished jobs stay finished."""
     async with session.begin():

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from core import formats
 from registry import metrics
 from registry.batching import PushBatcher, WriteAlone
-from registry.deps import PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
+from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
 from registry.errors import Conflict, InvalidRequest, NotFound
 from registry.schemas import Page, TranscriptFormat, TranscriptIn, TranscriptOut, TranscriptSummary
 from registry.store import events, transcripts
@@ -32,7 +32,7 @@ RENDERED = {
     response_model=TranscriptOut,
     responses={200: {"model": TranscriptOut, "description": "Replay: this job_id was stored before."}},
 )
-async def create_transcript(body: TranscriptIn, request: Request, who: WriteAccess) -> Response:
+async def create_transcript(body: TranscriptIn, request: Request, who: IngestAccess) -> Response:
     """Store a finished transcription. Pushing the same job_id again stores nothing and returns the first."""
     response = await store(
         request.app.state, body, who.actor, getattr(request.state, "request_id", None), request.method, request.url.path

@@ -4,6 +4,8 @@ served by a loopback media server that can fail once or stall."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -182,6 +184,29 @@ def test_delete_while_running_stops_the_worker_and_stores_no_transcript(stack, m
     with registry(stack) as client:
         assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
         assert client.get("/v1/transcripts", params={"job_id": uid}).json()["total"] == 0
+
+
+def test_a_worker_killed_mid_job_is_retried_with_its_attempts_counted_and_one_transcript(
+    stack, media, tmp_path
+) -> None:
+    """Issue 17's fault: the worker dies (SIGKILL, as the OOM killer or a lost node would) while it downloads; the
+    runner sees exit 137 as a cluster reports it, retries after the backoff, and one transcript is stored."""
+    media.released.clear()
+    uid = apply(stack, tmp_path, "killed", source={"url": media.url("stall-killed.opus")}, device="cpu")
+    wait_for(stack, "killed", phase_is("Running"))
+    pid_file = stack.data_dir.jobs / "default" / "killed" / "killed-cpu-1" / "pid"
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    status = wait_for(stack, "killed", lambda status: status.get("failedAttempts") == 1)["status"]
+    assert "(OOMKilled)" in status["message"], status  # exit 137, as a kubelet reports a SIGKILLed container
+    media.released.set()
+    status = wait_for(stack, "killed", phase_is("Succeeded", "Failed"), timeout=180)["status"]
+    assert status["phase"] == "Succeeded", status
+    assert (status["attempts"], status["failedAttempts"]) == (2, 1)
+    reasons = [e["reason"] for e in store_of(stack).events(uid)]
+    assert "Retrying" in reasons and reasons[-1] == "Succeeded", reasons
+    with registry(stack) as client:
+        assert client.get("/v1/transcripts", params={"job_id": uid}).json()["total"] == 1
+        assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Succeeded"
 
 
 def test_a_job_running_when_dhg_up_stops_runs_again_at_the_next_start_once(media, tmp_path) -> None:

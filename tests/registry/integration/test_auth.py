@@ -8,7 +8,13 @@ import pytest
 from tests.conftest import make_token
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
-LOWER_SCOPES = {"read": [], "write": ["read"], "admin": ["read", "write"]}
+# The scopes that must NOT pass a route needing the key (`ingest` neither reads nor writes beyond its own calls).
+LOWER_SCOPES = {
+    "read": ["ingest"],
+    "ingest": ["read"],
+    "write": ["read", "ingest"],
+    "admin": ["read", "ingest", "write"],
+}
 
 
 def operations(client):
@@ -34,10 +40,12 @@ def test_the_openapi_document_lists_every_route_and_each_one_declares_its_scope(
         if (method, path) in PUBLIC:
             assert "x-required-scope" not in operation
             continue
-        assert operation.get("x-required-scope") in ("read", "write", "admin"), (method, path)
+        assert operation.get("x-required-scope") in ("read", "ingest", "write", "admin"), (method, path)
         assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
         if method != "GET":
-            assert operation["x-required-scope"] in ("write", "admin"), f"{method} {path} mutates with read scope"
+            assert operation["x-required-scope"] != "read", f"{method} {path} mutates with read scope"
+    ingest = {(m, p) for m, p, operation in found if operation.get("x-required-scope") == "ingest"}
+    assert ingest == {("POST", "/v1/transcripts"), ("POST", "/v1/jobs"), ("PATCH", "/v1/jobs/{job_id}")}
 
 
 def test_every_route_refuses_missing_unknown_and_revoked_tokens(registry, admin):
@@ -62,7 +70,7 @@ def test_every_route_refuses_missing_unknown_and_revoked_tokens(registry, admin)
 
 
 def test_every_route_refuses_a_token_with_a_lower_scope(registry, admin):
-    tokens = {scope: make_token(admin, scope, name=f"scope-{scope}") for scope in ("read", "write")}
+    tokens = {scope: make_token(admin, scope, name=f"scope-{scope}") for scope in ("read", "ingest", "write")}
     checked = 0
     for method, path, operation in operations(admin):
         if (method, path) in PUBLIC:
@@ -121,6 +129,14 @@ def test_service_tokens_from_the_environment_write_and_are_audited_by_name(postg
             assert worker.get(f"/v1/transcripts/{pushed.json()['id']}").status_code == 200
             assert worker.get("/v1/audit").status_code == 403
             assert worker.post("/v1/tokens", json={"name": "x", "scopes": ["admin"]}).status_code == 403
+            # least privilege (issue 17): transcripts and job records only; no deletes, no uploads
+            assert worker.post("/v1/jobs", json={"source": {"path": "/data/a.wav"}}).status_code == 201
+            assert worker.delete(f"/v1/transcripts/{pushed.json()['id']}").status_code == 403
+            assert worker.post("/v1/assets", files={"file": ("a.wav", b"RIFF", "audio/wav")}).status_code == 403
+            assert (
+                worker.post("/v1/webhooks", json={"url": "https://e.org/h", "events": ["job.created"]}).status_code
+                == 403
+            )
         with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer dhg_worker-secret-valuE"}) as wrong:
             assert wrong.get("/v1/transcripts").status_code == 401
         with server.client(server.admin_token) as admin:

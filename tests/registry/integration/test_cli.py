@@ -33,7 +33,7 @@ def test_token_create_use_and_revoke_from_the_command_line(registry, admin):
 def test_bad_cli_input_is_a_one_line_error(registry):
     result = registry_cli(registry, "token", "create", "x", "--scope", "superuser")
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: unknown scope superuser; choose from read, write, admin"
+        "error: unknown scope superuser; choose from read, ingest, write, admin"
     ]
     result = registry_cli(registry, "token", "revoke", "not-an-id")
     assert result.returncode == 2 and result.stderr.strip() == "error: not a token id: 'not-an-id'"
