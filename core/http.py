@@ -15,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logs import request_id_var
+from core.problems import Problem, problem_response
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -40,7 +41,7 @@ def route_template(scope: Scope) -> str:
 class Exchange:
     """One request and the response to it, as the middleware sees them."""
 
-    __slots__ = ("request_id", "scope", "state", "status")
+    __slots__ = ("request_id", "scope", "started", "state", "status")
 
     def __init__(self, scope: Scope, request_id: str) -> None:
         self.scope = scope
@@ -48,12 +49,20 @@ class Exchange:
         self.state: dict[str, Any] = scope.setdefault("state", {})
         self.state["request_id"] = request_id
         self.status = 500  # until a response starts: an exception that escapes is a server error
+        self.started = False
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, observe: Observe) -> None:
+    """`internal(error)`: the problem an unexpected error becomes. It is answered here, inside the request's
+    context (logged with its request id, the response carrying it, the connection kept), rather than by the
+    framework's last-resort handler outside it."""
+
+    def __init__(
+        self, app: ASGIApp, *, observe: Observe, internal: Callable[[Exception], Problem] | None = None
+    ) -> None:
         self.app = app
         self.observe = observe
+        self.internal = internal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,9 +73,23 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         try:
             await self.handle(exchange, receive, send)
+        except Exception as error:
+            if exchange.started or self.internal is None:
+                raise
+            await self.answer_error(exchange, error, receive, send)
         finally:
             self.finished(exchange, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    async def answer_error(self, exchange: Exchange, error: Exception, receive: Receive, send: Send) -> None:
+        assert self.internal is not None
+        problem = self.internal(error)
+        path = exchange.scope["path"]
+        if problem.status >= 500 and problem.retry_after is None:
+            log.exception("unhandled error", extra={"path": path, "status": problem.status})
+        else:
+            log.warning("request failed: %s", problem.detail, extra={"path": path, "error": type(error).__name__})
+        await problem_response(problem, path)(exchange.scope, receive, self.sender(exchange, send))
 
     async def handle(self, exchange: Exchange, receive: Receive, send: Send) -> None:
         """Run the app for one request (services override this to wrap `receive` or catch errors)."""
@@ -77,6 +100,7 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                exchange.started = True
                 exchange.status = message["status"]
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, exchange.request_id.encode())]
                 await self.response_starts(exchange)

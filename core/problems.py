@@ -3,8 +3,9 @@ handlers that renders whatever a FastAPI app raises as `application/problem+json
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -91,3 +92,79 @@ def install_problem_handlers(
         else:
             log.warning("request failed: %s", problem.detail, extra={**extra, "error": type(error).__name__})
         return problem_response(problem, request.url.path)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem: a stable `type` per kind of error; `errors` lists a request's invalid fields.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "retry_after": {"type": "integer", "description": "Seconds; also sent as the Retry-After header."},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+REASONS = {
+    400: "The request is invalid",
+    401: "No credentials, or unknown ones",
+    403: "The credentials lack the scope this call needs",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Too large",
+    415: "Unsupported media type",
+    416: "Range not satisfiable",
+    422: "The request does not match the schema",
+    429: "Too many requests are waiting; retry after Retry-After seconds",
+    500: "An unexpected error (see the server log with the request id)",
+    503: "Unavailable for now; retry after Retry-After seconds",
+}
+Statuses = Callable[[str, str, dict[str, Any]], Iterable[int]]  # (method, path, operation) → error statuses
+
+
+def document_problems(app: FastAPI, statuses: Statuses) -> None:
+    """Declare in the OpenAPI document the error answers each operation really gives, as problem+json (FastAPI
+    declares only its own 422 shape, which these services never send): `statuses` says which ones."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                for status in sorted(set(statuses(method.upper(), path, operation))):
+                    responses[str(status)] = {
+                        "description": REASONS[status],
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            if f'"#/components/schemas/{unused}"' not in json.dumps(document):
+                schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def common_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
+    """What any operation of these services can answer: 500; 401 when it takes credentials; 404 and 422 for its
+    path and query parameters; 413 and 422 for a body."""
+    found = {500}
+    if operation.get("security"):
+        found.add(401)
+    if "{" in path:
+        found |= {404, 422}
+    if operation.get("parameters"):
+        found.add(422)
+    if "requestBody" in operation:
+        found |= {413, 422}
+    return found

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +15,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from core.problems import install_problem_handlers, problem_response
+from core.problems import common_statuses, document_problems, install_problem_handlers, problem_response
 from registry import background, heap, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
@@ -45,6 +46,24 @@ def _http(request: Request, error: StarletteHTTPException) -> RegistryError:
 
 def _internal(error: Exception) -> RegistryError:
     return database_problem(error) or RegistryError("An unexpected error occurred; see the server log.")
+
+
+def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
+    """The Registry's error answers per operation (for its OpenAPI document): the input gate's 422 anywhere; the
+    database's 503 everywhere but /healthz; scopes' 403; state conflicts (409) on changes; uploads' 400/413/415;
+    ranges' 416."""
+    found = common_statuses(method, path, operation) | {422}
+    if path != "/healthz":
+        found.add(503)
+    if operation.get("security"):
+        found.add(403)
+    if method in ("POST", "PATCH", "PUT", "DELETE"):
+        found |= {409}
+    if "requestBody" in operation:
+        found |= {400, 413, 415}
+    if path == "/v1/assets/{asset_id}/content":
+        found |= {416}
+    return found
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -116,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    document_problems(app, error_statuses)
     for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):
         publish_required_scopes(module.router)
         app.include_router(module.router)
@@ -127,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        internal=_internal,
     )
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 
 from core.http import REQUEST_ID_HEADER, Exchange
 from core.http import RequestContextMiddleware as SharedRequestContext
-from core.problems import PROBLEM_MEDIA_TYPE
+from core.problems import PROBLEM_MEDIA_TYPE, Problem
 from registry import metrics, wakeup
 from registry.errors import BodyTooLarge, TooLarge
 from registry.store import audit
@@ -53,8 +54,10 @@ class RequestContextMiddleware(SharedRequestContext):
     """The shared request context, plus the Registry's body limits, in-flight gauge, audit of refused and failed
     calls, and the wakeups of the loops a successful request queued work for."""
 
-    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_upload_bytes: int) -> None:
-        super().__init__(app, observe=observe)
+    def __init__(
+        self, app: ASGIApp, *, max_json_bytes: int, max_upload_bytes: int, internal: Callable[[Exception], Problem]
+    ) -> None:
+        super().__init__(app, observe=observe, internal=internal)
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
 
@@ -85,10 +88,6 @@ class RequestContextMiddleware(SharedRequestContext):
             await self.response_starts(exchange)
             for message in _problem_response(TooLarge(f"The request body exceeds {limit} bytes."), exchange.request_id):
                 await send(message)
-        except Exception:
-            exchange.status = 500
-            await self.response_starts(exchange)
-            raise
         finally:
             metrics.HTTP_IN_FLIGHT.dec()
             if queued and exchange.status < 400:

@@ -8,6 +8,7 @@ columns' range, non-finite and overflowing floats."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from pathlib import Path
 
@@ -59,7 +60,9 @@ QUERIES = [
 @pytest.mark.parametrize(("path", "params"), QUERIES, ids=[f"{p}?{'&'.join(q)}" for p, q in QUERIES])
 def test_query_parameters_postgres_cannot_take_are_refused(admin, path, params) -> None:
     query = "&".join(f"{key}={httpx.QueryParams({key: value})[key]}" for key, value in params.items())
-    encoded = str(httpx.QueryParams(params)) if SURROGATE not in params.values() else query.replace("\ud800", "%ED%A0%80")
+    encoded = (
+        str(httpx.QueryParams(params)) if SURROGATE not in params.values() else query.replace("\ud800", "%ED%A0%80")
+    )
     problem = assert_refused(admin.get(f"{path}?{encoded}"))
     assert "Internal" not in problem["title"]
 
@@ -76,7 +79,11 @@ BODIES = [
     ("POST", "/v1/jobs", '{"source": {"url": "https://example.org/a.wav"}, "parameters": {"n": NaN}}'),
     ("POST", "/v1/tokens", '{"name": "a\\u0000b", "scopes": ["read"]}'),
     ("POST", "/v1/webhooks", '{"url": "https://example.org/h", "events": ["job.created"], "description": "\\u0000"}'),
-    ("POST", "/v1/webhooks", '{"url": "https://example.org/h", "events": ["job.created"], "secret": "0123456789abcdef\\u0000"}'),
+    (
+        "POST",
+        "/v1/webhooks",
+        '{"url": "https://example.org/h", "events": ["job.created"], "secret": "0123456789abcdef\\u0000"}',
+    ),
 ]
 
 
@@ -109,8 +116,10 @@ TRANSCRIPTS = [
     '{"job_id": "%s", "segments": [{"start": 0, "end": 1, "text": "x", "avg_logprob": -1e309}]}',
     '{"job_id": "%s", "duration_seconds": 1e308, "segments": []}',
     '{"job_id": "%s", "timings": {"fetch": NaN}, "segments": []}',
-    '{"job_id": "%s", "segments": [{"start": 0, "end": 1, "text": "x", "words": [{"start": 0, "end": 1e999, "word": "x"}]}]}',
-    '{"job_id": "%s", "segments": [{"start": 0, "end": 1, "text": "x", "words": [{"start": 0, "end": 1, "word": "\\u0000"}]}]}',
+    '{"job_id": "%s", "segments": [{"start": 0, "end": 1, "text": "x", "words": [{"start": 0, "end": 1e999, '
+    '"word": "x"}]}]}',
+    '{"job_id": "%s", "segments": [{"start": 0, "end": 1, "text": "x", "words": [{"start": 0, "end": 1, '
+    '"word": "\\u0000"}]}]}',
 ]
 
 
@@ -222,13 +231,9 @@ def test_an_upload_that_fails_after_its_bytes_were_stored_leaves_no_bytes(small_
         raise RuntimeError("the event could not be written")
 
     monkeypatch.setattr(assets.events, "emit", broken)
-    with small_registry.client(small_registry.admin_token) as failing:
-        try:
-            response = post_multipart(failing, multipart(b"fails.wav", sine_wav(0.25)))
-            assert response.status_code == 500, response.text
-        except httpx.TransportError:  # the server may close the connection after an unexpected error
-            pass
     with small_registry.client(small_registry.admin_token) as admin:
+        response = post_multipart(admin, multipart(b"fails.wav", sine_wav(0.25)))
+        assert response.status_code == 500 and response.headers["x-request-id"], response.text  # answered, not cut
         assert admin.get("/v1/assets").json()["total"] == 0
         assert stored_files(tmp_path / "media") == []
         monkeypatch.undo()
@@ -261,3 +266,61 @@ def test_a_database_error_logs_neither_the_statements_parameters_nor_secrets_and
     assert not any(secret in line for line in lines)  # ...without the secret
     failed = [json.loads(line) for line in lines if "no_such_table" in line]
     assert all(entry.get("request_id") == "req-secret-test" for entry in failed), failed
+
+
+class FormattedLines(logging.Handler):
+    """The JSON log lines as the service writes them: formatted when emitted, in the request's own context."""
+
+    def __init__(self) -> None:
+        from core.logs import JsonFormatter
+
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter("registry"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_log_lines_stay_one_json_object_each_and_never_carry_a_token(registry, admin, monkeypatch) -> None:
+    """Header and JSON injection into the logs, and tokens in them (issue 17): whatever a client sends, each log
+    line is one JSON object whose own fields it cannot forge, and no bearer token (right or wrong) is written."""
+    wrong_token = "dhg_" + "w" * 43
+    forged_id = 'x","level":"critical","msg":"forged'
+    from registry.routes import webhooks
+
+    async def failing(session, *, body, created_by):
+        raise RuntimeError('boom"}\n{"level":"critical","msg":"forged"}')  # an error whose text tries it too
+
+    monkeypatch.setattr(webhooks.webhooks, "create", failing)
+    capture, root = FormattedLines(), logging.getLogger()
+    root.addHandler(capture)
+    level, root.level = root.level, logging.DEBUG
+    try:
+        with httpx.Client(base_url=registry.url, timeout=30) as anonymous:
+            anonymous.get("/v1/jobs", headers={"Authorization": f"Bearer {wrong_token}", "X-Request-ID": forged_id})
+        admin.post(
+            "/v1/jobs",
+            json={"name": 'a"}\n{"level":"critical","msg":"forged"}', "source": {"url": "https://example.org/a.wav"}},
+            headers={"X-Request-ID": forged_id},
+        )
+        admin.get("/v1/jobs/%0d%0a%7B%22level%22%3A%22critical%22%7D", headers={"X-Request-ID": forged_id})
+        admin.post("/v1/transcripts", content=b'{"job_id": "\n{\\"level\\": \\"critical\\"}', headers=JSON_TYPE)
+        hook = {"url": "https://example.org/h", "events": ["job.created"], "secret": "s" * 32}
+        failed = admin.post("/v1/webhooks", json=hook, headers={"X-Request-ID": forged_id})
+        assert failed.status_code == 500 and failed.headers["x-request-id"] != forged_id
+    finally:
+        root.removeHandler(capture)
+        root.level = level
+    requests_logged = [line for line in capture.lines if '"request_id"' in line]
+    assert requests_logged, capture.lines  # the refused calls were logged, with their (fresh) request ids
+    for line in capture.lines:
+        assert "\n" not in line and "\r" not in line, line
+        entry = json.loads(line)
+        assert entry["level"] != "critical" and entry.get("msg") != "forged", line
+        assert entry.get("request_id") != forged_id, line
+        assert wrong_token not in line and registry.admin_token not in line and "s" * 32 not in line, line
+    assert any(failed.headers["x-request-id"] in line for line in requests_logged)
+
+
+JSON_TYPE = {"content-type": "application/json"}
