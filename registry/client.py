@@ -67,9 +67,10 @@ class RegistryAPIError(Exception):
 
     @property
     def rejects_content(self) -> bool:
-        """The request itself is unacceptable (invalid, too large): sending it again can never succeed.
-        Auth failures are not in this group: an operator can fix a token, so those are worth retrying."""
-        return self.status in (400, 413, 415, 422)
+        """The request itself is unacceptable (invalid, too large, naming what does not exist, conflicting):
+        sending it again can never succeed, so an outbox sets it aside. Every 4xx but these: 408 and 429 (try
+        later), and auth failures (an operator can fix a token: worth retrying)."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in (401, 403, 408, 429)
 
     @property
     def transient(self) -> bool:

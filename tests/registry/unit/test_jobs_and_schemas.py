@@ -55,3 +55,15 @@ def test_segments_must_end_after_they_start_and_fields_are_strict():
     with pytest.raises(ValidationError):
         TranscriptIn(job_id=uuid.uuid4(), segments=[], unexpected="field")
     assert SegmentIn(start=1.0, end=1.0, text="instant").end == 1.0
+
+
+@pytest.mark.parametrize(
+    ("status", "set_aside"),
+    [(400, True), (404, True), (409, True), (410, True), (413, True), (415, True), (422, True),
+     (401, False), (403, False), (408, False), (429, False), (500, False), (503, False), (None, False)],
+)  # fmt: skip
+def test_an_outbox_sets_aside_every_4xx_but_auth_timeouts_and_throttling(status, set_aside) -> None:
+    """Issue 17: a delivery the Registry refuses as invalid is dead-lettered, never retried forever."""
+    from registry.client import RegistryAPIError
+
+    assert RegistryAPIError(status, {}, "refused").rejects_content is set_aside
