@@ -6,10 +6,12 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -69,3 +71,34 @@ def fuzz(document_url: str, headers: dict[str, str], *, examples: int = EXAMPLES
                 text = "".join(traceback.format_exception_only(type(error), error))
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}):\n{text[:3000]}")
     return fuzzed
+
+
+@dataclass
+class Walked:
+    links: int  # transitions between operations (the document's links and those inferred from it)
+    statuses: Counter[int]
+
+
+def fuzz_stateful(document_url: str, headers: dict[str, str], *, examples: int = 15, steps: int = 12) -> Walked:
+    """Sequences of calls that feed one answer's ids into the next call (create, then read, change, delete what
+    was created), as schemathesis infers them from the document; every answer checked as in `fuzz`. Raises the
+    first failure found."""
+    schema = schemathesis.openapi.from_url(document_url)
+    inference = schema.apply_stateful_inference(None)
+    statuses: Counter[int] = Counter()
+    machine = schema.as_state_machine()
+
+    class Walk(machine):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"headers": headers, "timeout": 30}
+
+        def validate_response(self, response: Any, case: schemathesis.Case, *args: Any, **kwargs: Any) -> None:
+            statuses[response.status_code] += 1
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+    run_state_machine_as_test(
+        Walk,
+        settings=settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                          suppress_health_check=list(HealthCheck), database=None),
+    )  # fmt: skip
+    return Walked(inference.selected, statuses)
