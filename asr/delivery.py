@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Protocol
 
+from asr import metrics
+from asr.errors import OutboxUnavailable
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings
 from core.waiting import wait_for_work
@@ -43,10 +45,20 @@ class RegistryDelivery:
             max_delay=settings.outbox_retry_max_seconds,
         )
         self.wakeup = asyncio.Event()
+        self.retry_after_seconds = settings.retry_after_seconds
 
     def submit(self, transcript: TranscriptIn) -> None:
-        """Persist the result (durable before the caller gets an answer), then wake the loop."""
-        self.outbox.put(transcript)
+        """Persist the result (durable before the caller gets an answer), then wake the loop. A disk that cannot
+        take it is a 503 (OutboxUnavailable): the caller is told nothing was kept, so nothing it was told of is lost."""
+        try:
+            self.outbox.put(transcript)
+        except OSError as error:
+            metrics.DELIVERY_FAILURES.labels("outbox").inc()
+            raise OutboxUnavailable(
+                f"the result could not be written to the outbox ({error.strerror or error}); nothing was stored "
+                "or delivered: try again",
+                retry_after=self.retry_after_seconds,
+            ) from error
         self.wakeup.set()
 
     async def run(self) -> None:

@@ -49,6 +49,12 @@ class DeviceUnavailable(AsrError):
     status, slug, title = 503, "device-unavailable", "The requested device is not available"
 
 
+class OutboxUnavailable(AsrError):
+    """The result could not be written to the outbox (its disk full or failing): nothing was delivered."""
+
+    status, slug, title = 503, "outbox-unavailable", "The result could not be kept for delivery"
+
+
 class NotReady(AsrError):
     status, slug, title = 503, "not-ready", "The service is not ready"
 

@@ -52,7 +52,7 @@ DELIVERIES = Counter("dhg_asr_deliveries_total", "Results the Registry accepted 
 JOBS = Gauge("dhg_asr_jobs", "Async transcription jobs held by this process, by status.", ["status"])
 
 # Outcomes known in advance start at zero, so that rates and ratios over them exist before the first one happens.
-for _kind in ("transient", "refused", "rejected"):
+for _kind in ("transient", "refused", "rejected", "outbox"):
     DELIVERY_FAILURES.labels(_kind)
 for _outcome in ("created", "replayed"):
     DELIVERIES.labels(_outcome)

@@ -36,10 +36,14 @@ class Outbox:
         """Persist one result (durably: temp file, fsync, rename, fsync the directory)."""
         target = self.directory / f"{transcript.job_id}{SUFFIX}"
         temporary = target.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
-            handle.write(transcript.model_dump_json(exclude_none=True).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with temporary.open("wb") as handle:
+                handle.write(transcript.model_dump_json(exclude_none=True).encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:  # the disk is full or failing: no partial entry is left behind
+            temporary.unlink(missing_ok=True)
+            raise
         os.replace(temporary, target)
         descriptor = os.open(self.directory, os.O_RDONLY)
         try:

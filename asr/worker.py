@@ -80,7 +80,10 @@ def deliver(result: transcribe.Result, job: Job, settings: Settings) -> uuid.UUI
     the outbox, and the next attempt (same job id) finds the Registry keeping it once."""
     asset_id = uuid.UUID(job.asset_id) if job.asset_id else None
     outbox = Outbox(settings.outbox_dir)
-    outbox.put(result.to_transcript(job.job_id, asset_id))
+    try:
+        outbox.put(result.to_transcript(job.job_id, asset_id))
+    except OSError as error:  # its disk full or failing: nothing kept, so another attempt must do it again
+        raise JobFailed(f"the result could not be written to the outbox: {error}", ExitCode.TRANSIENT) from error
     deliverer = Deliverer(
         outbox,
         lambda: _registry(settings),

@@ -100,3 +100,56 @@ def test_a_wrong_token_keeps_results_waiting_instead_of_dropping_them(tmp_path, 
     report = Deliverer(outbox, lambda: RegistryClient(registry.url, "dhg_wrong")).deliver_pending()
     assert (report.delivered, report.dead, report.failed) == (0, 0, 1)
     assert len(outbox.pending()) == 1
+
+
+def test_an_outbox_whose_disk_is_full_answers_503_and_nothing_it_answered_is_lost(registry, tmp_path):
+    """The outbox's disk full (issue 17): the kernel's own ENOSPC, from /dev/full behind the entry's temporary
+    file. The answer is a 503 with Retry-After saying nothing was kept, no partial entry stays, nothing reaches
+    the Registry; once the disk takes writes again, the same request is stored once."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    outbox = tmp_path / "outbox"
+    asr = start_asr(outbox_dir=outbox, registry_url=registry.url, registry_token=registry.admin_token)
+    job_id = str(uuid.uuid4())
+    full = outbox / f"{job_id}.tmp"
+    os.symlink("/dev/full", full)
+    try:
+
+        def transcribe():
+            return httpx.post(
+                f"{asr.url}/v1/audio/transcriptions",
+                headers={"X-DHG-Job-ID": job_id},
+                files={"file": ("s.opus", SAMPLE.read_bytes(), "audio/ogg")},
+                timeout=120,
+            )
+
+        refused = transcribe()
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0, refused.text
+        assert (
+            "No space left on device" in refused.json()["detail"] and "nothing was stored" in refused.json()["detail"]
+        )
+        assert not full.exists() and list(outbox.glob("*.json")) == []
+        with registry.client(registry.admin_token) as admin:
+            assert admin.get("/v1/transcripts", params={"job_id": job_id}).json()["total"] == 0
+        assert 'dhg_asr_delivery_failures_total{kind="outbox"} 1.0' in httpx.get(f"{asr.url}/metrics/").text
+        assert transcribe().status_code == 200  # the disk takes writes again
+        with registry.client(registry.admin_token) as admin:
+            wait_for(lambda: admin.get("/v1/transcripts", params={"job_id": job_id}).json()["total"] == 1)
+    finally:
+        asr.stop()
+
+    worker_job = str(uuid.uuid4())  # the worker: a transient failure (exit 75), retried by its controller
+    os.symlink("/dev/full", outbox / f"{worker_job}.tmp")
+    result = subprocess.run(
+        [sys.executable, "-m", "asr.worker", "--job-id", worker_job, "--path", str(SAMPLE)],
+        env={**os.environ, "DHG_ASR_REGISTRY_URL": registry.url, "DHG_ASR_REGISTRY_TOKEN": registry.admin_token,
+             "DHG_ASR_OUTBOX_DIR": str(outbox), "DHG_ASR_WORKER_ALLOWED_ROOTS": json.dumps([str(SAMPLE.parent)]),
+             "DHG_ASR_TERMINATION_LOG": str(tmp_path / "termination")},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 75 and summary["reason"] == "Transient", (result.returncode, summary)
+    assert "No space left on device" in summary["message"]
