@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -383,7 +384,8 @@ class LocalRunner:
             log.warning("could not record the job in the Registry", extra={"job": uid, "error": str(error)[:300]})
 
     def _delete(self, registry: RegistryClient, body: dict[str, Any]) -> None:
-        """Stop its workers, mark the Registry's record Cancelled (unless it ended), then remove the object."""
+        """Stop its workers, mark the Registry's record Cancelled (unless it ended), then remove the object and its
+        workers' folders."""
         uid = body["metadata"]["uid"]
         for attempt in self.attempts.pop(uid, {}).values():
             attempt.stop()
@@ -395,6 +397,8 @@ class LocalRunner:
                 if error.status != 404:
                     raise
         self.recorded.pop(uid, None)
+        meta = body["metadata"]  # its workers' folders go with it, as a deleted Job's pods and logs do
+        shutil.rmtree(self.jobs_dir / meta["namespace"] / meta["name"], ignore_errors=True)
         self.store.remove(uid)
 
 

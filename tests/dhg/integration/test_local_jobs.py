@@ -179,8 +179,11 @@ def test_a_transient_source_failure_is_retried_after_its_backoff(stack, media, t
 def test_delete_while_running_stops_the_worker_and_stores_no_transcript(stack, media, tmp_path) -> None:
     uid = apply(stack, tmp_path, "stalled", source={"url": media.url("stall-delete.opus")}, device="cpu")
     wait_for(stack, "stalled", phase_is("Running"))
+    folder = stack.data_dir.jobs / "default" / "stalled"
+    assert (folder / "stalled-cpu-1" / "output.log").exists()
     deleted = run_dhg("delete", "tj", "stalled", "--data-dir", stack.data_dir.root)
     assert deleted.returncode == 0, deleted.stderr
+    assert not folder.exists()  # its worker's folder (output, scratch) went with it
     with registry(stack) as client:
         assert client.get(f"/v1/jobs/{uid}").json()["phase"] == "Cancelled"
         assert client.get("/v1/transcripts", params={"job_id": uid}).json()["total"] == 0
