@@ -70,6 +70,10 @@ class DataDir:
         return self.root / "models"
 
     @property
+    def webhook_secret_key_file(self) -> Path:
+        return self.root / "webhook-secret-key"
+
+    @property
     def admin_token_file(self) -> Path:
         return self.root / "admin-token"
 
@@ -129,6 +133,11 @@ def read_admin_token(data_dir: DataDir) -> str | None:
 def load_or_create_admin_token(data_dir: DataDir) -> str:
     """The local admin token of the Registry: generated on first use, then the same on every run."""
     return _load_or_create_secret(data_dir.admin_token_file)
+
+
+def load_or_create_webhook_secret_key(data_dir: DataDir) -> str:
+    """The key the local Registry seals webhook signing secrets under: generated on first use, then the same."""
+    return _load_or_create_secret(data_dir.webhook_secret_key_file)
 
 
 def read_asr_api_key(data_dir: DataDir) -> str | None:

@@ -23,6 +23,7 @@ from dhg.datadir import (
     StackState,
     load_or_create_admin_token,
     load_or_create_asr_api_key,
+    load_or_create_webhook_secret_key,
     read_state,
     remove_state,
     write_state,
@@ -74,6 +75,7 @@ def registry_environment(
         "DHG_REGISTRY_DATABASE_URL": database_url,
         "DHG_REGISTRY_STORAGE_DIR": str(data_dir.media),
         "DHG_REGISTRY_ADMIN_TOKEN": admin_token,
+        "DHG_REGISTRY_WEBHOOK_SECRET_KEY": load_or_create_webhook_secret_key(data_dir),
         "PYTHONUNBUFFERED": "1",  # so the log has the last lines when the Registry fails at start
         # On one's own machine, webhook receivers run there too (other internal addresses stay refused).
         "DHG_REGISTRY_WEBHOOK_ALLOWED_NETWORKS": json.dumps(LOOPBACK_NETWORKS),

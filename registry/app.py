@@ -26,6 +26,8 @@ from registry.inputs import InputGuard
 from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
 from registry.settings import Settings, get_settings
+from registry.store import webhooks as store_webhooks
+from registry.webhooks import secret_box
 
 log = logging.getLogger("registry")
 
@@ -104,6 +106,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     app.state.token_cache = TokenCache(settings.token_cache_seconds)
+    await _seal_webhook_secrets(app)
     tasks = background.start(app)
     heap.settle()
     try:
@@ -118,6 +121,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.pg.close()
         await engine.dispose()
         metrics.process_exited()
+
+
+async def _seal_webhook_secrets(app: FastAPI) -> None:
+    """Seal under the current key what is in clear or under an older key (registry/sealing.py); say so when no key
+    is configured. A database away at start only postpones it to the next start."""
+    box = secret_box(app.state.settings)
+    if not box.sealing:
+        log.warning("webhook signing secrets are stored in clear: set DHG_REGISTRY_WEBHOOK_SECRET_KEY to seal them")
+        return
+    try:
+        async with app.state.sessions() as session, session.begin():
+            changed = await store_webhooks.reseal(session, box)
+    except Exception as error:
+        log.warning("could not seal webhook secrets at start: %s", type(error).__name__)
+        return
+    if changed:
+        log.info("sealed webhook signing secrets under the current key", extra={"count": changed})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         default=False, description="Deliver webhooks to any unicast address, internal ones included (core/egress.py)."
     )
+    webhook_secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key webhook signing secrets are sealed under at rest (registry/sealing.py); any "
+        "high-entropy string. Unset: secrets are stored in clear (and each start says so).",
+    )
+    webhook_previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys secrets were sealed under before the current one (rotation): they open, and each start "
+        "re-seals under the current key.",
+    )
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="Non-public networks (CIDR) webhook subscribers may be on."
     )

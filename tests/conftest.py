@@ -64,6 +64,7 @@ def start_registry(
         "embedding_poll_seconds": 0.2,
         "token_cache_seconds": 0.0,
         "webhook_allowed_networks": ["127.0.0.1/32"],  # the tests' receivers are on loopback
+        "webhook_secret_key": "test-sealing-" + secrets.token_hex(16),
     }
     settings = Settings(
         database_url=database_url, storage_dir=storage_dir, admin_token=admin_token, **(fast | overrides)

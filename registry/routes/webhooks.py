@@ -14,7 +14,7 @@ from registry.deps import AdminAccess, PageDep, SessionDep, record_audit
 from registry.errors import InvalidRequest, NotFound
 from registry.schemas import AttemptOut, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut
 from registry.store import webhooks
-from registry.webhooks import address_policy
+from registry.webhooks import address_policy, secret_box
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -26,7 +26,9 @@ async def create_webhook(body: WebhookIn, request: Request, session: SessionDep,
     dispatcher checks again at every delivery, as names can change what they resolve to."""
     await _check_target(str(body.url), address_policy(request.app.state.settings))
     async with session.begin():
-        row = await webhooks.create(session, body=body, created_by=who.actor)
+        row, secret = await webhooks.create(
+            session, body=body, created_by=who.actor, box=secret_box(request.app.state.settings)
+        )
         await record_audit(
             request,
             session,
@@ -36,7 +38,7 @@ async def create_webhook(body: WebhookIn, request: Request, session: SessionDep,
             status_code=201,
             detail={"url": row.url, "events": row.events},
         )
-    return WebhookCreated(**WebhookOut.model_validate(row).model_dump(), secret=row.secret)
+    return WebhookCreated(**WebhookOut.model_validate(row).model_dump(), secret=secret)
 
 
 async def _check_target(url: str, policy: AddressPolicy) -> None:

@@ -5,25 +5,38 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
 from registry.schemas import WebhookIn
+from registry.sealing import SecretBox
 
 
-async def create(session: AsyncSession, *, body: WebhookIn, created_by: str) -> Webhook:
+async def create(session: AsyncSession, *, body: WebhookIn, created_by: str, box: SecretBox) -> tuple[Webhook, str]:
+    """The new subscription and its signing secret (in clear, to show once; the row holds it sealed)."""
+    secret = body.secret or secrets.token_urlsafe(32)
     row = Webhook(
         url=str(body.url),
         events=list(body.events),
-        secret=body.secret or secrets.token_urlsafe(32),
+        secret=box.seal(secret),
         description=body.description,
         created_by=created_by,
     )
     session.add(row)
     await session.flush()
     await session.refresh(row)
-    return row
+    return row, secret
+
+
+async def reseal(session: AsyncSession, box: SecretBox) -> int:
+    """Seal under the current key every secret stored in clear or under an older key; how many were."""
+    changed = 0
+    for webhook_id, stored in (await session.execute(select(Webhook.id, Webhook.secret).with_for_update())).all():
+        if (value := box.resealed(stored)) is not None:
+            await session.execute(update(Webhook).where(Webhook.id == webhook_id).values(secret=value))
+            changed += 1
+    return changed
 
 
 async def get(session: AsyncSession, *, webhook_id: uuid.UUID) -> Webhook | None:

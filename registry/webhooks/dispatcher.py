@@ -22,8 +22,9 @@ from core.egress import Blocked, guarded_async_client
 from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
+from registry.sealing import SealingError, SecretBox
 from registry.settings import Settings
-from registry.webhooks import address_policy
+from registry.webhooks import address_policy, secret_box
 from registry.webhooks.backoff import retry_delay
 from registry.webhooks.signing import SIGNATURE_HEADER, sign
 
@@ -42,7 +43,9 @@ class Claimed:
     secret: str
 
 
-async def claim_due(session: AsyncSession, *, lease_seconds: float, limit: int = BATCH) -> list[Claimed]:
+async def claim_due(
+    session: AsyncSession, *, lease_seconds: float, box: SecretBox | None = None, limit: int = BATCH
+) -> list[Claimed]:
     rows = (
         await session.execute(
             select(
@@ -68,11 +71,23 @@ async def claim_due(session: AsyncSession, *, lease_seconds: float, limit: int =
                 next_attempt_at=func.now() + timedelta(seconds=lease_seconds), attempts=WebhookDelivery.attempts + 1
             )
         )
-    return [Claimed(r.id, r.attempts + 1, r.event, r.payload, r.url, r.secret) for r in rows]
+    box = box or SecretBox([])
+    return [Claimed(r.id, r.attempts + 1, r.event, r.payload, r.url, _opened(box, r.secret)) for r in rows]
+
+
+def _opened(box: SecretBox, stored: str) -> str:
+    """The signing secret; "" when no configured key opens it (the attempt then fails, saying why)."""
+    try:
+        return box.open(stored)
+    except SealingError as error:
+        log.error("cannot sign a webhook delivery: %s", error)
+        return ""
 
 
 async def send(client: httpx.AsyncClient, claimed: Claimed) -> tuple[int | None, str | None, float]:
     """POST one delivery; returns (status code, error, milliseconds)."""
+    if not claimed.secret:
+        return None, "not delivered: its signing secret cannot be opened with the configured keys", 0.0
     body = orjson.dumps({"id": str(claimed.delivery_id), **claimed.payload})
     headers = {
         "Content-Type": "application/json",
@@ -136,7 +151,7 @@ async def dispatch_once(
 ) -> int:
     """Send one batch of due deliveries; returns how many were attempted."""
     async with sessions() as session, session.begin():
-        claimed = await claim_due(session, lease_seconds=settings.webhook_timeout_seconds * 3)
+        claimed = await claim_due(session, lease_seconds=settings.webhook_timeout_seconds * 3, box=secret_box(settings))
     if not claimed:
         return 0
     results = await asyncio.gather(*(send(client, c) for c in claimed))
