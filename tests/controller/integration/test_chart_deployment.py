@@ -313,3 +313,33 @@ def test_the_chart_grants_nothing_in_namespaces_it_does_not_watch():
     (cluster_role,) = find(documents, "ClusterRole", "dhg-controller-cluster")
     resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert resources == {"nodes", "customresourcedefinitions", "namespaces"}
+
+
+def test_a_controller_killed_mid_job_leaves_no_second_worker(kube_api, cluster, kubectl, deployment_env, tmp_path):
+    """Issue 17's fault: the controller process dies with SIGKILL (no shutdown at all) while a job's worker runs;
+    the next one (a pod the Deployment restarts) finds the worker Job by its name and finishes the job with it."""
+    cluster.add_node("cpu-1")
+
+    def replica(name: str) -> Replica:
+        ports = {"DHG_CONTROLLER_LIVENESS_PORT": str(free_port()), "DHG_CONTROLLER_METRICS_PORT": str(free_port())}
+        return Replica(name, {**deployment_env, **ports, "DHG_CONTROLLER_STANDALONE": "true"}, tmp_path)
+
+    killed = replica("killed")
+    try:
+        kubectl.apply(job("survivor", device="cpu", source={"url": "https://media.example.org/five-seconds.opus"}))
+        wait_until(
+            kube_api,
+            lambda: (kubectl.json("get", "tj", "survivor").get("status") or {}).get("phase") == "Running",
+            what="the job running",
+        )
+        killed.process.kill()
+        assert killed.process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        killed.stop()
+    restarted = replica("restarted")
+    try:
+        status = finished(kube_api, "survivor", timeout=90)["status"]
+        assert (status["phase"], status["attempts"]) == ("Succeeded", 1), status
+        assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "survivor")] == ["survivor-cpu-1"]
+    finally:
+        restarted.stop()
