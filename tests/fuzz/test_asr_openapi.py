@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.asr.service import start_asr
-from tests.fuzz.support import fuzz
+from tests.fuzz.support import fuzz, fuzz_stateful
 
 KEY = "fuzz-asr-key"
 
@@ -27,3 +27,10 @@ def test_every_operation_answers_as_documented_and_never_5xx(asr) -> None:
     print(f"asr fuzzing: {fuzzed.requests} requests, statuses {dict(sorted(fuzzed.statuses.items()))}")
     assert not fuzzed.failures, "\n\n".join(fuzzed.failures)
     assert fuzzed.requests >= 200 and fuzzed.statuses[0] == 0
+
+
+def test_sequences_of_linked_calls_answer_as_documented_and_never_5xx(asr) -> None:
+    """Stateful: an async job created, then polled, its result read and the job cancelled (the links inferred)."""
+    walked = fuzz_stateful(f"{asr.url}/openapi.json", {"Authorization": f"Bearer {KEY}"}, examples=10)
+    print(f"asr stateful fuzzing: {walked.links} links, statuses {dict(sorted(walked.statuses.items()))}")
+    assert walked.links >= 1 and sum(walked.statuses.values()) >= 20
