@@ -153,3 +153,71 @@ def test_an_outbox_whose_disk_is_full_answers_503_and_nothing_it_answered_is_los
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 75 and summary["reason"] == "Transient", (result.returncode, summary)
     assert "No space left on device" in summary["message"]
+
+
+def test_the_registry_killed_during_a_stream_of_deliveries_gets_each_result_later_and_once(postgres, tmp_path):
+    """Issue 17's fault: the Registry process dies with SIGKILL while the ASR service delivers a stream of results.
+    Every transcription the ASR service answered 200 for waits in its outbox and reaches the restarted Registry
+    exactly once; nothing is set aside."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from dhg.postgres import free_port
+
+    port, token = free_port(), "test-admin-" + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "DHG_REGISTRY_DATABASE_URL": postgres.create_database(f"killed_{uuid.uuid4().hex[:8]}"),
+        "DHG_REGISTRY_STORAGE_DIR": str(tmp_path / "media"),
+        "DHG_REGISTRY_ADMIN_TOKEN": token,
+        "DHG_REGISTRY_EMBEDDINGS": "off",
+    }
+    url = f"http://127.0.0.1:{port}"
+
+    def start_registry_process() -> subprocess.Popen:
+        log = (tmp_path / "registry.log").open("a")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
+        wait_for(lambda: _ready(url), timeout=120)
+        return process
+
+    registry = start_registry_process()
+    outbox = tmp_path / "outbox"
+    asr = start_asr(outbox_dir=outbox, registry_url=url, registry_token=token,
+                    outbox_retry_base_seconds=0.2, outbox_retry_max_seconds=1.0)  # fmt: skip
+    answered: list[str] = []
+    try:
+        for index in range(6):
+            if index == 2:
+                registry.send_signal(signal.SIGKILL)  # while the first results are being pushed
+                registry.wait(timeout=30)
+            job_id = str(uuid.uuid4())
+            response = httpx.post(
+                f"{asr.url}/v1/audio/transcriptions",
+                headers={"X-DHG-Job-ID": job_id},
+                files={"file": ("s.opus", SAMPLE.read_bytes(), "audio/ogg")},
+                timeout=120,
+            )
+            assert response.status_code == 200, response.text
+            answered.append(job_id)
+        assert list(outbox.glob("*.json")), "nothing waited for the Registry: it was not down"
+        registry = start_registry_process()
+        wait_for(lambda: not list(outbox.glob("*.json")), timeout=120)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as admin:
+            counts = {job: admin.get("/v1/transcripts", params={"job_id": job}).json()["total"] for job in answered}
+        assert counts == dict.fromkeys(answered, 1), counts
+        assert list((outbox / "dead").iterdir()) == []
+    finally:
+        asr.stop()
+        registry.send_signal(signal.SIGTERM)
+        registry.wait(timeout=30)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
