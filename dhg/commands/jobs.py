@@ -335,19 +335,39 @@ def wait(
 def logs(
     resource: Annotated[str, typer.Argument(help="tj/NAME", show_default=False)],
     namespace: NamespaceOption = None,
+    previous: Annotated[
+        bool, typer.Option("--previous", "-p", help="The attempt before the current one (a retried job's failure).")
+    ] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """The worker's output of the job's current attempt, as `kubectl logs` shows its pod's."""
+    """The worker's output of the job's current attempt, as `kubectl logs` shows its pod's (--previous: of the
+    attempt before it)."""
     (name,) = _references([resource])
     store, wanted = _store(data_dir), namespace or DEFAULT_NAMESPACE
     found = store.get(wanted, name)
     if found is None:
         raise NotFound(f'{PLURAL}.{GROUP} "{name}" not found')
     job_name = (found.get("status") or {}).get("jobName")
-    output = data_dir_from(data_dir).jobs / wanted / name / str(job_name) / "output.log"
+    folder = data_dir_from(data_dir).jobs / wanted / name
+    if previous:
+        earlier = sorted(
+            (_attempt_number(path.name), path.name)
+            for path in (folder.iterdir() if folder.is_dir() else ())
+            if path.name != job_name and (path / "output.log").exists()
+        )
+        if not earlier or not job_name:
+            raise DhgError(f"{PLURAL}/{name} has no previous attempt")
+        job_name = earlier[-1][1]
+    output = folder / str(job_name) / "output.log"
     if not job_name or not output.exists():
         raise DhgError(f"{PLURAL}/{name} has no worker output yet (phase {found.get('status', {}).get('phase')})")
     console.print(output.read_text(errors="replace").rstrip(), markup=False)
+
+
+def _attempt_number(job_name: str) -> int:
+    """A worker Job's attempt (its name's last part: <job>-<placement>-<attempt>)."""
+    tail = job_name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 FOLLOW_POLL_SECONDS = 0.05  # one indexed SELECT on a kept connection
