@@ -252,7 +252,7 @@ def test_a_database_error_logs_neither_the_statements_parameters_nor_secrets_and
 
     secret = "s3cr3t-" + uuid.uuid4().hex
 
-    async def failing(session, *, body, created_by):
+    async def failing(session, *, body, **_):
         await session.execute(text("SELECT * FROM no_such_table WHERE secret = :secret"), {"secret": body.secret})
 
     monkeypatch.setattr(webhooks.webhooks, "create", failing)
@@ -289,7 +289,7 @@ def test_log_lines_stay_one_json_object_each_and_never_carry_a_token(registry, a
     forged_id = 'x","level":"critical","msg":"forged'
     from registry.routes import webhooks
 
-    async def failing(session, *, body, created_by):
+    async def failing(session, *, body, **_):
         raise RuntimeError('boom"}\n{"level":"critical","msg":"forged"}')  # an error whose text tries it too
 
     monkeypatch.setattr(webhooks.webhooks, "create", failing)
