@@ -15,7 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logs import request_id_var
-from core.problems import Problem, problem_response
+from core.problems import Problem, problem_response, report_failure
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -85,10 +85,7 @@ class RequestContextMiddleware:
         assert self.internal is not None
         problem = self.internal(error)
         path = exchange.scope["path"]
-        if problem.status >= 500 and problem.retry_after is None:
-            log.exception("unhandled error", extra={"path": path, "status": problem.status})
-        else:
-            log.warning("request failed: %s", problem.detail, extra={"path": path, "error": type(error).__name__})
+        report_failure(problem, error, path=path, request_id=exchange.request_id)
         await problem_response(problem, path)(exchange.scope, receive, self.sender(exchange, send))
 
     async def handle(self, exchange: Exchange, receive: Receive, send: Send) -> None:

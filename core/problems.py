@@ -84,14 +84,23 @@ def install_problem_handlers(
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
         problem = internal(error)
-        extra: dict[str, Any] = {"path": request.url.path, "status": problem.status}
-        if request_id := request.scope.get("state", {}).get("request_id"):
-            extra["request_id"] = request_id  # the request's context has ended by the time this runs
-        if problem.status == 500:
-            log.exception("unhandled error", extra=extra)
-        else:
-            log.warning("request failed: %s", problem.detail, extra={**extra, "error": type(error).__name__})
+        # the request's context may have ended by the time this runs: its id comes from the scope
+        report_failure(
+            problem, error, path=request.url.path, request_id=request.scope.get("state", {}).get("request_id")
+        )
         return problem_response(problem, request.url.path)
+
+
+def report_failure(problem: Problem, error: Exception, *, path: str, request_id: str | None) -> None:
+    """The log line of an error that was not a Problem: a 500 with its traceback, a known failure (a database away:
+    503) as a warning; with the request's id either way."""
+    extra: dict[str, Any] = {"path": path, "status": problem.status}
+    if request_id:
+        extra["request_id"] = request_id
+    if problem.status == 500:
+        log.exception("unhandled error", exc_info=error, extra=extra)
+    else:
+        log.warning("request failed: %s", problem.detail, extra={**extra, "error": type(error).__name__})
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -13,14 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
 
-from core.problems import common_statuses, document_problems, install_problem_handlers, problem_response
+from core.problems import common_statuses, document_problems, install_problem_handlers
 from registry import background, heap, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
-from registry.errors import DATABASE_ERRORS, BadRequest, InvalidRequest, NotFound, RegistryError, database_problem
+from registry.errors import BadRequest, InvalidRequest, NotFound, RegistryError, database_problem
 from registry.hotpath import HotRoutes
 from registry.inputs import InputGuard
 from registry.middleware import RequestContextMiddleware
@@ -69,20 +68,9 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Problem+json for every error; PostgreSQL's failures (`_internal`: 503 when it is away, 422 for a value it
+    cannot store) are answered by the request context middleware, the hot routes' included."""
     install_problem_handlers(app, internal=_internal, invalid=_invalid, http=_http)
-
-    async def database_error(request: Request, error: Exception) -> Response:
-        """PostgreSQL's failures, answered here rather than as unhandled errors (which end the connection)."""
-        problem = _internal(error)
-        extra = {"path": request.url.path, "request_id": request.scope.get("state", {}).get("request_id")}
-        if problem.status == 500:
-            log.error("database error", exc_info=error, extra=extra)
-        else:
-            log.warning("request failed: %s", problem.detail, extra={**extra, "error": type(error).__name__})
-        return problem_response(problem, request.url.path)
-
-    for kind in DATABASE_ERRORS:
-        app.add_exception_handler(kind, database_error)
 
 
 def publish_required_scopes(router: APIRouter) -> None:

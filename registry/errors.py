@@ -67,7 +67,6 @@ class MissingContent(RegistryError):
 
 
 DATABASE_RETRY_AFTER_SECONDS = 2
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.DBAPIError, sa.TimeoutError, psycopg.Error)
 
 
 def database_problem(error: BaseException) -> RegistryError | None:

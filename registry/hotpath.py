@@ -21,14 +21,13 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.problems import problem_response
 from registry import auth
 from registry.deps import check_scope, principal_for
-from registry.errors import DATABASE_ERRORS, RegistryError, database_problem
+from registry.errors import RegistryError
 from registry.inputs import PARSED_BODY, read_body, replay
 from registry.routes import transcripts as transcript_routes
 from registry.schemas import TranscriptIn
@@ -71,8 +70,6 @@ class HotRoutes:
             response = await transcript_routes.read_json(state, transcript_id)
         except RegistryError as error:
             response = problem_response(error, Request(scope).url.path)
-        except DATABASE_ERRORS as error:
-            response = _database_problem(error, scope)
         await response(scope, receive, send)
 
     async def _create(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,18 +96,7 @@ class HotRoutes:
             scope["state"]["audited"] = True
         except RegistryError as error:
             response = problem_response(error, Request(scope).url.path)
-        except DATABASE_ERRORS as error:
-            response = _database_problem(error, scope)
         await response(scope, receive, send)
-
-
-def _database_problem(error: Exception, scope: Scope) -> Response:
-    """PostgreSQL away (503) or refusing a value (422); anything else is the Registry's fault: raised on."""
-    problem = database_problem(error)
-    if problem is None:
-        raise error
-    log.warning("request failed: %s", problem.detail, extra={"error": type(error).__name__})
-    return problem_response(problem, Request(scope).url.path)
 
 
 async def _authorize(scope: Scope, required: auth.Scope) -> auth.Principal:

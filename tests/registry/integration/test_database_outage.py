@@ -8,20 +8,8 @@ import time
 import uuid
 
 import httpx
-import pytest
 
-from dhg.postgres import EmbeddedPostgres
-from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
-
-
-@pytest.fixture
-def registry_on_own_postgres(tmp_path):
-    postgres = EmbeddedPostgres(tmp_path / "pg", durable=False).start()
-    server = start_registry(postgres.create_database("outage"), tmp_path / "media", embeddings="off")
-    yield postgres, server
-    server.stop()
-    postgres.destroy()
 
 
 def calls(client: httpx.Client, job_id: str) -> dict[str, httpx.Response]:

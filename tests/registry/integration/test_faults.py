@@ -18,10 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 
 from dhg.postgres import EmbeddedPostgres
-from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
 
 CLIENTS = 3
@@ -93,15 +91,6 @@ def crash(postgres: EmbeddedPostgres) -> None:
         time.sleep(0.1)
     time.sleep(1.0)  # its backends exit once they see the postmaster gone
     postgres.start()
-
-
-@pytest.fixture
-def registry_on_own_postgres(tmp_path):
-    postgres = EmbeddedPostgres(tmp_path / "pg", durable=True).start()
-    server = start_registry(postgres.create_database("faults"), tmp_path / "media", embeddings="off")
-    yield postgres, server
-    server.stop()
-    postgres.destroy()
 
 
 def test_a_stream_of_writes_through_a_restart_and_a_crash_loses_nothing_and_stores_no_refusal(
