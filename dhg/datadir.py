@@ -82,6 +82,11 @@ class DataDir:
         return self.root / "asr-api-key"
 
     @property
+    def viewer_token_file(self) -> Path:
+        """The read-only token of the viewer link `dhg up` prints (a Registry token, made through its API)."""
+        return self.root / "viewer-token"
+
+    @property
     def jobs(self) -> Path:
         """Local TranscriptionJobs' workers: their output, termination logs and scratch space."""
         return self.root / "jobs"
@@ -118,11 +123,15 @@ def _load_or_create_secret(path: Path) -> str:
             path.chmod(TOKEN_FILE_MODE)
         return existing
     token = new_token()
+    _write_secret(path, token)
+    return token
+
+
+def _write_secret(path: Path, secret: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, TOKEN_FILE_MODE)
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(token + "\n")
+        handle.write(secret + "\n")
     path.chmod(TOKEN_FILE_MODE)  # O_CREAT's mode is masked by the umask and ignored for an existing file
-    return token
 
 
 def read_admin_token(data_dir: DataDir) -> str | None:
@@ -138,6 +147,14 @@ def load_or_create_admin_token(data_dir: DataDir) -> str:
 def load_or_create_webhook_secret_key(data_dir: DataDir) -> str:
     """The key the local Registry seals webhook signing secrets under: generated on first use, then the same."""
     return _load_or_create_secret(data_dir.webhook_secret_key_file)
+
+
+def read_viewer_token(data_dir: DataDir) -> str | None:
+    return _read_secret(data_dir.viewer_token_file)
+
+
+def write_viewer_token(data_dir: DataDir, token: str) -> None:
+    _write_secret(data_dir.viewer_token_file, token)
 
 
 def read_asr_api_key(data_dir: DataDir) -> str | None:

@@ -81,6 +81,7 @@ class NextSteps:
     asr_url: str
     admin_token: str
     asr_api_key: str
+    viewer_token: str
     cli_options: str = ""
     prometheus_url: str | None = None
 
@@ -89,8 +90,15 @@ def show_next_steps(steps: NextSteps, data_dir: DataDir) -> None:
     options = steps.cli_options
     console.print("\n[bold]where to look next[/bold]")
     for label, value in (
-        ("Registry", f"{steps.registry_url}/docs   metrics {steps.registry_url}/metrics"),
-        ("ASR service", f"{steps.asr_url}/docs   metrics {steps.asr_url}/metrics"),
+        (
+            "viewer",
+            f"{steps.registry_url}/ui/#token={steps.viewer_token}  (read-only; in {data_dir.viewer_token_file})",
+        ),
+        (
+            "Registry",
+            f"{steps.registry_url}/docs   redoc {steps.registry_url}/redoc   metrics {steps.registry_url}/metrics",
+        ),
+        ("ASR service", f"{steps.asr_url}/docs   redoc {steps.asr_url}/redoc   metrics {steps.asr_url}/metrics"),
         ("admin token", f"{steps.admin_token}  (in {data_dir.admin_token_file})"),
         ("ASR API key", f"{steps.asr_api_key}  (in {data_dir.asr_api_key_file})"),
         *(

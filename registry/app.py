@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.apidocs import install_api_docs
 from core.problems import common_statuses, document_problems, install_problem_handlers
 from registry import background, heap, metrics, pg
 from registry.batching import PushBatcher
@@ -26,6 +27,7 @@ from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
 from registry.settings import Settings, get_settings
 from registry.store import webhooks as store_webhooks
+from registry.viewer import install_viewer
 from registry.webhooks import secret_box
 
 log = logging.getLogger("registry")
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="System of record: media assets, transcripts, jobs, search and the audit log.",
         lifespan=lifespan,
+        docs_url=None,  # core.apidocs serves /docs and /redoc from bundled assets
+        redoc_url=None,
         # FastAPI's native OpenTelemetry looks up the global providers on every request even when none is
         # configured; it runs only when asked for (Prometheus metrics and JSON logs are always on).
         telemetry=TelemetryConfig(
@@ -142,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     app.state.settings = settings
+    install_api_docs(app)
+    install_viewer(app)
     install_error_handlers(app)
     document_problems(app, error_statuses)
     for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):

@@ -13,8 +13,9 @@ from rich.markup import escape
 from dhg.api import registry_client
 from dhg.asr_client import AsrClient
 from dhg.commands.options import DataDirOption, data_dir_from
+from dhg.datadir import read_viewer_token, write_viewer_token
 from dhg.demo import run_demo
-from dhg.errors import AsrRefused, AsrUnreachable, StackError, TranscriptNotStored
+from dhg.errors import AsrRefused, AsrUnreachable, RegistryRefused, StackError, TranscriptNotStored
 from dhg.output import NextSteps, console, show_demo, show_next_steps
 from dhg.settings import Settings, default_data_dir, get_settings
 
@@ -59,6 +60,27 @@ def _demo(stack: LocalStack, settings: Settings) -> None:
         except (AsrUnreachable, AsrRefused, TranscriptNotStored) as error:
             raise StackError(f"the sample did not go through: {error}; {stack.asr.log_tail()}") from error
     show_demo(result)
+
+
+VIEWER_TOKEN_NAME = "viewer (dhg up)"  # noqa: S105 (a name, not a secret)
+
+
+def _viewer_token(stack: LocalStack, settings: Settings) -> str:
+    """The read-only token of the viewer link: the one kept in the data dir while the Registry still takes it (a new
+    database, or a revoked token, gets a new one)."""
+    kept = read_viewer_token(stack.data_dir)
+    if kept:
+        try:
+            with registry_client(stack.registry_url, kept, timeout=settings.http_timeout_seconds) as viewer:
+                viewer.list_transcripts(limit=1)
+            return kept
+        except RegistryRefused as error:
+            if error.status != 401:
+                raise
+    with registry_client(stack.registry_url, stack.admin_token, timeout=settings.http_timeout_seconds) as admin:
+        created = admin.create_token(VIEWER_TOKEN_NAME, ["read"])
+    write_viewer_token(stack.data_dir, created.token)
+    return created.token
 
 
 def up(
@@ -143,7 +165,15 @@ def up(
         assert stack.asr_api_key is not None
         options = "" if directory.root == default_data_dir().resolve() else f" --data-dir {directory.root}"
         prometheus = stack.prometheus.url if stack.monitoring else None
-        steps = NextSteps(stack.registry_url, stack.asr_url, stack.admin_token, stack.asr_api_key, options, prometheus)
+        steps = NextSteps(
+            stack.registry_url,
+            stack.asr_url,
+            stack.admin_token,
+            stack.asr_api_key,
+            _viewer_token(stack, settings),
+            options,
+            prometheus,
+        )
         show_next_steps(steps, directory)
         if not exit_after_sample:
             serving = f"the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}"

@@ -1,0 +1,48 @@
+"""The transcript viewer's files and how the Registry serves them (tests/browser drives it in Chromium)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from registry.app import create_app
+from registry.settings import Settings
+
+UI = Path(__file__).resolve().parents[3] / "registry" / "ui"
+# Ways to turn text into markup or code: the viewer builds every element with textContent instead.
+UNSAFE_SINKS = re.compile(
+    r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setTimeout\(\s*[\"'`]"
+)
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none")), follow_redirects=False)
+
+
+def test_the_viewer_is_served_under_a_policy_that_allows_only_this_service(client: TestClient) -> None:
+    assert client.get("/ui").status_code == 308 and client.get("/ui").headers["location"] == "/ui/"
+    page = client.get("/ui/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    header = page.headers["content-security-policy"]
+    for directive in ("default-src 'none'", "script-src 'self';", "style-src 'self';", "connect-src 'self';"):
+        assert directive in header
+    assert "media-src 'self' blob:" in header and "unsafe" not in header
+    for asset in ("viewer.js", "viewer.css", "icon.svg"):
+        served = client.get(f"/ui/assets/{asset}")
+        assert served.status_code == 200 and served.headers["content-security-policy"] == header
+
+
+def test_the_viewer_files_name_no_other_host_and_no_markup_sink() -> None:
+    for path in UI.iterdir():
+        text = re.sub(r'xmlns="http://www\.w3\.org/2000/svg"', "", path.read_text(encoding="utf-8"))
+        assert not re.search(r"https?://", text), path.name
+    assert not UNSAFE_SINKS.search((UI / "viewer.js").read_text(encoding="utf-8"))
+
+
+def test_the_viewer_is_not_part_of_the_api_document(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if path.startswith(("/ui", "/docs", "/redoc"))]
