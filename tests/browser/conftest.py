@@ -14,8 +14,10 @@ from tests.browser.support import chromium
 from tests.dhg.integration.conftest import ServingStack, serve
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module, not per session: Playwright's sync API holds an event loop on the main thread while it runs,
+    and the tests after these call asyncio.run()."""
     with chromium() as started:
         yield started
 
