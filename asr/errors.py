@@ -69,3 +69,9 @@ class JobNotFinished(AsrError):
 
 class JobCancelled(AsrError):
     status, slug, title = 409, "job-cancelled", "The transcription job was cancelled"
+
+
+class DiarizationUnavailable(AsrError):
+    """Speaker labels were asked for and this installation has no diarization backend."""
+
+    status, slug, title = 501, "diarization-unavailable", "Speaker diarization is not installed here"

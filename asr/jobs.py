@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from asr import metrics
+from asr.diarization import DiarizationOptions
 from asr.engines.base import Options, Task
 from asr.errors import JobCancelled, JobNotFound
 from asr.protocol import JOB_RESULT_PATH
@@ -40,6 +41,7 @@ class Spec:
     granularities: frozenset[str]
     job_id: uuid.UUID
     asset_id: uuid.UUID | None
+    diarization: DiarizationOptions | None = None  # None: no speakers
 
 
 def _now() -> datetime:

@@ -8,14 +8,35 @@ from asr.languages import language_name
 from asr.transcribe import Result
 from core import formats
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
 Granularity = Literal["segment", "word"]
 
 
 def _plain(result: Result) -> dict[str, Any]:
     return {
         "text": result.text,
-        "segments": [{"start": s.start, "end": s.end, "text": s.text} for s in result.segments],
+        "segments": [{"start": s.start, "end": s.end, "text": s.text, "speaker": s.speaker} for s in result.segments],
+    }
+
+
+def diarized_json(result: Result) -> dict[str, Any]:
+    """OpenAI's `TranscriptionDiarized`: segments with their speakers (`A`, `B`, ... unless known by name)."""
+    return {
+        "task": "transcribe",
+        "duration": result.duration,
+        "text": result.text,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{index:03d}",
+                "start": s.start,
+                "end": s.end,
+                "text": s.text.strip(),
+                "speaker": s.speaker or "A",
+            }
+            for index, s in enumerate(result.segments)
+        ],
+        "usage": {"type": "duration", "seconds": round(result.duration, 3)},
     }
 
 
@@ -39,12 +60,15 @@ def verbose_json(result: Result, task: str, granularities: set[str]) -> dict[str
                 "avg_logprob": s.avg_logprob or 0.0,
                 "compression_ratio": s.compression_ratio or 0.0,
                 "no_speech_prob": s.no_speech_prob or 0.0,
+                **({"speaker": s.speaker} if s.speaker else {}),
             }
             for i, s in enumerate(result.segments)
         ]
     if "word" in granularities:
         body["words"] = [
-            {"word": w.word.strip(), "start": w.start, "end": w.end} for s in result.segments for w in s.words or ()
+            {"word": w.word.strip(), "start": w.start, "end": w.end, **({"speaker": w.speaker} if w.speaker else {})}
+            for s in result.segments
+            for w in s.words or ()
         ]
     return body
 
@@ -57,7 +81,9 @@ def render(
         return {"text": result.text}, "application/json"
     if response_format == "verbose_json":
         return verbose_json(result, task, granularities), "application/json"
-    if response_format == "text":
+    if response_format == "diarized_json":
+        return diarized_json(result), "application/json"
+    if response_format == "text" and not any(s.speaker for s in result.segments):
         return result.text + "\n", "text/plain; charset=utf-8"
     body, media_type = formats.render(_plain(result), response_format)
     return body, media_type

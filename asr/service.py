@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -19,11 +20,19 @@ from typing import BinaryIO
 
 import anyio
 
-from asr import audio, metrics, outcomes, streaming, transcribe, uploads
+from asr import audio, diarization, metrics, outcomes, streaming, transcribe, uploads
 from asr.admission import Admission, Ticket
 from asr.delivery import Delivery, make_delivery
+from asr.diarization import Diarizer
 from asr.engines.base import Engine, Segment
-from asr.errors import AsrError, InvalidRequest, JobCancelled, JobNotFinished, NotReady
+from asr.errors import (
+    AsrError,
+    DiarizationUnavailable,
+    InvalidRequest,
+    JobCancelled,
+    JobNotFinished,
+    NotReady,
+)
 from asr.jobs import FINISHED, Job, JobTable, Spec
 from asr.models import ModelManager
 from asr.protocol import JOB_PATH
@@ -66,6 +75,8 @@ class TranscriptionService:
     job_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     default_engine: Engine | None = None
     load_error: str | None = None
+    _diarizer: Diarizer | None = None
+    _diarizer_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TranscriptionService:
@@ -134,6 +145,9 @@ class TranscriptionService:
         The caller holds a decoder slot (an admission ticket) around this."""
         engine = await anyio.to_thread.run_sync(self.models.get, spec.model)
         settings = self.settings
+        diarization = None
+        if spec.diarization is not None:
+            diarization = (await anyio.to_thread.run_sync(self.diarizer)).session(spec.diarization)
         try:
             result = await anyio.to_thread.run_sync(
                 lambda: transcribe.run(
@@ -144,6 +158,7 @@ class TranscriptionService:
                     max_seconds=settings.max_audio_seconds,
                     on_segment=on_segment,
                     on_progress=on_progress,
+                    diarization=diarization,
                 )
             )
         finally:
@@ -151,9 +166,25 @@ class TranscriptionService:
         self.delivery.submit(result.to_transcript(spec.job_id, spec.asset_id))
         return result
 
+    def diarizer(self) -> Diarizer:
+        """The diarization backend, loaded on first use; DiarizationUnavailable when it is off or not installed."""
+        with self._diarizer_lock:
+            if self._diarizer is None:
+                backend = self.settings.diarization_backend
+                if backend == "off":
+                    raise DiarizationUnavailable("speaker diarization is turned off here (DHG_ASR_DIARIZATION_BACKEND)")
+                try:
+                    self._diarizer = diarization.load(backend)
+                except (diarization.EncoderMissing, ValueError) as error:
+                    raise DiarizationUnavailable(str(error)) from error
+            return self._diarizer
+
     async def check(self, spec: Spec, source: Path | BinaryIO) -> None:
         """What can be refused before a decoder is taken or a job accepted (transcribe.check: the options against
-        the model, the duration the container states); loads the model if it is not loaded."""
+        the model, the duration the container states; speakers where diarization is not installed); loads the model
+        if it is not loaded."""
+        if spec.diarization is not None:
+            await anyio.to_thread.run_sync(self.diarizer)
         engine = await anyio.to_thread.run_sync(self.models.get, spec.model)
         await anyio.to_thread.run_sync(
             lambda: transcribe.check(engine, source, spec.options, max_seconds=self.settings.max_audio_seconds)

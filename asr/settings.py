@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         "Bounds memory: faster-whisper's VAD holds state for its whole input, so memory grows with the length "
         "of one piece and stays flat over many (bench/asr measures it).",
     )
+    diarization_backend: str = Field(
+        default="ge2e",
+        description="Who spoke when, for diarized_json and known speakers (asr/diarization): 'ge2e' (offline: the "
+        "GE2E encoder of `pip install --no-deps resemblyzer==0.1.4`), or 'off'.",
+    )
     api_key: SecretStr | None = Field(default=None, description="When set, transcription calls need it.")
     registry_url: str | None = None
     registry_token: SecretStr | None = None

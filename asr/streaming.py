@@ -1,5 +1,6 @@
 """Server-sent events while a transcription decodes, in OpenAI's event shapes: `transcript.text.delta` per
-segment (with its times), `transcript.text.done` with the full text, then `[DONE]`; an error as a problem event."""
+segment (with its times), and with speakers `transcript.text.segment` after it; `transcript.text.done` with the full
+text, then `[DONE]`; an error as a problem event. Diarized segments come once the whole audio is heard."""
 
 from __future__ import annotations
 
@@ -37,6 +38,20 @@ def _delta(segment: Segment, text: str, index: int) -> bytes:
     )
 
 
+def _segment(segment: Segment, text: str, index: int) -> bytes:
+    """OpenAI's `transcript.text.segment`: a finished segment with its speaker (diarized transcriptions)."""
+    return event(
+        {
+            "type": "transcript.text.segment",
+            "id": f"seg_{index:03d}",
+            "start": round(segment.start, 3),
+            "end": round(segment.end, 3),
+            "text": text,
+            "speaker": segment.speaker,
+        }
+    )
+
+
 def _done(result: Result) -> bytes:
     return event(
         {
@@ -68,6 +83,8 @@ async def events(decode: Decode, *, instance: str) -> AsyncIterator[bytes]:
     while (segment := await queue.get()) is not None:
         if text := segment.text.strip():
             yield _delta(segment, text, index)
+            if segment.speaker is not None:
+                yield _segment(segment, text, index)
             index += 1
     try:
         result = await task

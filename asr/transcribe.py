@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from asr import audio, metrics
+from asr.diarization import DiarizationSession, label_segments
 from asr.engines.base import SAMPLE_RATE, Engine, Options, Segment
 from asr.errors import AudioTooLong, InvalidRequest
 from core.vocabulary import Device
@@ -59,6 +60,7 @@ class Result:
                     text=s.text,
                     avg_logprob=s.avg_logprob,
                     no_speech_prob=s.no_speech_prob,
+                    speaker=s.speaker,
                     words=None
                     if s.words is None
                     else [
@@ -67,6 +69,7 @@ class Result:
                             end=max(w.end, w.start),
                             word=w.word,
                             probability=min(max(w.probability, 0.0), 1.0),
+                            speaker=w.speaker,
                         )
                         for w in s.words
                     ],
@@ -104,13 +107,17 @@ def run(
     max_seconds: float,
     on_segment: SegmentCallback | None = None,
     on_progress: ProgressCallback | None = None,
+    diarization: DiarizationSession | None = None,
 ) -> Result:
-    """Transcribe `source` chunk by chunk (memory stays flat in the audio's length), once `check` passes."""
+    """Transcribe `source` chunk by chunk (memory stays flat in the audio's length), once `check` passes. With a
+    `diarization` session, each chunk also goes to it, and the segments get their speakers at the end (they reach
+    `on_segment` then: who is who is only known once all the audio is heard)."""
     started = time.perf_counter()
     check(engine, source, options, max_seconds=max_seconds)
     segments: list[Segment] = []
     language, duration = options.language or "", 0.0
-    decode_seconds = 0.0
+    decode_seconds = diarization_seconds = 0.0
+    emit = on_segment if diarization is None else None
     pieces = audio.chunks(source, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
     while True:
         decode_started = time.perf_counter()
@@ -124,13 +131,26 @@ def run(
         for raw in transcription.segments:
             segment = raw.shifted(offset)
             segments.append(segment)
-            if on_segment:
-                on_segment(segment)
+            if emit:
+                emit(segment)
             if on_progress:
                 on_progress(segment.end)
+        if diarization is not None:
+            diarize_started = time.perf_counter()
+            diarization.add(offset, samples)
+            diarization_seconds += time.perf_counter() - diarize_started
         duration = offset + len(samples) / SAMPLE_RATE
         if on_progress:
             on_progress(duration)
+    timings = {"decode_seconds": round(decode_seconds, 4)}
+    if diarization is not None:
+        diarize_started = time.perf_counter()
+        segments = label_segments(segments, diarization.finish())
+        diarization_seconds += time.perf_counter() - diarize_started
+        timings["diarization_seconds"] = round(diarization_seconds, 4)
+        if on_segment is not None:
+            for segment in segments:
+                on_segment(segment)
     elapsed = time.perf_counter() - started
     result = Result(
         segments,
@@ -140,7 +160,7 @@ def run(
         engine.name,
         engine.model,
         engine.device,
-        {"decode_seconds": round(decode_seconds, 4), "total_seconds": round(elapsed, 4)},
+        {**timings, "total_seconds": round(elapsed, 4)},
     )
     metrics.TRANSCRIPTIONS.labels(engine.name, engine.device, "ok").inc()
     metrics.AUDIO_SECONDS.labels(engine.name, engine.device).inc(duration)

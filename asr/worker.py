@@ -13,13 +13,15 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from asr import sources, transcribe
+from asr import diarization, sources, transcribe
+from asr.diarization import DiarizationOptions
+from asr.diarization.clustering import MAX_SPEAKERS
 from asr.engines.base import Options, Task
 from asr.errors import AsrError, DeviceUnavailable
 from asr.languages import language_code
@@ -48,6 +50,7 @@ class Job:
     path: str | None
     model: str | None
     options: Options
+    diarization: DiarizationOptions | None = None
 
 
 def _registry(settings: Settings) -> RegistryClient:
@@ -110,6 +113,7 @@ def execute(job: Job, settings: Settings) -> WorkerSummary:
                 job.options,
                 chunk_seconds=settings.chunk_seconds,
                 max_seconds=settings.max_audio_seconds,
+                diarization=_session(job, settings),
             )
         except DeviceUnavailable as error:
             raise JobFailed(error.detail, ExitCode.TRANSIENT) from error
@@ -153,6 +157,11 @@ def main(
     task: Annotated[str, typer.Option(envvar="DHG_TASK")] = "transcribe",
     word_timestamps: Annotated[bool, typer.Option(envvar="DHG_WORD_TIMESTAMPS")] = False,
     vad: Annotated[bool, typer.Option(envvar="DHG_VAD")] = True,
+    speakers: Annotated[
+        bool, typer.Option("--speakers/--no-speakers", envvar="DHG_SPEAKERS", help="Find who spoke when.")
+    ] = False,
+    min_speakers: Annotated[int | None, typer.Option(envvar="DHG_MIN_SPEAKERS", min=1, max=20)] = None,
+    max_speakers: Annotated[int | None, typer.Option(envvar="DHG_MAX_SPEAKERS", min=1, max=20)] = None,
     device: Annotated[str | None, typer.Option(envvar="DHG_DEVICE", help="auto, gpu or cpu.")] = None,
     engine: Annotated[str | None, typer.Option(envvar="DHG_ENGINE")] = None,
 ) -> None:
@@ -170,7 +179,9 @@ def main(
     configure_logging("asr-worker", settings.log_level, {"job": settings.job} if settings.job else None)
     started = time.perf_counter()
     try:
-        job = _parse(job_id, url, asset_id, path, model, language, task, word_timestamps, vad, settings)
+        diarization = _diarization(speakers, min_speakers, max_speakers)
+        job = _parse(job_id, url, asset_id, path, model, language, task, word_timestamps or speakers, vad, settings)
+        job = replace(job, diarization=diarization)
         summary = execute(job, settings)
     except JobFailed as failure:
         reason: FailureReason = "BadInput" if failure.code == ExitCode.BAD_INPUT else "Transient"
@@ -213,6 +224,24 @@ def _parse(
         batch_size=settings.batch_size,
     )
     return Job(parsed_id, url, asset_id, path, model, options)
+
+
+def _session(job: Job, settings: Settings) -> diarization.DiarizationSession | None:
+    """The job's diarization, or BadInput when this worker cannot find speakers (the backend off or missing)."""
+    if job.diarization is None:
+        return None
+    try:
+        return diarization.load(settings.diarization_backend).session(job.diarization)
+    except (diarization.EncoderMissing, ValueError) as error:
+        raise JobFailed(f"speakers cannot be found here: {error}", ExitCode.BAD_INPUT) from error
+
+
+def _diarization(speakers: bool, min_speakers: int | None, max_speakers: int | None) -> DiarizationOptions | None:
+    if not speakers:
+        return None
+    if min_speakers and max_speakers and min_speakers > max_speakers:
+        raise JobFailed("--min-speakers is above --max-speakers", ExitCode.BAD_INPUT)
+    return DiarizationOptions(min_speakers=min_speakers or 1, max_speakers=max_speakers or MAX_SPEAKERS)
 
 
 def _finish(summary: WorkerSummary, code: ExitCode, settings: Settings) -> None:

@@ -35,6 +35,12 @@ RULES: dict[str, list[dict[str, str]]] = {  # JSON path of the object in the spe
         }
     ],
     "spec.source": [{"rule": EXACTLY_ONE_SOURCE, "message": "source needs exactly one of url, assetId, path"}],
+    "spec.diarization": [
+        {
+            "rule": "!has(self.minSpeakers) || !has(self.maxSpeakers) || self.minSpeakers <= self.maxSpeakers",
+            "message": "diarization.minSpeakers is above maxSpeakers",
+        }
+    ],
 }
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
@@ -46,6 +52,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 _DROPPED = ("title", "$defs")
+
+
+def _without_nulls(value: Any) -> Any:
+    """A default object without its unset (null) fields: the API server would store them as nulls."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    return value
 
 
 def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -64,6 +77,8 @@ def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> di
             del node["default"]
     for key in _DROPPED:
         node.pop(key, None)
+    if isinstance(node.get("default"), dict):
+        node["default"] = _without_nulls(node["default"])
     if "properties" in node:
         node["properties"] = {name: structural(child, defs) for name, child in node["properties"].items()}
         node.pop("additionalProperties", None)  # exclusive with properties; the API server prunes unknown fields

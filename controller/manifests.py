@@ -94,6 +94,12 @@ def worker_args(job: TranscriptionJob, placement: Device) -> list[str]:
         args += ["--path", str(spec.source.path)]
     args.append("--word-timestamps" if spec.word_timestamps else "--no-word-timestamps")
     args.append("--vad" if spec.vad else "--no-vad")
+    if spec.diarization.enabled:
+        args.append("--speakers")
+        if spec.diarization.min_speakers:
+            args += ["--min-speakers", str(spec.diarization.min_speakers)]
+        if spec.diarization.max_speakers:
+            args += ["--max-speakers", str(spec.diarization.max_speakers)]
     # On a GPU node, `auto` lets the worker degrade to CPU by itself if CUDA is missing; `gpu` must not.
     device = "cpu" if placement == "cpu" else ("gpu" if spec.device == "gpu" else "auto")
     return [*args, "--device", device]

@@ -64,6 +64,23 @@ class Fallback(Model):
     )
 
 
+MAX_SPEAKERS = 20
+
+
+class Diarization(Model):
+    """Who spoke when (asr/diarization): each segment and word of the transcript gets its speaker."""
+
+    enabled: bool = Field(default=False, description="Find the speakers: A, B, ... on each segment.")
+    min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS, alias="minSpeakers")
+    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS, alias="maxSpeakers")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Diarization:
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ValueError("diarization.minSpeakers is above maxSpeakers")
+        return self
+
+
 class Quantities(Model):
     cpu: Quantity | None = None
     memory: Quantity | None = None
@@ -85,6 +102,7 @@ class TranscriptionJobSpec(Model):
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = Field(default=False, alias="wordTimestamps")
     vad: bool = Field(default=True, description="Skip silence before decoding (avoids hallucinations).")
+    diarization: Diarization = Field(default=Diarization())
     output_formats: list[OutputFormat] = Field(
         default=["json"],
         alias="outputFormats",

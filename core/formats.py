@@ -1,4 +1,6 @@
-"""Transcript writers: json, text, srt, vtt, tsv (pure functions over plain data)."""
+"""Transcript writers: json, text, srt, vtt, tsv (pure functions over plain data). A segment's `speaker`, when it has
+one, is written as `[A] ` before its text (text, srt), as a WebVTT voice span `<v A>` (vtt) and as a column (tsv,
+only in transcripts that have speakers, so that openai-whisper's three columns stay as they are otherwise)."""
 
 from __future__ import annotations
 
@@ -33,11 +35,27 @@ def _cue_text(segment: Segment) -> str:
     return " ".join(str(segment["text"]).split())
 
 
+def _speaker(segment: Segment) -> str | None:
+    speaker = segment.get("speaker")
+    return " ".join(str(speaker).split()) or None if speaker is not None else None
+
+
+def _spoken(segment: Segment) -> str:
+    """The cue text, after `[speaker] ` when the segment has one."""
+    speaker = _speaker(segment)
+    return f"[{speaker}] {_cue_text(segment)}" if speaker else _cue_text(segment)
+
+
+def _vtt_escaped(text: str) -> str:
+    """WebVTT cue text: `&`, `<` and `>` as character references (a raw `<` would open a tag)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def write_text(transcript: Mapping[str, Any]) -> str:
     segments: Sequence[Segment] = transcript["segments"]
     if not segments:
         return str(transcript.get("text", "")).strip() + "\n"
-    return "".join(_cue_text(s) + "\n" for s in segments)
+    return "".join(_spoken(s) + "\n" for s in segments)
 
 
 def write_srt(transcript: Mapping[str, Any]) -> str:
@@ -45,21 +63,31 @@ def write_srt(transcript: Mapping[str, Any]) -> str:
     for index, segment in enumerate(transcript["segments"], start=1):
         start = timestamp(segment["start"], decimal=",")
         end = timestamp(segment["end"], decimal=",")
-        cues.append(f"{index}\n{start} --> {end}\n{_cue_text(segment)}\n")
+        cues.append(f"{index}\n{start} --> {end}\n{_spoken(segment)}\n")
     return "\n".join(cues)
 
 
+def _vtt_cue(segment: Segment) -> str:
+    text = _vtt_escaped(_cue_text(segment))
+    speaker = _speaker(segment)
+    return f"<v {_vtt_escaped(speaker)}>{text}" if speaker else text
+
+
 def write_vtt(transcript: Mapping[str, Any]) -> str:
-    cues = [f"{timestamp(s['start'])} --> {timestamp(s['end'])}\n{_cue_text(s)}\n" for s in transcript["segments"]]
+    cues = [f"{timestamp(s['start'])} --> {timestamp(s['end'])}\n{_vtt_cue(s)}\n" for s in transcript["segments"]]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
 def write_tsv(transcript: Mapping[str, Any]) -> str:
-    """openai-whisper's TSV: integer milliseconds, tabs in the text replaced by spaces."""
-    rows = ["start\tend\ttext"]
-    for segment in transcript["segments"]:
+    """openai-whisper's TSV: integer milliseconds, tabs in the text replaced by spaces; a `speaker` column between
+    `end` and `text` when the transcript has speakers."""
+    segments: Sequence[Segment] = transcript["segments"]
+    with_speakers = any(_speaker(segment) for segment in segments)
+    rows = ["start\tend\tspeaker\ttext" if with_speakers else "start\tend\ttext"]
+    for segment in segments:
         text = _cue_text(segment).replace("\t", " ")
-        rows.append(f"{round(segment['start'] * 1000)}\t{round(segment['end'] * 1000)}\t{text}")
+        times = f"{round(segment['start'] * 1000)}\t{round(segment['end'] * 1000)}"
+        rows.append(f"{times}\t{_speaker(segment) or ''}\t{text}" if with_speakers else f"{times}\t{text}")
     return "\n".join(rows) + "\n"
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -46,6 +47,31 @@ class Transcription:
             Segment(float(item["start"]), float(item["end"]), str(item["text"]).strip())
             for item in self.parsed().get("segments", [])
         ]
+
+
+@dataclass(frozen=True)
+class Speakers:
+    """What `dhg transcribe --speakers` asks: find them, within bounds, naming those whose voice clips are given."""
+
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known: dict[str, Path] = field(default_factory=dict)  # name → a short clip of that person
+
+    def form(self) -> dict[str, str | list[str]]:
+        fields: dict[str, str | list[str]] = {"diarize": "true"}
+        if self.min_speakers:
+            fields["min_speakers"] = str(self.min_speakers)
+        if self.max_speakers:
+            fields["max_speakers"] = str(self.max_speakers)
+        if self.known:
+            fields["known_speaker_names[]"] = list(self.known)
+            fields["known_speaker_references[]"] = [data_url(path) for path in self.known.values()]
+        return fields
+
+
+def data_url(path: Path) -> str:
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{content_type};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 class AsrClient:
@@ -102,13 +128,17 @@ class AsrClient:
         language: str | None = None,
         job_id: uuid.UUID | None = None,
         asset_id: uuid.UUID | None = None,
+        speakers: Speakers | None = None,
     ) -> Transcription:
-        """Send one file; with `job_id` the Registry stores the result once however often it is sent."""
-        form = {"response_format": response_format}
+        """Send one file; with `job_id` the Registry stores the result once however often it is sent; with
+        `speakers`, the service says who spoke when."""
+        form: dict[str, str | list[str]] = {"response_format": response_format}
         if model:
             form["model"] = model
         if language:
             form["language"] = language
+        if speakers is not None:
+            form.update(speakers.form())
         headers = {}
         if job_id is not None:
             headers[JOB_HEADER] = str(job_id)

@@ -29,6 +29,7 @@ from registry.schemas import (
     TranscriptFormat,
     TranscriptIn,
     TranscriptOut,
+    TranscriptSpeakers,
     TranscriptSummary,
     WebhookCreated,
     WebhookIn,
@@ -190,6 +191,10 @@ class _Calls:
     @staticmethod
     def render_transcript(transcript_id: uuid.UUID, fmt: TranscriptFormat) -> _Call[str]:
         return _Call("GET", f"/v1/transcripts/{transcript_id}", lambda r: r.text, {"params": {"format": fmt}})
+
+    @staticmethod
+    def transcript_speakers(transcript_id: uuid.UUID) -> _Call[TranscriptSpeakers]:
+        return _Call("GET", f"/v1/transcripts/{transcript_id}/speakers", _model(TranscriptSpeakers))
 
     @staticmethod
     def list_transcripts(limit: int, offset: int, **filters: Any) -> _Call[Page[TranscriptSummary]]:
@@ -365,6 +370,10 @@ class RegistryClient:
     def render_transcript(self, transcript_id: uuid.UUID, fmt: TranscriptFormat) -> str:
         return self._run(_Calls.render_transcript(transcript_id, fmt))
 
+    def transcript_speakers(self, transcript_id: uuid.UUID) -> TranscriptSpeakers:
+        """Who speaks in the transcript, with their talk time."""
+        return self._run(_Calls.transcript_speakers(transcript_id))
+
     def list_transcripts(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> Page[TranscriptSummary]:
         """A page of transcripts; filters as the API's (`job_id`, `asset_id`, `language`, ...)."""
         return self._run(_Calls.list_transcripts(limit, offset, **filters))
@@ -458,6 +467,9 @@ class AsyncRegistryClient:
 
     async def render_transcript(self, transcript_id: uuid.UUID, fmt: TranscriptFormat) -> str:
         return await self._run(_Calls.render_transcript(transcript_id, fmt))
+
+    async def transcript_speakers(self, transcript_id: uuid.UUID) -> TranscriptSpeakers:
+        return await self._run(_Calls.transcript_speakers(transcript_id))
 
     async def list_transcripts(self, *, limit: int = 50, offset: int = 0, **filters: Any) -> Page[TranscriptSummary]:
         return await self._run(_Calls.list_transcripts(limit, offset, **filters))

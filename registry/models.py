@@ -152,6 +152,7 @@ class Segment(Base):
     words: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     avg_logprob: Mapped[float | None] = mapped_column(Double)
     no_speech_prob: Mapped[float | None] = mapped_column(Double)
+    speaker: Mapped[str | None] = mapped_column(Text)
     tsv: Mapped[Any] = mapped_column(TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True))
     embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
     created_at: Mapped[datetime] = _created_at()

@@ -30,6 +30,14 @@ MAX_SEGMENTS = 100_000
 MAX_SECONDS = 1e7  # a time or duration in a transcript: about 115 days (beyond it, a value no recording has)
 MAX_INT4 = 2**31 - 1  # the Registry's integer columns
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+Speaker = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="Who speaks (diarization): `A`, `B`, ... or a known speaker's name.",
+    ),
+]
 
 
 class Model(BaseModel):
@@ -80,6 +88,7 @@ class Word(Model):
     end: Seconds
     word: str
     probability: float | None = Field(default=None, ge=0, le=1)
+    speaker: Speaker | None = None
 
 
 class SegmentIn(Model):
@@ -89,6 +98,7 @@ class SegmentIn(Model):
     words: list[Word] | None = None
     avg_logprob: float | None = None
     no_speech_prob: float | None = Field(default=None, ge=0, le=1)
+    speaker: Speaker | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> SegmentIn:
@@ -217,7 +227,20 @@ class SearchHit(Model):
     end: float
     text: str
     language: str | None
+    speaker: str | None = None
     score: float = Field(description="Cosine similarity (semantic) or ts_rank_cd (fulltext); higher is closer.")
+
+
+class SpeakerTalk(Model):
+    speaker: str
+    talk_seconds: float = Field(description="The length of the speaker's segments, summed.")
+    segments: int
+    first_start: float = Field(description="When the speaker first speaks (seconds).")
+
+
+class TranscriptSpeakers(Model):
+    transcript_id: uuid.UUID
+    items: list[SpeakerTalk] = Field(description="Speakers by talk time, most first.")
 
 
 class SearchResult(Model):

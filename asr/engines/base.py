@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -24,12 +24,25 @@ LOG_PROB_THRESHOLD = -1.0
 NO_SPEECH_THRESHOLD = 0.6
 
 
+def _plain_floats(instance: object, *names: str) -> None:
+    """Engines hand over NumPy floats (faster-whisper's word times): kept as Python floats, which every JSON encoder
+    takes (orjson refuses NumPy's)."""
+    for name in names:
+        value = getattr(instance, name)
+        if value is not None and type(value) is not float:
+            object.__setattr__(instance, name, float(value))
+
+
 @dataclass(frozen=True)
 class Word:
     start: float
     end: float
     word: str
     probability: float
+    speaker: str | None = None
+
+    def __post_init__(self) -> None:
+        _plain_floats(self, "start", "end", "probability")
 
 
 @dataclass(frozen=True)
@@ -42,19 +55,16 @@ class Segment:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     temperature: float | None = None
+    speaker: str | None = None  # set by diarization (asr/diarization)
+
+    def __post_init__(self) -> None:
+        _plain_floats(self, "start", "end", "avg_logprob", "no_speech_prob", "compression_ratio", "temperature")
 
     def shifted(self, offset: float) -> Segment:
         """The same segment `offset` seconds later (for chunks of long audio)."""
-        words = tuple(Word(w.start + offset, w.end + offset, w.word, w.probability) for w in self.words or ())
-        return Segment(
-            self.start + offset,
-            self.end + offset,
-            self.text,
-            words if self.words is not None else None,
-            self.avg_logprob,
-            self.no_speech_prob,
-            self.compression_ratio,
-            self.temperature,
+        words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in self.words or ())
+        return replace(
+            self, start=self.start + offset, end=self.end + offset, words=words if self.words is not None else None
         )
 
 

@@ -12,13 +12,17 @@ The routes read the form and headers, call the TranscriptionService (asr/service
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from asr import responses, transcribe
+from asr import known_speakers, responses, transcribe
 from asr.deps import ApiKey, ServiceDep
+from asr.diarization import DiarizationOptions
+from asr.diarization.clustering import MAX_SPEAKERS
 from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task
 from asr.errors import InvalidRequest
 from asr.jobs import Job, Spec
@@ -87,6 +91,38 @@ async def _answer(
     return _render(result, spec, spec.response_format, headers)
 
 
+def _diarization(task: Task, response_format: ResponseFormat, speakers: Speakers | None) -> DiarizationOptions | None:
+    """Speakers are found when diarized_json, known speakers or a speaker count is asked for."""
+    asked = response_format == "diarized_json" or (speakers is not None and speakers.asked)
+    if not asked:
+        return None
+    if task != "transcribe":
+        raise InvalidRequest("speakers (diarized_json, known speakers) are found for transcriptions only")
+    speakers = speakers or Speakers()
+    if speakers.min_speakers and speakers.max_speakers and speakers.min_speakers > speakers.max_speakers:
+        raise InvalidRequest("min_speakers is above max_speakers")
+    return DiarizationOptions(
+        min_speakers=speakers.min_speakers or 1,
+        max_speakers=speakers.max_speakers or MAX_SPEAKERS,
+        known_speakers=known_speakers.parse(speakers.names, speakers.references),
+    )
+
+
+@dataclass(frozen=True)
+class Speakers:
+    """What the request says about its speakers (OpenAI's known speakers, our speaker count bounds)."""
+
+    names: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    diarize: bool = False
+
+    @property
+    def asked(self) -> bool:
+        return bool(self.diarize or self.names or self.references or self.min_speakers or self.max_speakers)
+
+
 def _spec(
     settings: Settings,
     task: Task,
@@ -98,11 +134,13 @@ def _spec(
     granularities: list[Granularity],
     job_id: str | None,
     asset_id: str | None,
+    speakers: Speakers | None = None,
 ) -> Spec:
     try:
         code = language_code(language)
     except ValueError as error:
         raise InvalidRequest(str(error)) from error
+    diarization = _diarization(task, response_format, speakers)
     return Spec(
         task=task,
         model=model,
@@ -113,12 +151,14 @@ def _spec(
             temperature=temperatures(temperature),
             beam_size=settings.beam_size,
             batch_size=settings.batch_size,
-            word_timestamps="word" in granularities,
+            # With speakers, words place the speaker changes inside a segment (asr/diarization/speakers.py).
+            word_timestamps="word" in granularities or diarization is not None,
         ),
         response_format=response_format,
         granularities=frozenset(granularities),
         job_id=_uuid_header(job_id, JOB_HEADER) or uuid.uuid4(),
         asset_id=_uuid_header(asset_id, ASSET_HEADER),
+        diarization=diarization,
     )
 
 
@@ -130,6 +170,24 @@ TemperatureField = Annotated[float, Form(ge=0.0, le=1.0)]
 StreamField = Annotated[bool, Form(description="Send segments as server-sent events while they are decoded.")]
 JobHeader = Annotated[str | None, Header(alias=JOB_HEADER, description="Idempotency key for the Registry.")]
 AssetHeader = Annotated[str | None, Header(alias=ASSET_HEADER, description="The Registry asset this audio is.")]
+KnownNamesField = Annotated[
+    list[str],
+    Form(
+        alias="known_speaker_names[]",
+        description="Up to 4 names of people who may speak, each with a clip in known_speaker_references[].",
+    ),
+]
+KnownReferencesField = Annotated[
+    list[str],
+    Form(
+        alias="known_speaker_references[]",
+        description="For each known speaker, 1-30 s of their voice as a data URL (data:audio/wav;base64,...).",
+    ),
+]
+SpeakerCountField = Annotated[
+    int | None,
+    Form(ge=1, le=MAX_SPEAKERS, description="Bounds on the number of speakers (speakers are found when given)."),
+]
 PreferHeader = Annotated[
     str | None, Header(alias="Prefer", description="`respond-async`: answer 202 with a job to poll (RFC 7240).")
 ]
@@ -148,22 +206,34 @@ async def create_transcription(
     temperature: TemperatureField = 0.0,
     timestamp_granularities: GranularityField = [],  # noqa: B006
     stream: StreamField = False,
+    known_speaker_names: KnownNamesField = [],  # noqa: B006
+    known_speaker_references: KnownReferencesField = [],  # noqa: B006
+    min_speakers: SpeakerCountField = None,
+    max_speakers: SpeakerCountField = None,
+    diarize: Annotated[
+        bool, Form(description="Find the speakers whatever the response_format (diarized_json always does).")
+    ] = False,
     job_id: JobHeader = None,
     asset_id: AssetHeader = None,
     prefer: PreferHeader = None,
 ) -> Response:
-    """Transcribe audio into text in its own language (OpenAI-compatible)."""
-    spec = _spec(
-        service.settings,
-        "transcribe",
-        model,
-        language,
-        prompt,
-        temperature,
-        response_format,
-        timestamp_granularities,
-        job_id,
-        asset_id,
+    """Transcribe audio into text in its own language (OpenAI-compatible); `diarized_json`, known speakers or a
+    speaker count also say who spoke when."""
+    speakers = Speakers(known_speaker_names, known_speaker_references, min_speakers, max_speakers, diarize)
+    spec = await anyio.to_thread.run_sync(  # known speakers' clips are decoded here
+        lambda: _spec(
+            service.settings,
+            "transcribe",
+            model,
+            language,
+            prompt,
+            temperature,
+            response_format,
+            timestamp_granularities,
+            job_id,
+            asset_id,
+            speakers,
+        )
     )
     return await _answer(request, service, file, spec, stream=stream, prefer=prefer)
 

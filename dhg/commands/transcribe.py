@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dhg.api import one_line_errors
-from dhg.asr_client import AsrClient, Transcription
+from dhg.asr_client import AsrClient, Speakers, Transcription
 from dhg.commands.options import (
     AsrUrlOption,
     DataDirOption,
@@ -39,6 +39,7 @@ class OutputFormat(StrEnum):
     srt = "srt"
     vtt = "vtt"
     verbose_json = "verbose_json"
+    diarized_json = "diarized_json"
 
 
 EXTENSIONS = {
@@ -47,6 +48,7 @@ EXTENSIONS = {
     OutputFormat.srt: "srt",
     OutputFormat.vtt: "vtt",
     OutputFormat.verbose_json: "verbose.json",
+    OutputFormat.diarized_json: "diarized.json",
 }
 
 
@@ -127,6 +129,22 @@ def _emit(transcription: Transcription, source: Path, output_dir: Path | None, f
     typer.echo(body, nl=False)
 
 
+def _speakers(asked: bool, low: int | None, high: int | None, known: list[str] | None) -> Speakers | None:
+    """The speakers to ask the service for, or None; a one-line error for a bad NAME=CLIP."""
+    if not (asked or low or high or known):
+        return None
+    clips: dict[str, Path] = {}
+    for item in known or []:
+        name, separator, clip = item.partition("=")
+        if not separator or not name.strip() or not clip:
+            raise DhgError(f"--speaker takes NAME=CLIP (a name and an audio file), not {item!r}")
+        path = Path(clip).expanduser()
+        if not path.is_file():
+            raise DhgError(f"--speaker {name.strip()}: no such file: {path}")
+        clips[name.strip()] = path
+    return Speakers(low, high, clips)
+
+
 def transcribe(
     files: Annotated[
         list[Path], typer.Argument(metavar="FILE...", help="Audio or video files (anything FFmpeg decodes).")
@@ -154,6 +172,28 @@ def transcribe(
         bool,
         typer.Option("--no-store", help="Do not upload the files as Registry assets first (to link the transcripts)."),
     ] = False,
+    speakers: Annotated[
+        bool,
+        typer.Option(
+            "--speakers",
+            help="Say who spoke when: [A], [B], ... before each line (speaker labels in every format).",
+        ),
+    ] = False,
+    min_speakers: Annotated[
+        int | None, typer.Option(min=1, max=20, help="At least this many speakers (implies --speakers).")
+    ] = None,
+    max_speakers: Annotated[
+        int | None, typer.Option(min=1, max=20, help="At most this many speakers (implies --speakers).")
+    ] = None,
+    speaker: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=CLIP",
+            help="A known speaker and 1-30 s of their voice (a file): their lines are labelled NAME. Repeatable, "
+            "up to 4 (implies --speakers).",
+            show_default=False,
+        ),
+    ] = None,
     asr_url: AsrUrlOption = None,
     data_dir: DataDirOption = None,
     registry_url: RegistryUrlOption = None,
@@ -161,6 +201,7 @@ def transcribe(
 ) -> None:
     """Transcribe files with the ASR service; each is stored in the Registry as an asset first when it answers."""
     _check_files(files, output_dir, output_format)
+    wanted = _speakers(speakers or output_format == OutputFormat.diarized_json, min_speakers, max_speakers, speaker)
     target = resolve_target(data_dir=data_dir, registry_url=registry_url, token=token, token_required=False)
     asr = AsrClient(
         resolve_asr_url(asr_url, target.data_dir),
@@ -184,6 +225,7 @@ def transcribe(
                         model=model,
                         language=language,
                         asset_id=asset_id,
+                        speakers=wanted,
                     )
                 except DhgError as error:
                     raise DhgError(f"{path}: {error}") from error

@@ -33,6 +33,9 @@ async def search_segments(
     language: Annotated[str | None, Query(max_length=32)] = None,
     transcript_id: uuid.UUID | None = None,
     asset_id: uuid.UUID | None = None,
+    speaker: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Only this speaker's segments.")
+    ] = None,
     min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
 ) -> SearchResult:
     """Segments closest to `q`, best first, each with its score and time span."""
@@ -44,7 +47,7 @@ async def search_segments(
                 retry_after=MODEL_LOADING_RETRY_SECONDS,
             )
         raise Unavailable("Semantic search is unavailable: the embedding model is not loaded. Use mode=fulltext.")
-    filters = search.Filters(language=language, transcript_id=transcript_id, asset_id=asset_id)
+    filters = search.Filters(language=language, transcript_id=transcript_id, asset_id=asset_id, speaker=speaker)
     if mode != "fulltext" and embedder is not None:
         vector = (await asyncio.to_thread(embedder.encode, [q]))[0]
         async with session.begin():

@@ -13,7 +13,15 @@ from registry import metrics
 from registry.batching import PushBatcher, WriteAlone
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
 from registry.errors import Conflict, InvalidRequest, NotFound
-from registry.schemas import Page, TranscriptFormat, TranscriptIn, TranscriptOut, TranscriptSummary
+from registry.schemas import (
+    Page,
+    SpeakerTalk,
+    TranscriptFormat,
+    TranscriptIn,
+    TranscriptOut,
+    TranscriptSpeakers,
+    TranscriptSummary,
+)
 from registry.store import events, transcripts
 
 router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])
@@ -130,6 +138,16 @@ async def get_transcript(
         raise NotFound(f"No transcript {transcript_id}.")
     rendered, media_type = formats.render(stored, format)
     return Response(rendered, media_type=media_type)  # type: ignore[return-value]
+
+
+@router.get("/{transcript_id}/speakers", name="transcript.speakers")
+async def get_speakers(transcript_id: uuid.UUID, session: SessionDep, who: ReadAccess) -> TranscriptSpeakers:
+    """Who speaks in the transcript, with their talk time, most first (empty when it was not diarized)."""
+    async with session.begin():
+        rows = await transcripts.speakers(session, transcript_id=transcript_id)
+    if rows is None:
+        raise NotFound(f"No transcript {transcript_id}.")
+    return TranscriptSpeakers(transcript_id=transcript_id, items=[SpeakerTalk.model_validate(r) for r in rows])
 
 
 async def read_json(state: Any, transcript_id: uuid.UUID) -> Response:

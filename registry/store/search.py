@@ -21,6 +21,7 @@ HIT_COLUMNS = [
     Segment.end,
     Segment.text,
     Transcript.language,
+    Segment.speaker,
 ]
 
 
@@ -29,6 +30,7 @@ class Filters:
     language: str | None = None
     transcript_id: uuid.UUID | None = None
     asset_id: uuid.UUID | None = None
+    speaker: str | None = None
 
     def conditions(self) -> list[Any]:
         conditions: list[Any] = []
@@ -38,6 +40,8 @@ class Filters:
             conditions.append(Segment.transcript_id == self.transcript_id)
         if self.asset_id:
             conditions.append(Transcript.asset_id == self.asset_id)
+        if self.speaker:
+            conditions.append(Segment.speaker == self.speaker)
         return conditions
 
 

@@ -28,6 +28,7 @@ SEGMENT_COLUMNS = [
     Segment.words,
     Segment.avg_logprob,
     Segment.no_speech_prob,
+    Segment.speaker,
 ]
 
 
@@ -82,9 +83,10 @@ WITH chk AS (
     ON CONFLICT (job_id) DO NOTHING
     RETURNING id, job_id, asset_id, created_at
 ), s AS (
-    INSERT INTO segments (transcript_id, position, start, "end", text, words, avg_logprob, no_speech_prob)
+    INSERT INTO segments (transcript_id, position, start, "end", text, words, avg_logprob, no_speech_prob, speaker)
     SELECT t.id, e.ord - 1, (e.seg->>'start')::float8, (e.seg->>'end')::float8, e.seg->>'text',
-           NULLIF(e.seg->'words', 'null'::jsonb), (e.seg->>'avg_logprob')::float8, (e.seg->>'no_speech_prob')::float8
+           NULLIF(e.seg->'words', 'null'::jsonb), (e.seg->>'avg_logprob')::float8, (e.seg->>'no_speech_prob')::float8,
+           e.seg->>'speaker'
     FROM t, jsonb_array_elements(%(segments)s::jsonb) WITH ORDINALITY AS e(seg, ord)
     RETURNING id, position
 ), j AS (
@@ -109,6 +111,16 @@ FROM chk LEFT JOIN t ON true
 """
 
 
+def _without_unset_word_speakers(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Words keep a `speaker` key only when they have one: transcripts without speakers store (and answer) their words
+    as before, and a long transcript's JSONB holds no `"speaker": null` per word."""
+    for segment in segments:
+        for word in segment.get("words") or ():
+            if word.get("speaker") is None:
+                word.pop("speaker", None)
+    return segments
+
+
 class _Statement(NamedTuple):
     params: dict[str, Any]
     columns: dict[str, Any]  # the values the answer is built from
@@ -117,7 +129,7 @@ class _Statement(NamedTuple):
 
 def _statement(body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str) -> _Statement:
     columns = _columns(body)
-    segments = _SEGMENTS.dump_python(body.segments)
+    segments = _without_unset_word_speakers(_SEGMENTS.dump_python(body.segments))
     params = {
         **columns,
         "timings": Jsonb(body.timings),
@@ -302,6 +314,25 @@ async def list_page(
         .offset(offset)
     )
     return [dict(r) for r in rows.mappings()], total
+
+
+async def speakers(session: AsyncSession, *, transcript_id: uuid.UUID) -> list[dict[str, Any]] | None:
+    """Each speaker of a transcript with their talk time, segment count and first words' time, most talk first;
+    None when there is no such transcript."""
+    if await session.scalar(select(Transcript.id).where(Transcript.id == transcript_id)) is None:
+        return None
+    rows = await session.execute(
+        select(
+            Segment.speaker,
+            func.sum(Segment.end - Segment.start).label("talk_seconds"),
+            func.count().label("segments"),
+            func.min(Segment.start).label("first_start"),
+        )
+        .where(Segment.transcript_id == transcript_id, Segment.speaker.is_not(None))
+        .group_by(Segment.speaker)
+        .order_by(func.sum(Segment.end - Segment.start).desc(), Segment.speaker)
+    )
+    return [dict(row) for row in rows.mappings()]
 
 
 async def remove(session: AsyncSession, *, transcript_id: uuid.UUID) -> uuid.UUID | None:

@@ -359,6 +359,7 @@ async function showSearch(params) {
   const q = params.get("q") || "";
   const mode = params.get("mode") || "auto";
   const language = params.get("language") || "";
+  const speaker = params.get("speaker") || "";
   const modes = [
     ["auto", "Best available"],
     ["semantic", "By meaning (semantic)"],
@@ -369,6 +370,7 @@ async function showSearch(params) {
       field("q", "Search for", h("input", { type: "search", value: q, required: true, autocomplete: "off" }), true),
       field("mode", "Kind of search", h("select", {}, modes.map(([value, text]) => h("option", { value, selected: value === mode }, text)))),
       field("language", "Language", h("input", { type: "text", value: language, placeholder: "any", autocomplete: "off" })),
+      field("speaker", "Speaker", h("input", { type: "text", value: speaker, placeholder: "anyone", autocomplete: "off" })),
     ],
     (values) => navigate(["search"], values),
   );
@@ -380,7 +382,7 @@ async function showSearch(params) {
   }
   let found;
   try {
-    found = await getJson("v1/search", { q, mode, language, limit: 50 });
+    found = await getJson("v1/search", { q, mode, language, speaker, limit: 50 });
   } catch (error) {
     if (error instanceof ApiError && error.status === 503) {
       results.append(h("h2", { id: "results-title" }, "Not available yet"), h("p", { class: "notice", role: "alert" }, error.message));
@@ -405,6 +407,7 @@ async function showSearch(params) {
                 "div",
                 { class: "hit-meta" },
                 `${assets[index]?.filename || `Transcript ${shortId(hit.transcript_id)}`} at ${clock(hit.start)}`,
+                hit.speaker ? ` · ${hit.speaker}` : "",
                 ` · score ${hit.score.toFixed(3)}`,
                 hit.language ? ` · ${hit.language}` : "",
               ),
@@ -479,7 +482,10 @@ async function showJob(id) {
 // ---- one transcript: the audio, the segments, the downloads ----
 
 async function showTranscript(id, params) {
-  const transcript = await getJson(`v1/transcripts/${encodeURIComponent(id)}`);
+  const [transcript, speakers] = await Promise.all([
+    getJson(`v1/transcripts/${encodeURIComponent(id)}`),
+    getJson(`v1/transcripts/${encodeURIComponent(id)}/speakers`),
+  ]);
   const found = await asset(transcript.asset_id);
   const name = transcriptName(transcript, found);
   const segments = transcript.segments;
@@ -568,6 +574,10 @@ async function showTranscript(id, params) {
     ["Created", when(transcript.created_at)],
     ["Job", h("a", { href: link(["jobs", transcript.job_id]) }, shortId(transcript.job_id))],
   ];
+  if (speakers.items.length) {
+    const talk = speakers.items.map((item) => `${item.speaker} ${duration(item.talk_seconds)}`).join(", ");
+    facts.splice(1, 0, ["Speakers", talk]);
+  }
   main.replaceChildren(
     heading(name),
     h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),

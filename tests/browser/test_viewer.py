@@ -239,3 +239,22 @@ def test_every_view_has_no_serious_accessibility_violation(
             if viewport == PHONE:
                 current.screenshot(f"viewer-{name}-{width}")
         current.assert_offline_clean()
+
+
+def test_speakers_are_shown_with_their_talk_time(
+    viewer: Visit, stack: ServingStack, viewer_token: str, admin: httpx.Client
+) -> None:
+    segments = [
+        {"start": 0.0, "end": 4.0, "text": "Shall we start with the budget?", "speaker": "Alice"},
+        {"start": 4.5, "end": 6.0, "text": "Yes, the budget first.", "speaker": "B"},
+    ]
+    body = {"job_id": str(uuid.uuid4()), "language": "en", "segments": segments}
+    pushed = admin.post("/v1/transcripts", json=body).raise_for_status().json()
+    page = viewer.page
+    sign_in(page, stack.url, viewer_token)
+    page.goto(f"{stack.url}/ui/#/transcripts/{pushed['id']}")
+    expect(page.locator("dl.facts")).to_contain_text("Alice 0:04, B 0:01")
+    expect(page.locator("button.segment .speaker")).to_have_text(["Alice", "B"])
+    page.goto(f"{stack.url}/ui/#/search?q=budget&mode=fulltext&speaker=B")
+    expect(page.locator("ol.hits li")).to_have_count(1)
+    expect(page.locator("ol.hits .hit-meta")).to_contain_text("B")

@@ -80,6 +80,8 @@ def test_the_crd_defaults_are_the_model_defaults():
         ({"source": {"path": "/x"}, "language": "English"}, "English"),
         ({"source": {"path": "/x"}, "outputFormats": []}, "[]"),
         ({"source": {"path": "/x"}, "resources": {"limits": {"memory": "lots"}}}, "lots"),
+        ({"source": {"path": "/x"}, "diarization": {"enabled": True, "minSpeakers": 3, "maxSpeakers": 2}}, "above"),
+        ({"source": {"path": "/x"}, "diarization": {"maxSpeakers": 21}}, "21"),
     ],
 )
 def test_bad_specs_are_refused_by_both(spec, needle):

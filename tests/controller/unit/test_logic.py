@@ -7,7 +7,7 @@ import yaml
 
 from controller import conditions, manifests, policy
 from controller.conditions import Change
-from controller.model import TranscriptionJob
+from controller.model import Diarization, TranscriptionJob
 from core.worker import WorkerSummary
 from tests.controller.schema import EXAMPLES
 
@@ -146,6 +146,14 @@ def test_the_cpu_job_has_no_gpu_and_applies_resource_overrides_and_the_data_volu
     assert container["args"][-2:] == ["--device", "cpu"]
     assert manifest["metadata"]["labels"]["factory.dhg.ai/attempt"] == "2"
     assert pod["serviceAccountName"] == "asr"
+
+
+def test_diarization_reaches_the_worker_s_arguments():
+    job = example("cpu.yaml")
+    assert "--speakers" not in manifests.worker_args(job, "cpu")
+    spec = job.spec.model_copy(update={"diarization": Diarization(enabled=True, min_speakers=2, max_speakers=4)})
+    args = manifests.worker_args(job.model_copy(update={"spec": spec}), "cpu")
+    assert args[args.index("--speakers") :][:5] == ["--speakers", "--min-speakers", "2", "--max-speakers", "4"]
 
 
 def test_auto_on_a_gpu_node_lets_the_worker_degrade_and_long_names_fit():

@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asr.diarization import evaluation
 from asr.evaluation import word_error_rate
 from dhg.datadir import read_state
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, sample_job_id
+from tests.asr.integration.test_service import wav_bytes
 from tests.dhg.integration.conftest import FirstRun, ServingStack
 from tests.dhg.runner import (
     MAX_WORD_ERROR_RATE,
@@ -98,6 +100,38 @@ def test_transcribe_writes_srt_files_to_the_output_dir(serving_stack: ServingSta
     assert result.stdout.strip() == str(written)
     srt = written.read_text()
     assert srt.startswith("1\n00:00:00,000 --> 00:00:0") and "Dashwood" in srt
+
+
+def test_transcribe_with_speakers_labels_each_line_and_names_known_voices(
+    serving_stack: ServingStack, tmp_path: Path
+) -> None:
+    """`dhg transcribe --speakers` on two voices (flite's, mixed by the evaluation set's generator): [A] and [B]
+    lines; `--speaker NAME=CLIP` puts the names on; the stored transcript lists both speakers."""
+    voices = {voice.name: voice for voice in evaluation.voices()}
+    awb, slt = voices["flite-awb"].utterances(), voices["flite-slt"].utterances()
+    talk = evaluation.converse("talk", [("awb", awb[:8]), ("slt", slt[:8])], seconds=30, seed=5, overlap_chance=0)
+    audio, alan, sarah = tmp_path / "talk.wav", tmp_path / "alan.wav", tmp_path / "sarah.wav"
+    for path, samples in ((audio, talk.audio), (alan, awb[10]), (sarah, slt[10])):
+        path.write_bytes(wav_bytes(samples))
+    where = ("--data-dir", str(serving_stack.data_dir.root))
+    labelled = run_dhg("transcribe", audio, "--speakers", *where)
+    assert labelled.returncode == 0, labelled.stdout + labelled.stderr
+    lines = labelled.stdout.splitlines()
+    assert {line[:4] for line in lines} == {"[A] ", "[B] "} and lines[0].startswith("[A] "), labelled.stdout
+    named = run_dhg("transcribe", audio, "--speaker", f"Alan={alan}", "--speaker", f"Sarah={sarah}", *where)
+    assert named.returncode == 0, named.stdout + named.stderr
+    assert {line.split("]")[0] for line in named.stdout.splitlines()} == {"[Alan", "[Sarah"}, named.stdout
+    assert_one_line_error(run_dhg("transcribe", audio, "--speaker", "Alan", *where), "NAME=CLIP")
+    token = serving_stack.admin_token
+    with httpx.Client(base_url=serving_stack.url, headers={"Authorization": f"Bearer {token}"}) as registry:
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+        words = "report or meet or weather or deadline or brother or figures or trip or client"
+        query = {"q": words, "mode": "fulltext", "speaker": "Alan"}
+        while not (found := registry.get("/v1/search", params=query).json()["items"]):
+            assert time.monotonic() < deadline, "the named transcript never reached the Registry"
+            time.sleep(0.2)
+        stored = registry.get(f"/v1/transcripts/{found[0]['transcript_id']}/speakers").json()["items"]
+    assert {item["speaker"] for item in stored} == {"Alan", "Sarah"}
 
 
 def test_transcribe_refuses_a_file_that_is_not_audio_in_one_line(serving_stack: ServingStack, tmp_path: Path) -> None:

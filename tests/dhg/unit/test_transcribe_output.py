@@ -17,6 +17,7 @@ def test_each_format_writes_stem_dot_extension() -> None:
         OutputFormat.srt: "talk.final.srt",
         OutputFormat.vtt: "talk.final.vtt",
         OutputFormat.verbose_json: "talk.final.verbose.json",
+        OutputFormat.diarized_json: "talk.final.diarized.json",
     }
 
 
