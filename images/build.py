@@ -60,6 +60,7 @@ class Image:
     python: str = "3.11"  # the wheelhouse's Python (the base image's)
     local: bool = True  # buildable from the local Debian base
     pins: tuple[str, ...] = ()  # requirements pinned in the wheelhouse (torch: any other downloads gigabytes)
+    no_deps: tuple[str, ...] = ()  # wheels added without their requirements (the Dockerfile's NO_DEPS_PACKAGES)
 
     @property
     def dockerfile(self) -> Path:
@@ -74,7 +75,7 @@ IMAGES = {
     for image in (
         Image("registry", "factory-registry", "registry", 300),
         Image("controller", "factory-controller", "controller", 250),
-        Image("asr", "factory-asr", "asr", 900),
+        Image("asr", "factory-asr", "diarization", 900, no_deps=("resemblyzer==0.1.4",)),
         Image(
             "registry-embeddings",
             "factory-registry",
@@ -84,7 +85,16 @@ IMAGES = {
             folder="registry",
             pins=("torch==2.13.0",),
         ),
-        Image("asr-cuda", "factory-asr", "asr", None, suffix="-cuda", python="3.12", local=False),
+        Image(
+            "asr-cuda",
+            "factory-asr",
+            "diarization",
+            None,
+            suffix="-cuda",
+            python="3.12",
+            local=False,
+            no_deps=("resemblyzer==0.1.4",),
+        ),
     )
 }
 DEFAULT_IMAGES = ("registry", "registry-embeddings", "controller", "asr")  # every image the chart runs on CPU
@@ -206,7 +216,8 @@ def wheelhouse_key(image: Image) -> str:
             for requirement in optional[extra]:
                 if match := SELF_REFERENCE.match(requirement):
                     pending += match.group(1).split(",")
-    facts = [project["dependencies"], {extra: optional[extra] for extra in sorted(extras)}, image.pins, image.python]
+    optional_facts = {extra: optional[extra] for extra in sorted(extras)}
+    facts = [project["dependencies"], optional_facts, image.pins, image.no_deps, image.python]
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -220,8 +231,8 @@ def wheelhouse(image: Image, wheel: Path, cache: Path = CACHE) -> Path:
         folder.mkdir(parents=True)
         requirement = f"{wheel}[{image.extras}]"
         pip = [sys.executable, "-m", "pip"]
-        if image.pins:
-            run([*pip, "wheel", "-q", "--no-deps", "--wheel-dir", str(folder), *image.pins])
+        if image.pins or image.no_deps:  # pure-Python or pinned wheels: the same file for every Python here
+            run([*pip, "wheel", "-q", "--no-deps", "--wheel-dir", str(folder), *image.pins, *image.no_deps])
         constraints = folder / ".constraints.txt"
         constraints.write_text("".join(f"{pin}\n" for pin in image.pins))
         if image.python == f"{sys.version_info.major}.{sys.version_info.minor}":

@@ -193,18 +193,19 @@ class VoiceEncoder:
         return np.concatenate(out) if out else np.zeros((0, HIDDEN), np.float32)
 
     def _embed_batch(self, mels: Floats) -> Floats:
+        """Each step computes [input, hidden] @ [W_ih; W_hh] at once, in buffers made once per layer."""
         sequence = np.ascontiguousarray(mels.transpose(1, 0, 2))  # time-major: each step's rows are contiguous
-        steps, count = sequence.shape[:2]
-        hidden = np.zeros((count, HIDDEN), np.float32)
+        steps, count, width = sequence.shape
         for input_weights, hidden_weights, bias in self.layers:
-            inputs = sequence @ input_weights + bias  # every step's input projection at once
+            weights = np.vstack([input_weights, hidden_weights])
+            step_input = np.zeros((count, width + HIDDEN), np.float32)  # [x_t, h_{t-1}]
             outputs = np.empty((steps, count, HIDDEN), np.float32)
-            hidden = np.zeros((count, HIDDEN), np.float32)
             cell = np.zeros((count, HIDDEN), np.float32)
             gates = np.empty((count, 4 * HIDDEN), np.float32)
             for step in range(steps):
-                np.matmul(hidden, hidden_weights, out=gates)
-                gates += inputs[step]
+                step_input[:, :width] = sequence[step]
+                np.matmul(step_input, weights, out=gates)
+                gates += bias
                 np.tanh(gates, out=gates)
                 sigmoids = gates[:, : 3 * HIDDEN]
                 sigmoids *= 0.5
@@ -212,9 +213,9 @@ class VoiceEncoder:
                 cell *= gates[:, HIDDEN : 2 * HIDDEN]
                 cell += gates[:, :HIDDEN] * gates[:, 3 * HIDDEN :]
                 np.multiply(gates[:, 2 * HIDDEN : 3 * HIDDEN], np.tanh(cell), out=outputs[step])
-                hidden = outputs[step]
-            sequence = outputs
-        raw: Floats = np.maximum(hidden @ self.projection + self.projection_bias, 0).astype(np.float32)
+                step_input[:, width:] = outputs[step]
+            sequence, width = outputs, HIDDEN
+        raw: Floats = np.maximum(sequence[-1] @ self.projection + self.projection_bias, 0).astype(np.float32)
         normed: Floats = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
         return normed
 

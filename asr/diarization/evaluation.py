@@ -1,11 +1,13 @@
 """The diarization evaluation set: conversations of 2-4 speakers, 1-5 minutes long, mixed from recordings of distinct
 people and distinct synthetic voices with pauses and short overlaps, each with its reference RTTM; and the
-diarization error rate, computed by pyannote.metrics. Used by the diarization tests and `bench/asr/diarization.py`.
+diarization error rate, computed by pyannote.metrics. Used by the diarization tests and `bench/diarization`.
 
-Every source installs offline: real people from Debian's pocketsphinx-testdata (a LibriVox reader, the "cards"
-reader, the reader of its command phrases) and alsa-utils (the voice of its speaker-test samples), plus the bundled
-LibriVox sample; synthetic voices from flite (kal, awb, rms, slt: voices built from recordings of four people) and
-espeak-ng (its voices and variants)."""
+Every source installs offline from Debian's packages. Real people: pocketsphinx-testdata (a LibriVox reader, with the
+bundled sample; the "cards" reader), alsa-utils (the voice of its speaker-test samples), asterisk-core-sounds-
+{en,fr,it}-wav (the prompts of Allison Smith, June Wallack and Carlo Flora: 8 kHz telephone speech) and
+codec2-examples (ve9qrp, a radio amateur's recording); pocketsphinx's command phrases are left out, as nothing says
+they are one person. Synthetic voices: flite (kal, awb, rms, slt: voices built from recordings of four people) and
+one espeak-ng voice (its variants are one voice to a speaker encoder)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from numpy.typing import NDArray
 SAMPLE_RATE = 16_000
 POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")  # Debian: pocketsphinx-testdata
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")  # Debian: alsa-utils
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")  # Debian: asterisk-core-sounds-{en,fr,it}-wav
+CODEC2_SAMPLES = Path("/usr/share/codec2/wav")  # Debian: codec2-examples
+PROMPTS_PER_VOICE = 40  # prompts of 2-8 s taken from each Asterisk voice, in name order
 BUNDLED_SAMPLE = Path(__file__).resolve().parents[2] / "dhg" / "samples" / "sense-and-sensibility.opus"
 TARGET_RMS = 0.05  # every utterance at the same loudness (about -26 dBFS)
 TRIM_BELOW = 0.02  # of an utterance's peak frame energy: silence trimmed off its ends
@@ -156,6 +161,22 @@ def _split_long(loader: Callable[[], list[Audio]], seconds: float = 4.0) -> Call
     return utterances
 
 
+def _prompts(folder: Path) -> Callable[[], list[Audio]]:
+    """Up to PROMPTS_PER_VOICE of an Asterisk voice's prompts that last 2-8 s."""
+
+    def utterances() -> list[Audio]:
+        found: list[Audio] = []
+        for path in sorted(folder.glob("*.wav")):
+            audio = trimmed(decode(path))
+            if 2 * SAMPLE_RATE <= len(audio) <= 8 * SAMPLE_RATE:
+                found.append(audio)
+            if len(found) == PROMPTS_PER_VOICE:
+                break
+        return found
+
+    return utterances
+
+
 def voices() -> list[Voice]:
     """Every speaker the set draws from (real people first)."""
     librivox = sorted((POCKETSPHINX / "librivox").glob("*.wav"))
@@ -163,24 +184,25 @@ def voices() -> list[Voice]:
     return [
         Voice("librivox-reader", True, _split_long(_files(*librivox, BUNDLED_SAMPLE))),
         Voice("cards-reader", True, _files(*sorted((POCKETSPHINX / "cards").glob("*.wav")))),
-        Voice(
-            "command-reader",
-            True,
-            _files(*(POCKETSPHINX / f"{name}.raw" for name in ("goforward", "numbers", "something")), raw=True),
-        ),
         Voice("alsa-voice", True, _files(*alsa)),
+        Voice("asterisk-allison", True, _prompts(ASTERISK_SOUNDS / "en_US_f_Allison")),
+        Voice("asterisk-june", True, _prompts(ASTERISK_SOUNDS / "fr_CA_f_June")),
+        Voice("asterisk-carlo", True, _prompts(ASTERISK_SOUNDS / "it_IT_m_Carlo")),
+        Voice("codec2-ve9qrp", True, _split_long(_files(CODEC2_SAMPLES / "ve9qrp.wav"))),
         Voice("flite-awb", False, _flite("awb")),
         Voice("flite-slt", False, _flite("slt")),
         Voice("flite-rms", False, _flite("rms")),
         Voice("flite-kal", False, _flite("kal")),
+        # One espeak-ng voice only: its variants share one formant synthesiser, and the speaker encoder puts two of
+        # them (en-us+m3, en-gb+f4) closer together (0.90) than one person's own utterances are on average.
         Voice("espeak-en-us-m3", False, _espeak("en-us+m3", 160)),
-        Voice("espeak-en-gb-f4", False, _espeak("en-gb+f4", 150)),
     ]
 
 
 def missing_tools() -> list[str]:
+    folders = (POCKETSPHINX, ALSA_SOUNDS, ASTERISK_SOUNDS, CODEC2_SAMPLES)
     return [tool for tool in ("ffmpeg", "flite", "espeak-ng") if shutil.which(tool) is None] + [
-        str(path) for path in (POCKETSPHINX, ALSA_SOUNDS) if not path.is_dir()
+        str(path) for path in folders if not path.is_dir()
     ]
 
 

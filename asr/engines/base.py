@@ -76,6 +76,24 @@ class TranscriptionInfo:
 
 
 @dataclass(frozen=True)
+class VadSettings:
+    """Silero VAD's knobs (OpenAI's `chunking_strategy: server_vad` maps onto them); None keeps faster-whisper's."""
+
+    threshold: float | None = None
+    min_silence_ms: int | None = None  # OpenAI's silence_duration_ms
+    speech_pad_ms: int | None = None  # OpenAI's prefix_padding_ms
+
+    def parameters(self) -> dict[str, float | int]:
+        """faster-whisper's `vad_parameters` (VadOptions' field names)."""
+        named = {
+            "threshold": self.threshold,
+            "min_silence_duration_ms": self.min_silence_ms,
+            "speech_pad_ms": self.speech_pad_ms,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Options:
     """How to decode. `batch_size` > 1 selects batched inference (faster on long audio)."""
 
@@ -86,6 +104,8 @@ class Options:
     beam_size: int = 5
     word_timestamps: bool = False
     vad: bool = True
+    vad_settings: VadSettings = field(default_factory=VadSettings)
+    hotwords: str | None = None  # words to favour (faster-whisper's hotwords: a prefix the decoder is steered by)
     batch_size: int = 1
     condition_on_previous_text: bool = False
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD

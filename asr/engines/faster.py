@@ -67,7 +67,10 @@ class FasterWhisperEngine:
             "compression_ratio_threshold": options.compression_ratio_threshold,
             "log_prob_threshold": options.log_prob_threshold,
             "no_speech_threshold": options.no_speech_threshold,
+            "hotwords": options.hotwords,
         }
+        if options.vad and (vad_parameters := options.vad_settings.parameters()):
+            kwargs["vad_parameters"] = vad_parameters
         if options.batch_size > 1:
             raw, info = self._batched.transcribe(audio, batch_size=options.batch_size, **kwargs)
         else:

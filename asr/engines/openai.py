@@ -10,7 +10,16 @@ from typing import Any
 import numpy as np
 
 from asr.devices import torch_name
-from asr.engines.base import SAMPLE_RATE, Audio, Options, Segment, Transcription, TranscriptionInfo, Word
+from asr.engines.base import (
+    SAMPLE_RATE,
+    Audio,
+    Options,
+    Segment,
+    Transcription,
+    TranscriptionInfo,
+    VadSettings,
+    Word,
+)
 from core.vocabulary import Device
 
 
@@ -22,14 +31,14 @@ class Speech:
     original_time: Callable[[float, bool], float]
 
 
-def speech_only(audio: Audio) -> Speech | None:
+def speech_only(audio: Audio, settings: VadSettings | None = None) -> Speech | None:
     """Silero VAD (shipped with faster-whisper); None when there is no speech at all.
 
     (openai-whisper's own `clip_timestamps` loops forever when a clip ends at the end of the audio, so we
     cut the silence out ourselves and restore the times, as faster-whisper does.)"""
     from faster_whisper.vad import SpeechTimestampsMap, VadOptions, get_speech_timestamps
 
-    spans = get_speech_timestamps(audio, VadOptions())
+    spans = get_speech_timestamps(audio, VadOptions(**(settings or VadSettings()).parameters()))
     if not spans:
         return None
     speech = np.concatenate([audio[span["start"] : span["end"]] for span in spans]).astype(np.float32)
@@ -81,7 +90,7 @@ class OpenAIWhisperEngine:
 
         duration = len(audio) / SAMPLE_RATE
         language = options.language or ("en" if not self.multilingual else None)
-        speech = speech_only(audio) if options.vad else Speech(audio, _identity)
+        speech = speech_only(audio, options.vad_settings) if options.vad else Speech(audio, _identity)
         if speech is None:
             return Transcription(iter(()), TranscriptionInfo(language or "en", 1.0, duration))
         result = whisper.transcribe(
@@ -89,7 +98,8 @@ class OpenAIWhisperEngine:
             np.ascontiguousarray(speech.audio, dtype=np.float32),
             task=options.task,
             language=language,
-            initial_prompt=options.prompt,
+            # openai-whisper has no hotwords: they go before the prompt, which steers its decoder the same way
+            initial_prompt=" ".join(part for part in (options.hotwords, options.prompt) if part) or None,
             temperature=tuple(options.temperature),
             beam_size=options.beam_size,
             word_timestamps=options.word_timestamps,

@@ -19,11 +19,11 @@ import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from asr import known_speakers, responses, transcribe
+from asr import known_speakers, request_options, responses, transcribe
 from asr.deps import ApiKey, ServiceDep
 from asr.diarization import DiarizationOptions
 from asr.diarization.clustering import MAX_SPEAKERS
-from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task
+from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task, VadSettings
 from asr.errors import InvalidRequest
 from asr.jobs import Job, Spec
 from asr.languages import language_code
@@ -61,7 +61,14 @@ def _uuid_header(value: str | None, name: str) -> uuid.UUID | None:
 def _render(
     result: transcribe.Result, spec: Spec, response_format: ResponseFormat, headers: dict[str, str]
 ) -> Response:
-    body, media_type = responses.render(result, response_format, spec.task, set(spec.granularities))
+    body, media_type = responses.render(
+        result,
+        response_format,
+        spec.task,
+        set(spec.granularities),
+        include=spec.include if response_format == spec.response_format else frozenset(),
+        subtitles=spec.subtitles if response_format in ("srt", "vtt") else request_options.Subtitles(),
+    )
     if isinstance(body, dict):
         return JSONResponse(body, headers=headers)
     return PlainTextResponse(body, media_type=media_type, headers=headers)
@@ -109,6 +116,16 @@ def _diarization(task: Task, response_format: ResponseFormat, speakers: Speakers
 
 
 @dataclass(frozen=True)
+class Extras:
+    """The rest of what a transcription request may ask (asr/request_options.py)."""
+
+    vad: VadSettings = field(default_factory=VadSettings)
+    hotwords: str | None = None
+    include: list[str] = field(default_factory=list)
+    subtitles: request_options.Subtitles = field(default_factory=request_options.Subtitles)
+
+
+@dataclass(frozen=True)
 class Speakers:
     """What the request says about its speakers (OpenAI's known speakers, our speaker count bounds)."""
 
@@ -135,12 +152,16 @@ def _spec(
     job_id: str | None,
     asset_id: str | None,
     speakers: Speakers | None = None,
+    extras: Extras | None = None,
 ) -> Spec:
     try:
         code = language_code(language)
     except ValueError as error:
         raise InvalidRequest(str(error)) from error
     diarization = _diarization(task, response_format, speakers)
+    extras = extras or Extras()
+    include = request_options.includes(extras.include, response_format)
+    subtitles = extras.subtitles.check(response_format)
     return Spec(
         task=task,
         model=model,
@@ -151,14 +172,19 @@ def _spec(
             temperature=temperatures(temperature),
             beam_size=settings.beam_size,
             batch_size=settings.batch_size,
-            # With speakers, words place the speaker changes inside a segment (asr/diarization/speakers.py).
-            word_timestamps="word" in granularities or diarization is not None,
+            # Words place speaker changes inside a segment (asr/diarization/speakers.py), carry the log-probabilities
+            # and make the subtitle lines.
+            word_timestamps="word" in granularities or diarization is not None or bool(include) or subtitles.asked,
+            vad_settings=extras.vad,
+            hotwords=extras.hotwords,
         ),
         response_format=response_format,
         granularities=frozenset(granularities),
         job_id=_uuid_header(job_id, JOB_HEADER) or uuid.uuid4(),
         asset_id=_uuid_header(asset_id, ASSET_HEADER),
         diarization=diarization,
+        include=include,
+        subtitles=subtitles,
     )
 
 
@@ -188,6 +214,12 @@ SpeakerCountField = Annotated[
     int | None,
     Form(ge=1, le=MAX_SPEAKERS, description="Bounds on the number of speakers (speakers are found when given)."),
 ]
+ChunkingField = Annotated[
+    str | None,
+    Form(description="'auto', or a server_vad object (JSON) with threshold, prefix_padding_ms, silence_duration_ms."),
+]
+IncludeField = Annotated[list[str], Form(alias="include[]", description="'logprobs' (with response_format json).")]
+LineField = Annotated[int | None, Form(ge=1, le=1000)]
 PreferHeader = Annotated[
     str | None, Header(alias="Prefer", description="`respond-async`: answer 202 with a job to poll (RFC 7240).")
 ]
@@ -213,6 +245,19 @@ async def create_transcription(
     diarize: Annotated[
         bool, Form(description="Find the speakers whatever the response_format (diarized_json always does).")
     ] = False,
+    chunking_strategy: ChunkingField = None,
+    chunking_type: Annotated[str | None, Form(alias="chunking_strategy[type]")] = None,
+    chunking_threshold: Annotated[str | None, Form(alias="chunking_strategy[threshold]")] = None,
+    chunking_prefix: Annotated[str | None, Form(alias="chunking_strategy[prefix_padding_ms]")] = None,
+    chunking_silence: Annotated[str | None, Form(alias="chunking_strategy[silence_duration_ms]")] = None,
+    include: IncludeField = [],  # noqa: B006
+    hotwords: Annotated[
+        str | None, Form(max_length=1000, description="Words to favour (names, jargon): faster-whisper's hotwords.")
+    ] = None,
+    keywords: Annotated[list[str], Form(alias="keywords[]", description="Words to favour, one by one.")] = [],  # noqa: B006
+    max_line_width: Annotated[LineField, Form(description="srt/vtt: characters per line (cues from words).")] = None,
+    max_line_count: Annotated[LineField, Form(description="srt/vtt: lines per cue.")] = None,
+    max_words_per_line: Annotated[LineField, Form(description="srt/vtt: words per line.")] = None,
     job_id: JobHeader = None,
     asset_id: AssetHeader = None,
     prefer: PreferHeader = None,
@@ -220,6 +265,14 @@ async def create_transcription(
     """Transcribe audio into text in its own language (OpenAI-compatible); `diarized_json`, known speakers or a
     speaker count also say who spoke when."""
     speakers = Speakers(known_speaker_names, known_speaker_references, min_speakers, max_speakers, diarize)
+    extras = Extras(
+        vad=request_options.vad_settings(
+            chunking_strategy, chunking_type, chunking_threshold, chunking_prefix, chunking_silence
+        ),
+        hotwords=request_options.hotwords(hotwords, keywords),
+        include=include,
+        subtitles=request_options.Subtitles(max_line_width, max_line_count, max_words_per_line),
+    )
     spec = await anyio.to_thread.run_sync(  # known speakers' clips are decoded here
         lambda: _spec(
             service.settings,
@@ -233,6 +286,7 @@ async def create_transcription(
             job_id,
             asset_id,
             speakers,
+            extras,
         )
     )
     return await _answer(request, service, file, spec, stream=stream, prefer=prefer)

@@ -169,10 +169,11 @@ def test_asr_cuda_installs_the_same_extras_from_a_wheelhouse_for_its_python(
     wheel = tmp_path / "dhg_ai_factory-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"")
     context = build.wheelhouse(image, wheel, cache=tmp_path)
-    (download,) = commands
+    no_deps, download = commands
+    assert no_deps[3:6] == ["wheel", "-q", "--no-deps"] and no_deps[-1] == "resemblyzer==0.1.4"
     assert download[3] == "download" and "--only-binary=:all:" in download
     assert "--python-version=312" in download and "--abi=cp312" in download
-    assert download[-1] == f"{wheel}[asr]"
+    assert download[-1] == f"{wheel}[diarization]"
     assert (context / wheel.name).exists()
 
 

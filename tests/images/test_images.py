@@ -130,7 +130,7 @@ def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
     }
     result = containers["asr"].run(
         "python", "-m", "asr.worker", "--job-id", str(job_id), "--path", "/data/sense-and-sensibility.opus",
-        "--model", "tiny.en", "--language", "en", "--device", "auto",
+        "--model", "tiny.en", "--language", "en", "--device", "auto", "--speakers",
         env=env, volumes=[f"{samples}:/data:ro"],
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -146,6 +146,7 @@ def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
     stored = httpx.get(f"{registry_from_image.url}/v1/transcripts/{summary.transcript_id}", headers=headers, timeout=30)
     assert stored.status_code == 200, stored.text
     assert "dashwood" in stored.text.lower()
+    assert {segment["speaker"] for segment in stored.json()["segments"]} == {"A"}  # the image finds speakers: one here
 
 
 SENTENCES = [
