@@ -82,13 +82,13 @@ class Conversation:
         )
 
 
-def wav(samples: Audio) -> bytes:
-    """16 kHz mono 16-bit WAV bytes."""
+def wav(samples: Audio, rate: int = SAMPLE_RATE) -> bytes:
+    """Mono 16-bit WAV bytes of float samples (16 kHz unless said)."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
+        out.setframerate(rate)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return buffer.getvalue()
 

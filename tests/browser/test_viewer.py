@@ -144,8 +144,12 @@ def test_jobs_show_their_phase_and_device(viewer: Visit, stack: ServingStack, vi
 def test_the_token_stays_in_its_tab_and_a_link_token_leaves_the_address_bar(
     browser: Browser, stack: ServingStack, viewer_token: str
 ) -> None:
+    link = f"{stack.url}/ui/#token={viewer_token}"
+    assert link in stack.output()  # `dhg up` prints the viewer's link, signed in with its read-only token
+    refused = httpx.delete(f"{stack.url}/v1/tokens/{uuid.uuid4()}", headers={"Authorization": f"Bearer {viewer_token}"})
+    assert refused.status_code == 403  # read only
     with visit(browser, stack.url) as first:
-        first.page.goto(f"{stack.url}/ui/#token={viewer_token}")
+        first.page.goto(link)
         expect(first.page.get_by_role("link", name=SAMPLE_NAME)).to_be_visible()
         assert "token" not in first.page.url and first.page.url.endswith("#/transcripts")
         assert first.page.evaluate("window.localStorage.length") == 0

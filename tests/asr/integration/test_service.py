@@ -2,28 +2,17 @@
 refusals, the bounded queue, and decoding settings that keep silence and noise from hallucinating."""
 
 import concurrent.futures
-import io
-import wave
 
 import httpx
 import numpy as np
 import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 
+from asr.diarization.evaluation import wav as wav_bytes
 from asr.evaluation import word_error_rate
 from tests.asr.service import SAMPLE, SAMPLE_REFERENCE, start_asr
 
 SAMPLE_MAX_WER = 0.15
-
-
-def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
