@@ -31,8 +31,14 @@ def _plain(result: Result) -> dict[str, Any]:
 
 
 def logprobs(result: Result) -> list[dict[str, Any]]:
-    """OpenAI's `logprobs` entries, one per word Whisper decoded: the word, the natural log of its probability
-    (faster-whisper's: the mean of its tokens' probabilities), and its UTF-8 bytes."""
+    """OpenAI's `logprobs`: each text token Whisper decoded, the natural log of its probability, its UTF-8 bytes.
+    An engine that cannot score tokens (openai-whisper) gives its words instead, with their probabilities."""
+    if any(s.tokens is not None for s in result.segments):
+        return [
+            {"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)}
+            for s in result.segments
+            for t in s.tokens or ()
+        ]
     return [
         {"token": w.word, "logprob": math.log(max(w.probability, 1e-12)), "bytes": list(w.word.encode())}
         for s in result.segments

@@ -46,6 +46,15 @@ class Word:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One decoded text token: its text, the natural log of its probability, and its UTF-8 bytes."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Segment:
     start: float
     end: float
@@ -56,6 +65,7 @@ class Segment:
     compression_ratio: float | None = None
     temperature: float | None = None
     speaker: str | None = None  # set by diarization (asr/diarization)
+    tokens: tuple[TokenLogprob, ...] | None = None  # with Options.token_logprobs, where the engine can
 
     def __post_init__(self) -> None:
         _plain_floats(self, "start", "end", "avg_logprob", "no_speech_prob", "compression_ratio", "temperature")
@@ -106,6 +116,7 @@ class Options:
     vad: bool = True
     vad_settings: VadSettings = field(default_factory=VadSettings)
     hotwords: str | None = None  # words to favour (faster-whisper's hotwords: a prefix the decoder is steered by)
+    token_logprobs: bool = False  # each segment's text tokens with their log-probabilities (OpenAI's logprobs)
     batch_size: int = 1
     condition_on_previous_text: bool = False
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from asr.devices import torch_name
-from asr.engines.base import Audio, Options, Segment, Transcription, TranscriptionInfo, Word
+from asr.engines.base import (
+    SAMPLE_RATE,
+    Audio,
+    Options,
+    Segment,
+    TokenLogprob,
+    Transcription,
+    TranscriptionInfo,
+    Word,
+)
 from core.vocabulary import Device
 
 COMPUTE_TYPES = {"cpu": "int8", "gpu": "float16"}
@@ -31,6 +42,37 @@ def _segment(raw: Any) -> Segment:
 def _segments(raw: Iterable[Any]) -> Iterator[Segment]:
     for item in raw:
         yield _segment(item)
+
+
+WINDOW_SECONDS = 30  # Whisper's input window; a segment never spans more
+
+
+def _with_token_logprobs(
+    engine: FasterWhisperEngine, audio: Audio, raw: Iterable[Any], task: str, language: str
+) -> Iterator[Segment]:
+    """The segments with their text tokens' log-probabilities: each segment's tokens scored by the model against its
+    own 30 s of audio (CTranslate2's `align`, as faster-whisper scores words for their probabilities)."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    model = engine._model
+    tokenizer = Tokenizer(model.hf_tokenizer, engine.multilingual, task=task, language=language)
+    for item in raw:
+        segment = _segment(item)
+        text_tokens = [token for token in item.tokens if token < tokenizer.eot]
+        if not text_tokens:
+            yield segment
+            continue
+        first = int(segment.start * SAMPLE_RATE)
+        features = model.feature_extractor(audio[first : first + WINDOW_SECONDS * SAMPLE_RATE])
+        frames = min(features.shape[-1], model.feature_extractor.nb_max_frames)
+        encoded = model.encode(pad_or_trim(features[:, :frames]))
+        (aligned,) = model.model.align(encoded, tokenizer.sot_sequence, [text_tokens], frames)
+        scored = []
+        for token, probability in zip(text_tokens, aligned.text_token_probs, strict=True):
+            text = model.hf_tokenizer.decode([token])
+            scored.append(TokenLogprob(text, math.log(max(float(probability), 1e-12)), tuple(text.encode())))
+        yield replace(segment, tokens=tuple(scored))
 
 
 class FasterWhisperEngine:
@@ -76,6 +118,8 @@ class FasterWhisperEngine:
         else:
             raw, info = self._model.transcribe(audio, **kwargs)
         summary = TranscriptionInfo(info.language, float(info.language_probability), float(info.duration))
+        if options.token_logprobs:
+            return Transcription(_with_token_logprobs(self, audio, raw, options.task, info.language), summary)
         return Transcription(_segments(raw), summary)
 
     def prompt_tokens(self, prompt: str) -> int:

@@ -175,6 +175,7 @@ def _spec(
             # Words place speaker changes inside a segment (asr/diarization/speakers.py), carry the log-probabilities
             # and make the subtitle lines.
             word_timestamps="word" in granularities or diarization is not None or bool(include) or subtitles.asked,
+            token_logprobs="logprobs" in include,
             vad_settings=extras.vad,
             hotwords=extras.hotwords,
         ),

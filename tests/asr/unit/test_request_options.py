@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from asr.engines.base import Segment, VadSettings, Word
+from asr.engines.base import Segment, TokenLogprob, VadSettings, Word
 from asr.errors import InvalidRequest, ModelNotFound
 from asr.models import ModelManager
 from asr.request_options import Subtitles, hotwords, includes, vad_settings
@@ -60,7 +60,18 @@ def test_include_logprobs_is_for_json() -> None:
         includes(["tokens"], "json")
 
 
-def test_logprobs_are_the_words_natural_log_probabilities() -> None:
+def test_logprobs_are_the_tokens_where_the_engine_scored_them() -> None:
+    tokens = (TokenLogprob(" Dash", -0.1, tuple(b" Dash")), TokenLogprob("wood", -0.02, tuple(b"wood")))
+    words = (Word(0.0, 1.0, " Dashwood", 0.9),)
+    segment = Segment(0.0, 1.0, " Dashwood", words, tokens=tokens)
+    result = Result([segment], "en", 1.0, 0.1, "faster-whisper", "tiny.en", "cpu")
+    assert logprobs(result) == [
+        {"token": " Dash", "logprob": -0.1, "bytes": list(b" Dash")},
+        {"token": "wood", "logprob": -0.02, "bytes": list(b"wood")},
+    ]
+
+
+def test_logprobs_fall_back_to_words_natural_log_probabilities() -> None:
     words = (Word(0.0, 0.5, " Hi", 0.5), Word(0.5, 1.0, " café", 1.0))
     result = Result([Segment(0.0, 1.0, " Hi café", words)], "en", 1.0, 0.1, "faster-whisper", "tiny.en", "cpu")
     entries = logprobs(result)
