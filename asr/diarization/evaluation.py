@@ -94,10 +94,16 @@ class Conversation:
         return len(self.audio) / SAMPLE_RATE
 
     def rttm(self) -> str:
-        return "".join(
-            f"SPEAKER {self.name} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
-            for start, end, speaker in self.turns
-        )
+        """The reference turns in NIST's RTTM (what md-eval and pyannote read)."""
+        return rttm(self.name, self.turns)
+
+
+def rttm(name: str, turns: Sequence[tuple[float, float, str]]) -> str:
+    """`SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>`, one line per turn."""
+    return "".join(
+        f"SPEAKER {name} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
+        for start, end, speaker in turns
+    )
 
 
 def wav(samples: Audio, rate: int = SAMPLE_RATE) -> bytes:

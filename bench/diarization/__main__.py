@@ -8,7 +8,8 @@ For every conversation (2-4 speakers, 1-5 minutes; real people and synthetic voi
 Prints per conversation and per pool: the diarization error rate (pyannote.metrics, a ±0.25 s collar, overlaps
 scored) of the diarizer's turns and of the labelled segments users get, whether the number of speakers is right,
 and the time ratio subject ÷ baseline. Targets: DER ≤ 15%, the count right on ≥ 80% of conversations, ≤ 25% added
-time. Results in bench/results/diarization.json; exit status 1 when a target is missed.
+time. Results in bench/results/diarization.json, and each conversation's reference RTTM (written by the generator)
+with both hypotheses' in bench/results/diarization/; exit status 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from asr.diarization.evaluation import (
     diarization_error_rate,
     evaluation_set,
     missing_tools,
+    rttm,
     wav,
 )
 from asr.engines.base import Options as EngineOptions
@@ -37,6 +39,7 @@ from asr.models import ModelManager
 from asr.settings import Settings
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "diarization.json"
+RTTM_DIR = RESULTS.with_suffix("")  # bench/results/diarization/<conversation>.{reference,turns,segments}.rttm
 MAX_DER = 0.15
 MIN_COUNT_RIGHT = 0.80
 MAX_ADDED_TIME = 0.25
@@ -83,6 +86,10 @@ def measure(conversation: Conversation, engine: Any, diarizer: diarization.Diari
     subject_seconds, result = run(recording, replace(options, word_timestamps=True))
     turns = [(t.start, t.end, t.speaker) for t in recording.turns]
     segments = [(s.start, s.end, s.speaker or "?") for s in result.segments]
+    RTTM_DIR.mkdir(parents=True, exist_ok=True)  # the reference and both hypotheses, for md-eval or pyannote
+    (RTTM_DIR / f"{conversation.name}.reference.rttm").write_text(conversation.rttm())
+    (RTTM_DIR / f"{conversation.name}.turns.rttm").write_text(rttm(conversation.name, turns))
+    (RTTM_DIR / f"{conversation.name}.segments.rttm").write_text(rttm(conversation.name, segments))
     found = len({speaker for _, _, speaker in turns})
     return {
         "name": conversation.name,

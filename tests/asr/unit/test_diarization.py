@@ -16,6 +16,7 @@ import torch
 
 from asr.diarization.clustering import cluster
 from asr.diarization.encoder import PARTIAL_FRAMES, VoiceEncoder, mel_filters, read_state, weights_path
+from asr.diarization.evaluation import converse
 from asr.diarization.ge2e import FRAME_SECONDS, letters, windows
 from asr.diarization.speakers import Turn, label_segments, speaker_at, talk_time
 from asr.engines.base import Segment, Word
@@ -117,6 +118,19 @@ def test_words_take_the_speaker_talking_and_segments_split_where_they_change() -
     assert no_words[0].speaker == "B"
     assert speaker_at(turns, 5.0, 5.5) == "B" and speaker_at([], 0, 1) is None  # the nearest turn; nobody
     assert talk_time(labelled) == {"A": pytest.approx(1.9), "B": pytest.approx(0.8)}
+
+
+def test_the_generator_mixes_turns_and_writes_their_reference_rttm() -> None:
+    one, two = np.full(16_000, 0.1, np.float32), np.full(24_000, -0.1, np.float32)
+    talk = converse("talk", [("ann", [one]), ("bob", [two])], seconds=5, seed=1, overlap_chance=0)
+    speakers = [speaker for _, _, speaker in talk.turns]
+    assert all(a != b for a, b in itertools.pairwise(speakers))  # never the same speaker twice in a row
+    assert talk.turns[-1][1] >= 5 and talk.duration >= talk.turns[-1][1]
+    first = talk.rttm().splitlines()[0].split()
+    start, length, speaker = float(first[3]), float(first[4]), first[7]
+    assert first[:3] == ["SPEAKER", "talk", "1"] and (start, speaker) == (0.0, speakers[0])
+    assert length == pytest.approx(1.0 if speaker == "ann" else 1.5)
+    assert len(talk.rttm().splitlines()) == len(talk.turns)
 
 
 def test_unnamed_speakers_are_lettered_as_openai_letters_them() -> None:
