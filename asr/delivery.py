@@ -10,6 +10,7 @@ from asr import metrics
 from asr.errors import OutboxUnavailable
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings
+from core.failures import RepeatedFailures
 from core.waiting import wait_for_work
 from registry.client import RegistryClient
 from registry.schemas import TranscriptIn
@@ -65,12 +66,15 @@ class RegistryDelivery:
         pending = len(self.outbox.pending())
         if pending:
             log.info("results from an earlier run wait in the outbox", extra={"pending": pending})
+        failures = RepeatedFailures("the outbox's delivery round", log)
         while True:
             try:
                 await asyncio.to_thread(self.deliverer.deliver_pending)
-            except Exception:  # the outbox keeps every result; the next round tries again
-                log.exception("delivery round failed")
+            except Exception as error:  # the outbox keeps every result; the next round tries again
+                failures.failed(error)
                 self.deliverer.failures += 1
+            else:
+                failures.succeeded()
             delay = self.deliverer.next_delay() if self.outbox.pending() else 3600.0
             await wait_for_work(self.wakeup if not self.deliverer.failures else None, delay)
 

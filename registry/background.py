@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.failures import RepeatedFailures
 from registry import embeddings, heap, metrics, wakeup
 from registry.models import Asset, Segment, Transcript
 from registry.settings import Settings
@@ -52,14 +53,16 @@ async def refresh_stats(sessions: async_sessionmaker[AsyncSession], app: FastAPI
 
 
 async def _stats_loop(app: FastAPI) -> None:
+    failures = RepeatedFailures("refreshing the stored-total gauges", log)
     while True:
         try:
             await refresh_stats(app.state.sessions, app)
-        except Exception:  # gauges are best effort; the next round tries again
+        except Exception as error:  # gauges are best effort; the next round tries again
             metrics.DATABASE_UP.set(0)
-            log.exception("could not refresh stored-total gauges")
+            failures.failed(error)
         else:
             metrics.DATABASE_UP.set(1)
+            failures.succeeded()
         await asyncio.sleep(app.state.settings.stats_interval_seconds)
 
 

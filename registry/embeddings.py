@@ -13,6 +13,7 @@ from typing import Protocol, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.failures import RepeatedFailures
 from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import EMBEDDING_DIMENSIONS, Segment
@@ -124,13 +125,16 @@ async def run_worker(
     wakeup: asyncio.Event | None = None,
 ) -> None:
     """Embed the backlog forever: drain it, then wait for new segments (poll, or a wake-up in process)."""
+    failures = RepeatedFailures("the embedding worker's batch", log)
     while True:
         try:
             done = await embed_batch(sessions, embedder, settings.embedding_batch_size)
-        except Exception:  # a failed batch is retried after a pause; the rows stay in the backlog
-            log.exception("embedding batch failed")
+        except Exception as error:  # a failed batch is retried after a pause; the rows stay in the backlog
+            failures.failed(error)
             done = 0
             await asyncio.sleep(5)
+        else:
+            failures.succeeded()
         if done:
             continue
         await wait_for_work(wakeup, settings.embedding_poll_seconds)

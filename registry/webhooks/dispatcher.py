@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.egress import Blocked, guarded_async_client
+from core.failures import RepeatedFailures
 from core.waiting import wait_for_work
 from registry import metrics
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
@@ -177,14 +178,17 @@ async def run(
 ) -> None:
     """Dispatch forever."""
     policy = address_policy(settings)
+    failures = RepeatedFailures("the webhook dispatcher's round", log)
     async with guarded_async_client(policy, timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
         while True:
             try:
                 sent = await dispatch_once(sessions, client, settings)
-            except Exception:  # the outbox is durable: a failed round is simply tried again
-                log.exception("webhook dispatch round failed")
+            except Exception as error:  # the outbox is durable: a failed round is simply tried again
+                failures.failed(error)
                 sent = 0
                 await asyncio.sleep(5)
+            else:
+                failures.succeeded()
             if sent:
                 continue
             await wait_for_work(wakeup, settings.webhook_poll_seconds)
