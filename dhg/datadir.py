@@ -44,6 +44,11 @@ class DataDir:
         return self.logs / "asr.log"
 
     @property
+    def runner_log(self) -> Path:
+        """What `dhg up` itself logs: its TranscriptionJob runner, and each part that died and was restarted."""
+        return self.logs / "dhg-up.log"
+
+    @property
     def prometheus_log(self) -> Path:
         return self.logs / "prometheus.log"
 

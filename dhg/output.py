@@ -73,6 +73,8 @@ def show_demo(result: DemoResult) -> None:
     )
     console.print("[bold]4. search[/bold]")
     show_search(result.search)
+    if result.search_note:
+        console.print(f"  [dim]({escape(result.search_note)})[/dim]")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def show_next_steps(steps: NextSteps, data_dir: DataDir) -> None:
             else []
         ),
         ("data dir", str(data_dir.root)),
-        ("logs", f"{data_dir.registry_log}, {data_dir.asr_log}, {data_dir.postgres_log}"),
+        ("logs", f"{data_dir.registry_log}, {data_dir.asr_log}, {data_dir.postgres_log}, {data_dir.runner_log}"),
         (
             "try",
             f'dhg transcribe FILE...{options}   dhg search "{SEARCH_QUERY}"{options}   '

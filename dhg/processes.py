@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import IO
@@ -67,15 +67,11 @@ class DataDirLock:
             self._handle = None
 
 
-def terminate(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS) -> int:
-    """SIGTERM, then SIGKILL after `timeout`; returns the exit status."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    return process.wait()
+def signal_group(pid: int, signum: signal.Signals) -> None:
+    """Send `signum` to the process group `pid` leads (a child started in a session of its own); nothing if it is
+    gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
 
 
 def _command_line(pid: int) -> list[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import httpx
 
 from dhg import logs
 from dhg.errors import StackError
-from dhg.processes import terminate
+from dhg.processes import signal_group
 
 HOST = "127.0.0.1"
 READY_POLL_SECONDS = 0.2
@@ -29,8 +31,10 @@ class ChildService:
     port: int
     log_path: Path
     ready_path: str = "/readyz"
+    ready_timeout: float = 90.0  # how long a restart may take to get ready
     process: subprocess.Popen[bytes] | None = None
     log_offset: int = 0
+    _launch: tuple[list[str], dict[str, str], Path] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -42,6 +46,7 @@ class ChildService:
 
     def spawn(self, command: list[str], environment: dict[str, str], cwd: Path) -> None:
         """Start the process, appending to its log after a line that marks this run."""
+        self._launch = (command, environment, cwd)
         with self.log_path.open("ab") as log:
             log.write(
                 f"--- dhg up (pid {os.getpid()}) starting {self.name} at "
@@ -78,19 +83,47 @@ class ChildService:
                     raise StackError(f"{self.name} did not become ready within {timeout:g} s; {self.log_tail()}")
                 time.sleep(READY_POLL_SECONDS)
 
-    def check_running(self) -> None:
-        """Raise StackError if the process stopped on its own."""
-        if self.process is not None and (status := self.process.poll()) is not None:
-            raise StackError(f"{self.name} stopped unexpectedly (status {status}); {self.log_tail()}")
+    def ended(self) -> str | None:
+        """None while it runs (or was never started); else how it ended."""
+        if self.process is None or (status := self.process.poll()) is None:
+            return None
+        return describe_exit(status)
+
+    def restart(self) -> None:
+        """Start the same command again (whatever its process group left is killed first) and wait until ready."""
+        assert self._launch is not None and self.process is not None
+        signal_group(self.process.pid, signal.SIGKILL)
+        self.spawn(*self._launch)
+        self.wait_ready(self.ready_timeout)
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) if it runs."""
-        if self.process is not None:
-            terminate(self.process)
+    def begin_stop(self) -> None:
+        """SIGTERM to its process group (it and whatever it started), if it runs."""
+        if self.running:
+            assert self.process is not None
+            signal_group(self.process.pid, signal.SIGTERM)
+
+    def finish_stop(self, deadline: float) -> None:
+        """Wait for it to end until `deadline` (time.monotonic()), then SIGKILL its process group."""
+        if self.process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        signal_group(self.process.pid, signal.SIGKILL)  # what it started and left, too
+        self.process.wait()
+
+
+def describe_exit(status: int) -> str:
+    """A process's end as a sentence's predicate: "was killed by SIGKILL", "exited with status 1"."""
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
 
 
 def _answers_ready(client: httpx.Client, path: str) -> bool:

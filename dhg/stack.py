@@ -4,6 +4,7 @@ and with monitoring a Prometheus scraping both."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -35,10 +36,17 @@ from dhg.postgres import EmbeddedPostgres, PostgresError
 from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
 from dhg.services import HOST, ChildService
 from dhg.settings import DEFAULT_PROMETHEUS_PORT, inherited_environment
+from dhg.supervisor import Part, RestartPolicy, Supervisor
+
+log = logging.getLogger("dhg.up")
 
 REGISTRY_ARGUMENTS = ("-m", "registry", "serve")
 ASR_ARGUMENTS = ("-m", "asr")
 STATE_POLL_SECONDS = 0.5
+# SIGTERM or Ctrl-C stops everything within 10 s, whatever state the parts are in: the workers and the services get
+# SIGTERM at once and SIGKILL after SERVICES_STOP_SECONDS; then Postgres, fast, immediate, or killed.
+SERVICES_STOP_SECONDS = 5.0
+POSTGRES_STOP_SECONDS = 2.0
 
 
 def _quiet(message: str) -> None:
@@ -120,13 +128,17 @@ class LocalStack:
     registry: ChildService = field(init=False)
     asr: ChildService = field(init=False)
     prometheus: ChildService = field(init=False)
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     _lock: DataDirLock | None = field(default=None, repr=False)
     _started_at: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        self.registry = ChildService("the Registry", self.registry_port, self.data_dir.registry_log)
-        self.asr = ChildService("the ASR service", self.asr_port, self.data_dir.asr_log)
-        self.prometheus = ChildService("Prometheus", self.prometheus_port, self.data_dir.prometheus_log, "/-/ready")
+        log_paths = (self.data_dir.registry_log, self.data_dir.asr_log, self.data_dir.prometheus_log)
+        self.registry = ChildService("the Registry", self.registry_port, log_paths[0], ready_timeout=self.start_timeout)
+        self.asr = ChildService("the ASR service", self.asr_port, log_paths[1], ready_timeout=self.start_timeout)
+        self.prometheus = ChildService(
+            "Prometheus", self.prometheus_port, log_paths[2], "/-/ready", ready_timeout=self.start_timeout
+        )
 
     @property
     def registry_url(self) -> str:
@@ -291,33 +303,70 @@ class LocalStack:
             ),
         )
 
+    def parts(self) -> list[Part]:
+        """What `wait` keeps alive, in the order they depend on each other."""
+        parts: list[Part] = [PostgresPart(self), self.registry, self.asr]
+        if self.prometheus.process is not None:
+            parts.append(self.prometheus)
+        return [*parts, RunnerPart(self)]
+
     def wait(self) -> None:
-        """Block while the services run; raises StackError naming the first that dies on its own."""
+        """Serve until interrupted, restarting a part that dies (in one line each, with backoff); StackError when
+        one keeps dying (`restart_policy`), naming its log."""
+
+        def report(message: str) -> None:
+            self.report(message)
+            log.log(logging.INFO if message.endswith(" is running again") else logging.WARNING, message)
+
+        supervisor = Supervisor(self.parts(), report, self.restart_policy)
         while True:
-            self.registry.check_running()
-            self.asr.check_running()
-            self.prometheus.check_running()
+            if supervisor.check():
+                self._write_state()  # the new pids, for `dhg status` and the next start's leftovers
             time.sleep(STATE_POLL_SECONDS)
 
     def stop(self) -> None:
-        """Stop the runner and its workers, the ASR service, the Registry, then Postgres; safe after a partial
-        start, and twice."""
-        if self.runner is not None:
+        """Stop the runner and its workers, the ASR service, the Registry, then Postgres, within 10 s whatever state
+        they are in (SIGTERM to all at once, SIGKILL to what is left); safe after a partial start, and twice."""
+        deadline = time.monotonic() + SERVICES_STOP_SECONDS
+        runner, self.runner = self.runner, None
+        if runner is not None:
             self.report("stopping the TranscriptionJob runner")
-            self.runner.stop()
-            self.runner = None
-        for service in (self.prometheus, self.asr, self.registry):
-            if service.running:
-                self.report(f"stopping {service.name}")
-                service.stop()
+            runner.begin_stop()
+        services = [service for service in (self.prometheus, self.asr, self.registry) if service.running]
+        for service in services:
+            self.report(f"stopping {service.name}")
+            service.begin_stop()
+        if runner is not None:
+            runner.finish_stop(deadline)
+        for service in services:
+            service.finish_stop(deadline)
         if self.postgres is not None:
             self.report("stopping Postgres")
-            self.postgres.stop()
+            try:
+                self.postgres.stop(timeout=POSTGRES_STOP_SECONDS)
+            except PostgresError as error:
+                self.report(f"Postgres did not stop: {error}")
             self.postgres = None
         if self._lock is not None:
             remove_state(self.data_dir)
             self._lock.release()
             self._lock = None
+
+    def restart_postgres(self) -> None:
+        """Start Postgres again on its data dir and port (the Registry and the runner reconnect by themselves)."""
+        assert self.postgres is not None
+        try:
+            self.postgres.start()
+        except PostgresError as error:
+            raise StackError(f"Postgres did not start: {error}") from error
+
+    def restart_runner(self) -> None:
+        """A new runner in place of one whose loop ended: the old one's workers stopped first (the new one launches
+        what is missing again, as after a restart of `dhg up`)."""
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        self._start_runner()
 
     def __enter__(self) -> Self:
         try:
@@ -329,3 +378,41 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class PostgresPart:
+    """The embedded Postgres, as the supervisor sees it (not our child: pg_ctl starts it in the background)."""
+
+    stack: LocalStack
+    name: str = "Postgres"
+
+    @property
+    def log_path(self) -> Path:
+        return self.stack.data_dir.postgres_log
+
+    def ended(self) -> str | None:
+        postgres = self.stack.postgres
+        return None if postgres is None or postgres.alive() else "is no longer running"
+
+    def restart(self) -> None:
+        self.stack.restart_postgres()
+
+
+@dataclass
+class RunnerPart:
+    """The TranscriptionJob runner's loop, a thread of `dhg up`."""
+
+    stack: LocalStack
+    name: str = "the TranscriptionJob runner"
+
+    @property
+    def log_path(self) -> Path:
+        return self.stack.data_dir.runner_log
+
+    def ended(self) -> str | None:
+        runner = self.stack.runner
+        return None if runner is None or runner.alive else "stopped"
+
+    def restart(self) -> None:
+        self.stack.restart_runner()

@@ -88,7 +88,7 @@ def status(
             if read_admin_token(directory)
             else "none yet (the first `dhg up` creates it)",
         ),
-        ("logs", f"{directory.registry_log}, {directory.asr_log}, {directory.postgres_log}"),
+        ("logs", f"{directory.registry_log}, {directory.asr_log}, {directory.postgres_log}, {directory.runner_log}"),
     ]
     firing: list[Alert] = []
     if prometheus := resolve_prometheus_url(prometheus_url, directory):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 from types import FrameType
@@ -43,6 +44,28 @@ def _ignore_signals() -> None:
 
 def _report(message: str) -> None:
     console.print(f"[dim]· {escape(message)}[/dim]")
+
+
+class _OneLine(logging.Handler):
+    """`dhg up`'s own warnings (its runner's failures) on the console as one line each; the details are in the log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name != "dhg.up":  # the supervisor's lines are printed already
+            _report(record.getMessage())
+
+
+def _log_to(path: Path) -> None:
+    """What `dhg up` itself logs (its runner, the supervisor) goes to `path` as JSON lines, warnings to the console."""
+    from core.logs import JsonFormatter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path)
+    to_file.setFormatter(JsonFormatter("dhg-up"))
+    to_console = _OneLine(logging.WARNING)
+    logger = logging.getLogger("dhg")
+    logger.handlers[:] = [to_file, to_console]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _demo(stack: LocalStack, settings: Settings) -> None:
@@ -158,6 +181,7 @@ def up(
         report=_report,
     )
     console.print(f"dhg local mode, data in {escape(str(directory.root))}")
+    _log_to(directory.runner_log)
     _stop_on_signals()
     try:
         stack.start()

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from controller import records
 from controller.manifests import DATA_MOUNT, WorkerConfig, setting
 from controller.model import TranscriptionJob
 from controller.reconcile import JobView, Observed, PodView, reconcile
+from core.failures import RepeatedFailures
 from core.vocabulary import TERMINAL_PHASES, Device
 from core.worker import TERMINATION_LOG
 from dhg.jobs.store import JobStore
@@ -126,16 +128,24 @@ class Attempt:
 
     def stop(self) -> None:
         """SIGTERM to the worker's process group, SIGKILL after the grace period."""
-        if self.process is None or self.process.poll() is not None:
+        self.begin_stop()
+        self.finish_stop(time.monotonic() + STOP_GRACE_SECONDS)
+
+    def begin_stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def finish_stop(self, deadline: float) -> None:
+        """Wait for the worker until `deadline` (time.monotonic()), then SIGKILL its process group."""
+        if self.process is None or self.process.returncode is not None:
             return
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=STOP_GRACE_SECONDS)
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STOP_GRACE_SECONDS)
-        except ProcessLookupError:
-            pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def view(self, has_gpu: bool) -> JobView:
         """What the batch Job and its pod would say of this worker."""
@@ -239,19 +249,42 @@ class LocalRunner:
         self._thread = threading.Thread(target=self._loop, name="dhg-runner", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    @property
+    def alive(self) -> bool:
+        """Its loop runs (it only ends when stopped, or on a failure outside any pass)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        """Stop the loop and every worker: SIGTERM to each at once, SIGKILL to what still runs after `timeout`."""
+        self.begin_stop()
+        self.finish_stop(time.monotonic() + timeout)
+
+    def begin_stop(self) -> None:
+        """Tell the loop to end and every worker to stop (SIGTERM), without waiting."""
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-        for attempts in self.attempts.values():
-            for attempt in attempts.values():
-                attempt.stop()
+        for attempt in self._every_attempt():
+            attempt.begin_stop()
+        spare = self._spare
+        if spare is not None:
+            spare.stop()
+
+    def finish_stop(self, deadline: float) -> None:
+        """Wait for the loop and the workers until `deadline` (time.monotonic()); SIGKILL to what still runs."""
+        if self._thread is not None:  # a pass in flight may still wait on the Registry: not past the deadline
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for attempt in self._every_attempt():
+            attempt.begin_stop()  # one its last pass started
+            attempt.finish_stop(deadline)
         if self._spare is not None:
             self._spare.stop()
             self._spare = None
 
+    def _every_attempt(self) -> list[Attempt]:
+        return [attempt for attempts in list(self.attempts.values()) for attempt in list(attempts.values())]
+
     def _loop(self) -> None:
         listener = None
+        failures = RepeatedFailures("a TranscriptionJob runner pass", log)
         with RegistryClient(self.registry_url, self.token, timeout=30) as registry:
             while not self._stopping.is_set():
                 try:
@@ -262,11 +295,13 @@ class LocalRunner:
                     timeout = BUSY_PASS_SECONDS if busy else IDLE_PASS_SECONDS
                     for _ in listener.notifies(timeout=timeout, stop_after=1):
                         pass
-                except Exception:  # a pass that failed is tried again; the runner never dies of one
-                    log.exception("a runner pass failed")
+                except Exception as error:  # a pass that failed is tried again; the runner never dies of one
+                    failures.failed(error)
                     if listener is not None:
                         listener.close()
                     self._stopping.wait(IDLE_PASS_SECONDS)
+                else:
+                    failures.succeeded()
         if listener is not None:
             listener.close()
         self.store.close()
@@ -345,7 +380,7 @@ class LocalRunner:
         waiting = sorted((a for a in every if a.started_at is None and not a.deleting), key=lambda a: a.created_at)
         running = sum(1 for a in every if a.process is not None and a.exit_code is None)
         for attempt in waiting:
-            if running >= self.parallel:
+            if running >= self.parallel or self._stopping.is_set():
                 break
             if attempt.placement == "gpu" and not self.has_gpu:
                 continue
@@ -354,7 +389,7 @@ class LocalRunner:
             if spare is not None and attempt.process is not spare.process:
                 spare.stop()
             running += 1
-        if not self.warm or running >= self.parallel:
+        if not self.warm or running >= self.parallel or self._stopping.is_set():
             return
         if self._spare is None:
             self._spare = WarmWorker.launch(list(self.config.command), self._base_environment(), self._warm_log)
