@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +34,7 @@ class DemoResult:
     stored_before: bool
     job: JobOut
     search: SearchResult
+    search_note: str = ""  # why the search was not semantic, when it could have been
 
 
 def wait_for_transcript(registry: RegistryClient, job_id: uuid.UUID, timeout: float) -> TranscriptOut:
@@ -57,26 +59,31 @@ def _record_success(registry: RegistryClient, job: JobOut, transcript: Transcrip
     return registry.update_job(job.id, JobPatch.model_validate(patch))
 
 
-def _search(registry: RegistryClient, transcript: TranscriptOut, *, timeout: float) -> SearchResult:
+def search_sample(
+    registry: RegistryClient, transcript: TranscriptOut, *, timeout: float, sleep: Callable[[float], None] = time.sleep
+) -> tuple[SearchResult, str]:
     """Semantic search over the sample once its segments are embedded (after a start, the model loads and the
-    embedding worker catches up in the background); full text when semantic search is off, or not ready in time."""
+    embedding worker catches up in the background); full text when semantic search is off, or not ready within
+    `timeout`, with a note saying which."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             found = registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="semantic")
             if found.items:
-                return found
+                return found, ""
             delay = SEARCH_POLL_SECONDS  # the embedding worker has not reached the new segments yet
+            waiting = "the sample's segments were not embedded yet"
         except RegistryAPIError as error:
             if error.status != SERVICE_UNAVAILABLE:
                 raise
-            if error.retry_after is None:
-                break  # semantic search is off here: full text is all there is
-            delay = min(error.retry_after, MODEL_POLL_SECONDS)  # the model is still loading
+            if error.retry_after is None:  # semantic search is off here: full text is all there is
+                return registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext"), ""
+            delay = min(error.retry_after, MODEL_POLL_SECONDS)
+            waiting = "the embedding model was still loading"
         if time.monotonic() + delay > deadline:
-            break
-        time.sleep(delay)
-    return registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext")
+            note = f"{waiting} after {timeout:g} s; `dhg search` uses semantic search once it is ready"
+            return registry.search(SEARCH_QUERY, transcript_id=transcript.id, mode="fulltext"), note
+        sleep(delay)
 
 
 def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, search_timeout: float) -> DemoResult:
@@ -90,6 +97,7 @@ def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, 
     transcription = asr.transcribe(SAMPLE_PATH, response_format="verbose_json", job_id=job_id, asset_id=asset.id)
     transcribe_seconds = time.monotonic() - started
     transcript = wait_for_transcript(registry, job_id, store_timeout)
+    search, search_note = search_sample(registry, transcript, timeout=search_timeout)
     return DemoResult(
         asset=asset,
         asset_is_new=uploaded.created,
@@ -99,5 +107,6 @@ def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, 
         transcript=transcript,
         stored_before=stored_before,
         job=_record_success(registry, job, transcript),
-        search=_search(registry, transcript, timeout=search_timeout),
+        search=search,
+        search_note=search_note,
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Integer, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from registry.models import Segment, Transcript
 
@@ -73,6 +76,15 @@ async def semantic(
     return rows
 
 
+MAX_QUERY_WORDS = 32  # a longer query is searched by its first 32 words
+WORD = re.compile(r"\w+")
+
+
+def query_words(query: str) -> list[str]:
+    """The words of a full-text query, in order, each once (PostgreSQL stems them and drops stop words)."""
+    return list(dict.fromkeys(word.lower() for word in WORD.findall(query)))[:MAX_QUERY_WORDS]
+
+
 async def fulltext(
     session: AsyncSession,
     *,
@@ -80,13 +92,20 @@ async def fulltext(
     limit: int,
     filters: Filters = Filters(),
 ) -> list[dict[str, Any]]:
-    tsquery = func.websearch_to_tsquery("english", query)
-    rank = func.ts_rank_cd(Segment.tsv, tsquery)
+    """Segments holding any of the query's words (stemmed: "scoring goals" finds "scored a goal"): those holding more
+    of them first, then the closer together (cover density), then in a fixed order (the segment's id)."""
+    words: list[ColumnElement[Any]] = [func.plainto_tsquery("english", word) for word in query_words(query)]
+    if not words:
+        return []
+    matches_any = functools.reduce(lambda left, right: left.op("||")(right), words)
+    held: list[ColumnElement[int]] = [cast(Segment.tsv.op("@@")(word), Integer) for word in words]
+    matched = functools.reduce(lambda left, right: left + right, held)
+    rank = func.ts_rank_cd(Segment.tsv, matches_any)
     statement = (
         select(*HIT_COLUMNS, rank.label("score"))
         .join(Transcript, Transcript.id == Segment.transcript_id)
-        .where(Segment.tsv.op("@@")(tsquery), *filters.conditions())
-        .order_by(rank.desc(), Segment.id)
+        .where(Segment.tsv.op("@@")(matches_any), *filters.conditions())
+        .order_by(matched.desc(), rank.desc(), Segment.id)
         .limit(limit)
     )
     return [dict(r) for r in (await session.execute(statement)).mappings()]

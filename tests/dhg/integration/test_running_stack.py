@@ -61,8 +61,8 @@ def test_status_reports_a_ready_stack(serving_stack: ServingStack) -> None:
 def test_search_finds_the_sample_transcript(serving_stack: ServingStack) -> None:
     result = run_dhg("search", "a selfish young man", "--data-dir", serving_stack.data_dir.root)
     assert result.returncode == 0, result.stdout + result.stderr
-    hits = search_hits(result.stdout)
-    assert hits and "selfish" in hits[0], result.stdout
+    hits = search_hits(result.stdout)  # full text: any of the words, the segments with most of them first
+    assert any("selfish" in hit for hit in hits[:2]), result.stdout
 
 
 def _sample_transcripts(stack: ServingStack) -> list[dict[str, object]]:

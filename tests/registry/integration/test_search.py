@@ -69,6 +69,30 @@ def test_fulltext_search_matches_word_stems(reader, indexed):
     assert result["items"][0]["score"] > 0
 
 
+SPOKEN = [
+    "He was not an ill-disposed young man,",
+    "unless to be rather cold-hearted and rather selfish",
+    "is to be ill-disposed.",
+    "a selfish young man stood by the door",
+    "He was not an ill-disposed young man,",  # said twice: a tie, broken the same way every time
+]
+
+
+def test_fulltext_search_finds_any_of_the_words_most_of_them_first(reader, writer):
+    """A query's words need not all be in one segment (a sentence split across segments is still found): segments
+    with more of them come first, ties in a fixed order."""
+    segments = [{"start": 2.0 * i, "end": 2.0 * i + 1.5, "text": text} for i, text in enumerate(SPOKEN)]
+    created = writer.post("/v1/transcripts", json={"job_id": str(uuid.uuid4()), "segments": segments}).json()
+    params = {"q": "a selfish young man", "mode": "fulltext", "transcript_id": created["id"]}
+    first = reader.get("/v1/search", params=params).json()
+    positions = [hit["position"] for hit in first["items"]]
+    assert positions[0] == 3, first  # all three words
+    assert sorted(positions[1:3]) == [0, 4] and positions[3] == 1, first  # two words ("young man"), then one
+    assert 2 not in positions  # none of the words
+    assert [hit["position"] for hit in reader.get("/v1/search", params=params).json()["items"]] == positions
+    assert reader.get("/v1/search", params={**params, "q": "the of and"}).json()["items"] == []  # stop words only
+
+
 def test_filters_and_min_score_narrow_the_hits(reader, indexed):
     other = reader.get("/v1/search", params={"q": "a baking recipe", "mode": "semantic", "language": "zz"}).json()
     assert other["items"] == []
