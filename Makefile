@@ -45,7 +45,8 @@ $(DEV_STAMP): $(RUN_STAMP)
 	touch $@
 
 # The lock, made anew: the newest versions pyproject.toml allows, resolved in a throwaway virtualenv and frozen
-# (tests/contracts/test_lock.py checks it satisfies pyproject.toml; run `make test` before committing it).
+# (tests/contracts/test_lock.py checks it satisfies pyproject.toml; run `make test` before committing it). Local
+# version labels are dropped (torch 2.13.0+cpu here is torch==2.13.0, which PyPI's build satisfies too).
 LOCK_VENV := build/lock-venv
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
@@ -56,7 +57,7 @@ lock:
 	{ echo "# Every Python requirement of the project, pinned: what \`make lock\` resolved on $$(date -u +%F) for"; \
 	  echo "# Python $$($(LOCK_VENV)/bin/python -c 'import sys; print(*sys.version_info[:2], sep=".")') on Linux"\
 	       "x86-64. Used as pip's --constraint by make up, make test and the images' wheelhouses."; \
-	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable; } > $(LOCK)
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude-editable | sed -E 's/^([^=]+==[^+]+)[+].*$$/\1/'; } > $(LOCK)
 	rm -rf $(LOCK_VENV)
 
 system-packages:

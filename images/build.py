@@ -32,6 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "images"
+LOCK = ROOT / "constraints.txt"  # every Python requirement pinned (`make lock`): the wheelhouses get those versions
 REGISTRY = "ghcr.io/dhg-ai"
 BASE_SUITE = "bookworm"
 # python3-venv: the images' venvs; passwd: useradd (debian:bookworm-slim, under the python image, has it too).
@@ -217,8 +218,13 @@ def wheelhouse_key(image: Image) -> str:
                 if match := SELF_REFERENCE.match(requirement):
                     pending += match.group(1).split(",")
     optional_facts = {extra: optional[extra] for extra in sorted(extras)}
-    facts = [project["dependencies"], optional_facts, image.pins, image.no_deps, image.python]
+    facts = [project["dependencies"], optional_facts, image.pins, image.no_deps, image.python, constraints(image)]
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def constraints(image: Image) -> str:
+    """pip's constraints for the image's wheelhouse: its own pins, then the project's lock."""
+    return "".join(f"{pin}\n" for pin in image.pins) + LOCK.read_text()
 
 
 def wheelhouse(image: Image, wheel: Path, cache: Path = CACHE) -> Path:
@@ -233,16 +239,16 @@ def wheelhouse(image: Image, wheel: Path, cache: Path = CACHE) -> Path:
         pip = [sys.executable, "-m", "pip"]
         if image.pins or image.no_deps:  # pure-Python or pinned wheels: the same file for every Python here
             run([*pip, "wheel", "-q", "--no-deps", "--wheel-dir", str(folder), *image.pins, *image.no_deps])
-        constraints = folder / ".constraints.txt"
-        constraints.write_text("".join(f"{pin}\n" for pin in image.pins))
+        constraint_file = folder / ".constraints.txt"
+        constraint_file.write_text(constraints(image))
         if image.python == f"{sys.version_info.major}.{sys.version_info.minor}":
-            wheels = ["--wheel-dir", str(folder), "--find-links", str(folder), "--constraint", str(constraints)]
+            wheels = ["--wheel-dir", str(folder), "--find-links", str(folder), "--constraint", str(constraint_file)]
             run([*pip, "wheel", "-q", *wheels, requirement])
         else:  # another Python (the CUDA image's 3.12): binary wheels for it, downloaded, never built here
             platforms = [f"--platform={platform}" for platform in CUDA_PLATFORMS]
             version = image.python.replace(".", "")
             target = [f"--python-version={version}", "--implementation=cp", f"--abi=cp{version}", *platforms]
-            downloads = ["--dest", str(folder), "--only-binary=:all:", "--constraint", str(constraints)]
+            downloads = ["--dest", str(folder), "--only-binary=:all:", "--constraint", str(constraint_file)]
             run([*pip, "download", "-q", *downloads, *target, requirement])
         stamp.write_text(key)
     for old in folder.glob("dhg_ai_factory-*.whl"):
