@@ -3,6 +3,8 @@ services; `dhg status` shows what fires."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,13 @@ def test_up_with_monitoring_scrapes_both_services_with_the_charts_rules(tmp_path
         status = run_dhg("status", "--data-dir", stack.data_dir.root)
         assert status.returncode == 0, status.stdout + status.stderr
         assert f"Prometheus   {url}: " in status.stdout and "firing" in status.stdout
+
+        os.kill(state.prometheus_pid, signal.SIGKILL)  # supervised like the other parts: back, scraping again
+        _wait("Prometheus restarted", lambda: "Prometheus is running again" in stack.output())
+        assert "Prometheus was killed by SIGKILL; restarting it" in stack.output()
+        restarted = read_state(stack.data_dir)
+        assert restarted is not None and restarted.prometheus_pid not in (None, state.prometheus_pid)
+        _wait("both services scraped again", targets_up)
     finally:
         assert stack.stop() == 0
     assert read_state(stack.data_dir) is None
