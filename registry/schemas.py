@@ -228,7 +228,10 @@ class SearchHit(Model):
     text: str
     language: str | None
     speaker: str | None = None
-    score: float = Field(description="Cosine similarity (semantic) or ts_rank_cd (fulltext); higher is closer.")
+    score: float = Field(
+        description="semantic: cosine similarity; fulltext: ts_rank_cd (cover density); hybrid: reciprocal rank fusion "
+        "(the sum over both rankings of 1 / (60 + rank)). Higher is closer."
+    )
 
 
 class SpeakerTalk(Model):
@@ -243,9 +246,12 @@ class TranscriptSpeakers(Model):
     items: list[SpeakerTalk] = Field(description="Speakers by talk time, most first.")
 
 
+SearchMode = Literal["hybrid", "semantic", "fulltext"]
+
+
 class SearchResult(Model):
     query: str
-    mode: Literal["semantic", "fulltext"]
+    mode: SearchMode = Field(description="How the hits were found (auto answers hybrid or fulltext).")
     items: list[SearchHit]
 
 

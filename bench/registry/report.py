@@ -158,6 +158,15 @@ def _search_lines(phases: dict[str, PhaseResult], figures: dict[str, float], con
         f"({single.percentile(50) if single else math.nan:.1f} ms on 1 torch thread); recall@10 endpoint "
         f"{figures.get('search_recall_at_10', math.nan):.3f}, raw {figures.get('raw_ann_recall_at_10', math.nan):.3f}",
         f"  corpus: {context.get('corpus')}",
+        "  search by mode  p50 ms  p95 ms  recall@10 on the labelled set: by words  by meaning    all",
+        *(
+            f"    {mode:<12} {figures.get(f'search_{mode}_p50_ms', math.nan):6.1f}  "
+            f"{figures.get(f'search_{mode}_p95_ms', math.nan):6.1f}  {' ' * 30}"
+            f"{figures.get(f'search_{mode}_recall_by_words', math.nan):8.3f}  "
+            f"{figures.get(f'search_{mode}_recall_by_meaning', math.nan):10.3f}  "
+            f"{figures.get(f'search_{mode}_recall_all', math.nan):5.3f}"
+            for mode in ("fulltext", "semantic", "hybrid")
+        ),
     ]
 
 

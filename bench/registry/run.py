@@ -272,6 +272,12 @@ def _measure_search(
     run.record("search endpoint", load.quietest([result for result, _, _ in answers]))
     if spy is not None:
         spy.wait()
+    for mode in run_async(search.modes(server.port, server.admin_token, texts)):
+        run.record(f"search {mode.mode}", mode.latency)
+        run.figures[f"search_{mode.mode}_p50_ms"] = mode.latency.percentile(50)
+        run.figures[f"search_{mode.mode}_p95_ms"] = mode.latency.percentile(95)
+        for kind, recall in mode.recall.items():
+            run.figures[f"search_{mode.mode}_recall_{kind.replace(' ', '_')}"] = recall
     run.record("search model only", search.model_only(embedder, texts))
     run.record("search model only, 1 torch thread", search.model_only(embedder, texts, threads=1))
     run.context["search_modes"] = answers[0][2]

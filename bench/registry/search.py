@@ -1,13 +1,16 @@
 """Semantic search latency at N segments, three ways, each over the same queries one at a time:
 the model alone (embed the query text), the raw pgvector ANN query (the SQL the Registry sends), and the full
-endpoint (HTTP, auth, embedding, ANN, JSON)."""
+endpoint (HTTP, auth, embedding, ANN, JSON); then each mode of the endpoint (fulltext, semantic, hybrid) side by
+side, its latency over the same queries and its recall@10 on the labelled query set (bench/registry/labelled.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +18,7 @@ import orjson
 import psycopg
 from pgvector.psycopg import register_vector
 
+from bench.registry import labelled
 from bench.registry.client import Connection
 from bench.registry.corpus import Corpus
 from bench.registry.load import PhaseResult
@@ -115,8 +119,75 @@ async def endpoint(
     return result, _recall(corpus, vectors, hits), sorted({answer["mode"] for answer in parsed})
 
 
-async def _search(connection: Connection, query: str) -> bytes:
-    path = "/v1/search?" + urllib.parse.urlencode({"q": query, "mode": "semantic", "limit": LIMIT})
+MODES = ("fulltext", "semantic", "hybrid")
+PLANTED_TIMEOUT_SECONDS = 300
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    latency: PhaseResult
+    recall: dict[str, float]  # labelled query kind ("by words", "by meaning", "all") → recall@10
+
+
+async def plant(connection: Connection) -> str:
+    """Store the labelled facts as one transcript and wait until the embedding worker has embedded them all;
+    returns the transcript's id."""
+    segments = [{"start": 4.0 * i, "end": 4.0 * i + 3.5, "text": fact.text} for i, fact in enumerate(labelled.FACTS)]
+    body = orjson.dumps({"job_id": str(uuid.uuid4()), "language": "en", "segments": segments})
+    created = await connection.request("POST", "/v1/transcripts", body)
+    if created.status not in (200, 201):
+        raise RuntimeError(f"POST /v1/transcripts: {created.status} {created.body[:300]!r}")
+    transcript = str(orjson.loads(created.body)["id"])
+    deadline = time.monotonic() + PLANTED_TIMEOUT_SECONDS
+    query = {"q": "x", "mode": "semantic", "limit": len(segments), "transcript_id": transcript}
+    while len(orjson.loads(await _search(connection, query))["items"]) < len(segments):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the labelled facts were not embedded within {PLANTED_TIMEOUT_SECONDS} s")
+        await asyncio.sleep(0.5)
+    return transcript
+
+
+async def modes(port: int, token: str, queries: list[str]) -> list[ModeResult]:
+    """Each mode over the same queries one at a time (latency), and over the labelled queries (recall@10: the share
+    whose fact is among the first 10 hits)."""
+    connection = Connection(port, token)
+    results = []
+    try:
+        transcript = await plant(connection)
+        facts = await _fact_segments(connection, transcript)
+        for mode in MODES:
+            for index in range(min(WARMUP_QUERIES, len(queries))):
+                await _search(connection, {"q": queries[index], "mode": mode, "limit": LIMIT})
+            latency = PhaseResult(f"GET /v1/search?mode={mode}", "sequential", 0.0, 1)
+            started = time.perf_counter()
+            for query in queries:
+                begun = time.perf_counter()
+                await _search(connection, {"q": query, "mode": mode, "limit": LIMIT})
+                latency.latencies_ms.append((time.perf_counter() - begun) * 1000)
+            latency.seconds = time.perf_counter() - started
+            right: dict[str, list[bool]] = {}
+            for kind, text, fact in labelled.queries():
+                answer = orjson.loads(await _search(connection, {"q": text, "mode": mode, "limit": LIMIT}))
+                found = facts[fact] in {item["segment_id"] for item in answer["items"]}
+                right.setdefault(kind, []).append(found)
+            right["all"] = [found for kind in list(right) for found in right[kind]]
+            results.append(ModeResult(mode, latency, {kind: float(np.mean(hits)) for kind, hits in right.items()}))
+    finally:
+        await connection.close()
+    return results
+
+
+async def _fact_segments(connection: Connection, transcript: str) -> list[str]:
+    """The segment id of each labelled fact, in the facts' order."""
+    response = await connection.request("GET", f"/v1/transcripts/{transcript}")
+    segments = orjson.loads(response.body)["segments"]
+    return [segment["id"] for segment in sorted(segments, key=lambda segment: segment["position"])]
+
+
+async def _search(connection: Connection, query: str | dict[str, Any]) -> bytes:
+    parameters = query if isinstance(query, dict) else {"q": query, "mode": "semantic", "limit": LIMIT}
+    path = "/v1/search?" + urllib.parse.urlencode(parameters)
     response = await connection.request("GET", path)
     if response.status != 200:
         raise RuntimeError(f"GET /v1/search: {response.status} {response.body[:300]!r}")

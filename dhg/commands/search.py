@@ -1,4 +1,4 @@
-"""`dhg search`: semantic search over stored transcript segments."""
+"""`dhg search`: search stored transcript segments by words and by meaning."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dhg.output import show_search
 
 class SearchMode(StrEnum):
     auto = "auto"
+    hybrid = "hybrid"
     semantic = "semantic"
     fulltext = "fulltext"
 
@@ -22,7 +23,10 @@ def search(
     limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many hits.")] = 10,
     mode: Annotated[
         SearchMode,
-        typer.Option(help="auto: semantic when the Registry has its embedding model loaded, else full-text."),
+        typer.Option(
+            help="hybrid: by words and by meaning, fused; semantic: by meaning; fulltext: by words; auto: hybrid when "
+            "the Registry has its embedding model loaded, else full text."
+        ),
     ] = SearchMode.auto,
     data_dir: DataDirOption = None,
     registry_url: RegistryUrlOption = None,

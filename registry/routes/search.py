@@ -1,4 +1,4 @@
-"""Search over transcript segments: semantic (embeddings + pgvector) with full-text as the fallback."""
+"""Search over transcript segments: hybrid (full-text and semantic, fused), semantic or full-text alone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from registry import metrics
 from registry.deps import ReadAccess, SessionDep
 from registry.errors import Unavailable
-from registry.schemas import SearchHit, SearchResult
+from registry.schemas import SearchHit, SearchMode, SearchResult
 from registry.store import search
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
@@ -26,8 +26,12 @@ async def search_segments(
     who: ReadAccess,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for.")],
     mode: Annotated[
-        Literal["auto", "semantic", "fulltext"],
-        Query(description="auto: semantic when the embedding model is loaded, else fulltext."),
+        Literal["auto", "hybrid", "semantic", "fulltext"],
+        Query(
+            description="hybrid: full-text and semantic hits fused by reciprocal rank; semantic: by meaning only; "
+            "fulltext: by words only (any of them, stemmed); auto: hybrid when the embedding model is loaded, else "
+            "fulltext. The answer's `mode` says which ran."
+        ),
     ] = "auto",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     language: Annotated[str | None, Query(max_length=32)] = None,
@@ -36,9 +40,11 @@ async def search_segments(
     speaker: Annotated[
         str | None, Query(min_length=1, max_length=64, description="Only this speaker's segments.")
     ] = None,
-    min_score: Annotated[float | None, Query(ge=-1, le=1)] = None,
+    min_score: Annotated[
+        float | None, Query(ge=-1, le=1, description="The least cosine similarity of a semantic hit.")
+    ] = None,
 ) -> SearchResult:
-    """Segments closest to `q`, best first, each with its score and time span."""
+    """Segments matching `q`, best first, each with its score and time span."""
     embedder = request.app.state.embedder
     if mode == "semantic" and embedder is None:
         if request.app.state.embedder_loading:
@@ -48,20 +54,27 @@ async def search_segments(
             )
         raise Unavailable("Semantic search is unavailable: the embedding model is not loaded. Use mode=fulltext.")
     filters = search.Filters(language=language, transcript_id=transcript_id, asset_id=asset_id, speaker=speaker)
-    if mode != "fulltext" and embedder is not None:
-        vector = (await asyncio.to_thread(embedder.encode, [q]))[0]
-        async with session.begin():
-            rows = await search.semantic(
-                session,
-                embedding=vector,
-                limit=limit,
-                ef_search=max(EF_SEARCH, limit),
-                min_score=min_score,
-                filters=filters,
-            )
+    used: SearchMode
+    if mode == "fulltext" or embedder is None:  # hybrid without the model: its full-text half, said in `mode`
+        used = "fulltext"
+    elif mode == "semantic":
         used = "semantic"
     else:
+        used = "hybrid"
+    if used == "fulltext":
         rows = await search.fulltext(session, query=q, limit=limit, filters=filters)
-        used = "fulltext"
+    else:
+        vector = (await asyncio.to_thread(embedder.encode, [q]))[0]
+        ef_search = max(EF_SEARCH, limit)
+        async with session.begin():
+            if used == "hybrid":
+                rows = await search.hybrid(
+                    session, query=q, embedding=vector, limit=limit, ef_search=ef_search, filters=filters,
+                    min_score=min_score,
+                )  # fmt: skip
+            else:
+                rows = await search.semantic(
+                    session, embedding=vector, limit=limit, ef_search=ef_search, min_score=min_score, filters=filters
+                )
     metrics.SEARCHES.labels(used).inc()
-    return SearchResult(query=q, mode=used, items=[SearchHit.model_validate(r) for r in rows])  # type: ignore[arg-type]
+    return SearchResult(query=q, mode=used, items=[SearchHit.model_validate(r) for r in rows])

@@ -1,4 +1,5 @@
-"""Search over transcript segments: semantic (pgvector cosine, HNSW) and full-text (tsvector)."""
+"""Search over transcript segments: semantic (pgvector cosine, HNSW), full-text (tsvector), and hybrid: both
+fused by reciprocal rank (each hit scores the sum over the two rankings of 1 / (RRF_K + its rank there))."""
 
 from __future__ import annotations
 
@@ -109,6 +110,44 @@ async def fulltext(
         .limit(limit)
     )
     return [dict(r) for r in (await session.execute(statement)).mappings()]
+
+
+RRF_K = 60  # the constant of Cormack, Clarke and Büttcher's reciprocal rank fusion (SIGIR 2009)
+HYBRID_DEPTH = 50  # how deep each ranking is read before fusing (at least the page asked for)
+
+
+def fuse(rankings: Sequence[Sequence[dict[str, Any]]], limit: int, k: int = RRF_K) -> list[dict[str, Any]]:
+    """Reciprocal rank fusion of best-first rankings of hits: a hit's score is the sum over the rankings that hold
+    it of 1 / (k + its rank, from 1); best first, ties by segment id (the same order every time)."""
+    scores: dict[uuid.UUID, float] = {}
+    hits: dict[uuid.UUID, dict[str, Any]] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            key = hit["segment_id"]
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+            hits.setdefault(key, hit)
+    order = sorted(scores, key=lambda key: (-scores[key], str(key)))[:limit]
+    return [{**hits[key], "score": scores[key]} for key in order]
+
+
+async def hybrid(
+    session: AsyncSession,
+    *,
+    query: str,
+    embedding: Sequence[float],
+    limit: int,
+    ef_search: int,
+    filters: Filters = Filters(),
+    min_score: float | None = None,
+) -> list[dict[str, Any]]:
+    """Full-text and semantic hits fused (`fuse`): a segment is found by its words before it has an embedding, and
+    by its meaning without sharing a word. `min_score` bounds the semantic similarity of the semantic side."""
+    depth = max(HYBRID_DEPTH, limit)
+    by_words = await fulltext(session, query=query, limit=depth, filters=filters)
+    by_meaning = await semantic(
+        session, embedding=embedding, limit=depth, ef_search=max(ef_search, depth), filters=filters, min_score=min_score
+    )
+    return fuse([by_words, by_meaning], limit)
 
 
 BACKLOG_COUNT_CAP = 10_000

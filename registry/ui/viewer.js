@@ -362,6 +362,7 @@ async function showSearch(params) {
   const speaker = params.get("speaker") || "";
   const modes = [
     ["auto", "Best available"],
+    ["hybrid", "By words and meaning (hybrid)"],
     ["semantic", "By meaning (semantic)"],
     ["fulltext", "By words (full text)"],
   ];
@@ -391,7 +392,7 @@ async function showSearch(params) {
     throw error;
   }
   const assets = await Promise.all(found.items.map((hit) => asset(hit.asset_id)));
-  const kind = found.mode === "semantic" ? "by meaning" : "by words";
+  const kind = { hybrid: "by words and meaning", semantic: "by meaning", fulltext: "by words" }[found.mode];
   results.append(
     h("h2", { id: "results-title" }, `${found.items.length} ${found.items.length === 1 ? "hit" : "hits"} ${kind}`),
     found.items.length

@@ -55,9 +55,21 @@ def test_semantic_search_puts_the_closest_sentence_first(reader, indexed, query,
     assert scores[0] - scores[1] > 0.05
 
 
-def test_auto_mode_uses_semantic_search_when_the_model_is_loaded(reader, indexed):
+def test_auto_mode_is_hybrid_when_the_model_is_loaded(reader, indexed):
     result = reader.get("/v1/search", params={"q": "football game", "transcript_id": indexed["id"]}).json()
-    assert result["mode"] == "semantic" and result["items"][0]["position"] == 5
+    assert result["mode"] == "hybrid" and result["items"][0]["position"] == 5  # no shared word: found by meaning
+
+
+def test_hybrid_search_finds_what_either_side_finds(reader, indexed):
+    """Two sentences named by their words in one query come first, fused from both rankings (whatever the model
+    makes of the mixture: a hit that only the model ranks scores at most 1/61, one in both at least 1/62 + 1/66)."""
+    params = {"q": "a pinch of salt for the surgeon", "mode": "hybrid", "transcript_id": indexed["id"]}
+    result = reader.get("/v1/search", params=params).json()
+    assert result["mode"] == "hybrid"
+    assert {hit["position"] for hit in result["items"][:2]} == {0, 4}, result
+    scores = [hit["score"] for hit in result["items"]]
+    assert scores == sorted(scores, reverse=True) and scores[1] > 1 / 62 + 1 / 66 - 1e-9 > 1 / 61 >= scores[2]
+    assert reader.get("/v1/search", params=params).json() == result  # the same answer every time
 
 
 def test_fulltext_search_matches_word_stems(reader, indexed):
@@ -126,6 +138,8 @@ def test_semantic_mode_without_the_model_is_a_clear_503_and_auto_falls_back(post
             assert "retry-after" not in response.headers  # off for good: retrying will not help
             fallback = admin.get("/v1/search", params={"q": "goal"}).json()
             assert fallback["mode"] == "fulltext" and fallback["items"][0]["text"] == "The striker scored a goal."
+            asked = admin.get("/v1/search", params={"q": "goal", "mode": "hybrid"}).json()  # its full-text half
+            assert asked["mode"] == "fulltext" and asked["items"] == fallback["items"]
     finally:
         server.stop()
 
@@ -160,4 +174,26 @@ def test_semantic_mode_while_the_model_loads_is_a_503_with_retry_after(postgres,
             assert answer.status_code == 200 and answer.json()["mode"] == "semantic"
     finally:
         release.set()
+        server.stop()
+
+
+def test_hybrid_search_finds_by_words_the_segments_not_embedded_yet(postgres, tmp_path):
+    """The model loaded but nothing embedded (no embedding worker in this process): semantic search finds nothing,
+    hybrid finds the segment by its words."""
+    from tests.conftest import start_registry
+
+    database = postgres.create_database(f"unembedded_{uuid.uuid4().hex[:8]}")
+    server = start_registry(database, tmp_path, embeddings="on", embeddings_worker=False)
+    try:
+        with server.client(server.admin_token) as admin:
+            segments = [{"start": 0, "end": 1, "text": "The striker scored a goal."}]
+            admin.post("/v1/transcripts", json={"job_id": str(uuid.uuid4()), "segments": segments})
+            deadline = time.monotonic() + 120
+            while (semantic := admin.get("/v1/search", params={"q": "goal", "mode": "semantic"})).status_code == 503:
+                assert time.monotonic() < deadline, semantic.text  # the model loads
+                time.sleep(0.2)
+            assert semantic.json()["items"] == []
+            found = admin.get("/v1/search", params={"q": "scoring goals"}).json()
+            assert found["mode"] == "hybrid" and [hit["text"] for hit in found["items"]] == [segments[0]["text"]]
+    finally:
         server.stop()
