@@ -64,6 +64,21 @@ class Outbox:
         path.unlink(missing_ok=True)
         self._update_gauge()
 
+    def waiting(self, job_id: uuid.UUID) -> bool:
+        """The result of `job_id` is still to be delivered."""
+        return (self.directory / f"{job_id}{SUFFIX}").exists()
+
+    def refusal(self, job_id: uuid.UUID, *, since: float = 0.0) -> str | None:
+        """Why the Registry refused the result of `job_id` for good (set aside at or after `since`, a time.time()),
+        or None."""
+        reason = self.dead_directory / f"{job_id}.reason.txt"
+        try:
+            if reason.stat().st_mtime >= since:
+                return reason.read_text().strip()
+        except FileNotFoundError:
+            pass
+        return None
+
     def dead(self, path: Path, reason: str) -> None:
         """Set aside a result the Registry refuses for good (kept, with the reason, for an operator)."""
         os.replace(path, self.dead_directory / path.name)

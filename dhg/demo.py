@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asr.evaluation import word_error_rate
+from asr.outbox import Outbox
 from core.vocabulary import DEVICES, TERMINAL_PHASES
 from dhg.asr_client import AsrClient, Transcription
 from dhg.errors import TranscriptNotStored
@@ -35,6 +36,7 @@ class DemoResult:
     job: JobOut
     search: SearchResult
     search_note: str = ""  # why the search was not semantic, when it could have been
+    refused: str = ""  # the Registry's words when it refused this run's result (another transcript holds the job)
 
 
 def wait_for_transcript(registry: RegistryClient, job_id: uuid.UUID, timeout: float) -> TranscriptOut:
@@ -86,16 +88,36 @@ def search_sample(
         sleep(delay)
 
 
-def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, search_timeout: float) -> DemoResult:
-    """The sample through both APIs as a client would use them: store, transcribe, wait until stored, search."""
+def wait_for_delivery(outbox: Outbox, job_id: uuid.UUID, *, since: float, timeout: float) -> str:
+    """Once the ASR service has delivered `job_id`'s result: "" when the Registry took it (stored, or the same result
+    stored before), else its words refusing it."""
+    deadline = time.monotonic() + timeout
+    while outbox.waiting(job_id):
+        if time.monotonic() > deadline:
+            raise TranscriptNotStored(f"the ASR service did not deliver the result of job {job_id} in {timeout:g} s")
+        time.sleep(STORE_POLL_SECONDS)
+    return outbox.refusal(job_id, since=since) or ""
+
+
+def run_demo(
+    registry: RegistryClient,
+    asr: AsrClient,
+    *,
+    store_timeout: float,
+    search_timeout: float,
+    outbox: Outbox | None = None,
+) -> DemoResult:
+    """The sample through both APIs as a client would use them: store, transcribe, wait until stored (with the ASR
+    service's `outbox`: until delivered, or refused), search."""
     uploaded = registry.upload_asset(SAMPLE_PATH)
     asset = uploaded.value
     job_id = sample_job_id(asset.sha256)
     job = registry.create_job(JobIn(id=job_id, name=JOB_NAME, source=JobSource(asset_id=asset.id))).value
     stored_before = registry.list_transcripts(job_id=job_id, limit=1).total > 0
-    started = time.monotonic()
+    started, sent_at = time.monotonic(), time.time()
     transcription = asr.transcribe(SAMPLE_PATH, response_format="verbose_json", job_id=job_id, asset_id=asset.id)
     transcribe_seconds = time.monotonic() - started
+    refused = wait_for_delivery(outbox, job_id, since=sent_at, timeout=store_timeout) if outbox else ""
     transcript = wait_for_transcript(registry, job_id, store_timeout)
     search, search_note = search_sample(registry, transcript, timeout=search_timeout)
     return DemoResult(
@@ -106,7 +128,8 @@ def run_demo(registry: RegistryClient, asr: AsrClient, *, store_timeout: float, 
         word_error_rate=word_error_rate(REFERENCE_TEXT, str(transcription.parsed().get("text", ""))),
         transcript=transcript,
         stored_before=stored_before,
-        job=_record_success(registry, job, transcript),
+        job=job if refused else _record_success(registry, job, transcript),
         search=search,
         search_note=search_note,
+        refused=refused,
     )

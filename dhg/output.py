@@ -66,6 +66,14 @@ def show_demo(result: DemoResult) -> None:
         span = escape(f"[{timestamp(segment.start)}-{timestamp(segment.end)}]")
         console.print(f"  {span}  {escape(segment.text)}")
     transcript, job = result.transcript, result.job
+    if result.refused:
+        console.print(
+            f"[bold red]3. refused by the Registry[/bold red] (job {job.id} keeps transcript {transcript.id}, "
+            f"{len(transcript.segments)} segments): {escape(result.refused)}"
+        )
+        console.print("[bold]4. search[/bold]")
+        show_search(result.search)
+        return
     console.print(
         f"[bold]3. stored in the Registry[/bold] transcript {transcript.id}: job {job.id} {job.phase}, "
         f"{len(transcript.segments)} segments, {escape(transcript.model or '?')} on {escape(transcript.device or '?')}"

@@ -52,6 +52,12 @@ class InvalidRequest(RegistryError):
     status, slug, title = 422, "validation", "Request validation failed"
 
 
+class IdempotencyMismatch(RegistryError):
+    """A write keyed for retries sent again with other content (registry.idempotency): refused, nothing changed."""
+
+    status, slug, title = 422, "idempotency-mismatch", "The key was used before with other content"
+
+
 class BadRequest(RegistryError):
     status, slug, title = 400, "bad-request", "Bad request"
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from asr.outbox import Outbox
 from dhg.api import registry_client
 from dhg.asr_client import AsrClient
 from dhg.commands.options import DataDirOption, data_dir_from
 from dhg.datadir import read_viewer_token, write_viewer_token
-from dhg.demo import run_demo
+from dhg.demo import DemoResult, run_demo
 from dhg.errors import AsrRefused, AsrUnreachable, RegistryRefused, StackError, TranscriptNotStored
 from dhg.output import NextSteps, console, show_demo, show_next_steps
 from dhg.settings import Settings, default_data_dir, get_settings
@@ -68,7 +69,7 @@ def _log_to(path: Path) -> None:
     logger.propagate = False
 
 
-def _demo(stack: LocalStack, settings: Settings) -> None:
+def _demo(stack: LocalStack, settings: Settings) -> DemoResult:
     """Run the sample through the stack; a failure says which service's log to read."""
     assert stack.asr_api_key is not None
     asr = AsrClient(stack.asr_url, stack.asr_api_key, timeout=settings.transcribe_timeout_seconds)
@@ -79,10 +80,12 @@ def _demo(stack: LocalStack, settings: Settings) -> None:
                 asr,
                 store_timeout=settings.store_timeout_seconds,
                 search_timeout=settings.search_timeout_seconds,
+                outbox=Outbox(stack.data_dir.asr_outbox),
             )
         except (AsrUnreachable, AsrRefused, TranscriptNotStored) as error:
             raise StackError(f"the sample did not go through: {error}; {stack.asr.log_tail()}") from error
     show_demo(result)
+    return result
 
 
 VIEWER_TOKEN_NAME = "viewer (dhg up)"  # noqa: S105 (a name, not a secret)
@@ -185,7 +188,7 @@ def up(
     _stop_on_signals()
     try:
         stack.start()
-        _demo(stack, settings)
+        demo = _demo(stack, settings)
         assert stack.asr_api_key is not None
         options = "" if directory.root == default_data_dir().resolve() else f" --data-dir {directory.root}"
         prometheus = stack.prometheus.url if stack.monitoring else None
@@ -199,6 +202,8 @@ def up(
             prometheus,
         )
         show_next_steps(steps, directory)
+        if demo.refused and exit_after_sample:
+            raise StackError(f"the Registry refused the sample's transcript: {demo.refused}")
         if not exit_after_sample:
             serving = f"the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}"
             if prometheus:

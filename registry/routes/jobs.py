@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from core.vocabulary import Phase
+from registry import idempotency
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, record_audit
-from registry.errors import InvalidTransition, NotFound
+from registry.errors import IdempotencyMismatch, InvalidTransition, NotFound
 from registry.schemas import JobIn, JobOut, JobPatch, Page
 from registry.store import events, jobs
 
@@ -29,10 +30,13 @@ def _event_data(job: JobOut) -> dict[str, object]:
 async def create_job(
     body: JobIn, request: Request, response: Response, session: SessionDep, who: IngestAccess
 ) -> JobOut:
-    """Record a job; with a client-chosen `id`, creating it again returns the stored job."""
+    """Record a job; with a client-chosen `id`, creating it again with the same name, source and parameters returns
+    the stored job (its state as it is now), and with others is refused (422 idempotency-mismatch)."""
     async with session.begin():
         row, created = await jobs.create(session, body=body, created_by=who.actor)
         job = JobOut.model_validate(row)
+        if not created:
+            _same_job(body, job)
         await record_audit(
             request,
             session,
@@ -49,6 +53,25 @@ async def create_job(
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{row.id}"
     return job
+
+
+def _same_job(body: JobIn, stored: JobOut) -> None:
+    """IdempotencyMismatch when a job is created again under its id with another name, source or parameters."""
+    sent = idempotency.job_content(body.model_dump(mode="json"))
+    kept = idempotency.job_content(stored.model_dump(mode="json"))
+    if sent != kept:
+        differs = idempotency.differences(kept, sent)
+        raise IdempotencyMismatch(
+            f"Job {stored.id} exists (created {stored.created_at.isoformat()}) with another "
+            f"{idempotency.describe(differs)}. Nothing was changed; create it under another id.",
+            stored={
+                "id": str(stored.id),
+                "href": f"/v1/jobs/{stored.id}",
+                "content_sha256": idempotency.content_digest(kept),
+            },
+            sent_content_sha256=idempotency.content_digest(sent),
+            differs=differs,
+        )
 
 
 @router.get("", name="job.list")

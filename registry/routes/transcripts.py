@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from core import formats
-from registry import metrics
+from registry import idempotency, metrics
 from registry.batching import PushBatcher, WriteAlone
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
-from registry.errors import Conflict, InvalidRequest, NotFound
+from registry.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
 from registry.schemas import (
     Page,
     SpeakerTalk,
@@ -41,7 +42,9 @@ RENDERED = {
     responses={200: {"model": TranscriptOut, "description": "Replay: this job_id was stored before."}},
 )
 async def create_transcript(body: TranscriptIn, request: Request, who: IngestAccess) -> Response:
-    """Store a finished transcription. Pushing the same job_id again stores nothing and returns the first."""
+    """Store a finished transcription. Pushing the same job_id again with the same content stores nothing and returns
+    the first (200, Idempotent-Replayed); with other content it is refused (422 idempotency-mismatch, naming the stored
+    transcript and what differs)."""
     response = await store(
         request.app.state, body, who.actor, getattr(request.state, "request_id", None), request.method, request.url.path
     )
@@ -61,16 +64,46 @@ async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | No
 
 
 async def _push_or_replay(state: Any, body: TranscriptIn, context: dict[str, Any]) -> tuple[int, uuid.UUID, bytes]:
-    """(201, id, JSON) when stored now; (200, id, JSON of the first) when the job_id was stored before."""
+    """(201, id, JSON) when stored now; (200, id, JSON of the first) when the job_id was stored before with the same
+    content (registry.idempotency); IdempotencyMismatch when with other content."""
     for _ in range(PUSH_ATTEMPTS):  # a replayed job's transcript can be deleted in between: push again
         pushed = await _push(state, body, context)
         if pushed is not None:
             return 201, pushed.transcript_id, transcripts.pushed_json(pushed, context["actor"])
         async with state.pg.connection() as connection:
-            found = await transcripts.replay(connection, job_id=body.job_id, **context)
-        if found is not None:
-            return 200, *found
+            found = await transcripts.stored_for_job(connection, job_id=body.job_id)
+            if found is None:
+                continue
+            transcript_id, content = found
+            digest = _same_content(body, transcript_id, orjson.loads(content))
+            await transcripts.audit_replay(
+                connection, job_id=body.job_id, transcript_id=transcript_id, digest=digest, **context
+            )
+        return 200, transcript_id, content
     raise Conflict(f"The transcript of job {body.job_id} keeps being deleted while it is pushed; try again.")
+
+
+def _same_content(body: TranscriptIn, transcript_id: uuid.UUID, stored: dict[str, Any]) -> str:
+    """The content digest of a replayed push; IdempotencyMismatch, naming what differs, when it is not the stored
+    transcript's."""
+    sent = idempotency.transcript_content({**body.model_dump(mode="json"), "text": transcripts.full_text(body)})
+    kept = idempotency.transcript_content(stored)
+    if sent == kept:
+        return idempotency.content_digest(sent)
+    differs = idempotency.differences(kept, sent)
+    raise IdempotencyMismatch(
+        f"Job {body.job_id} already has transcript {transcript_id} (stored {stored['created_at']}) with other "
+        f"content: {idempotency.describe(differs)} differ. Nothing was changed; delete that transcript to store "
+        "this one, or push under another job_id.",
+        stored={
+            "id": str(transcript_id),
+            "href": f"/v1/transcripts/{transcript_id}",
+            "created_at": stored["created_at"],
+            "content_sha256": idempotency.content_digest(kept),
+        },
+        sent_content_sha256=idempotency.content_digest(sent),
+        differs=differs,
+    )
 
 
 async def _push(state: Any, body: TranscriptIn, context: dict[str, Any]) -> transcripts.Pushed | None:

@@ -241,26 +241,35 @@ _JSON_EXPRESSION = (
 )
 _GET_JSON = f"SELECT {_JSON_EXPRESSION} FROM transcripts t WHERE t.id = %s"  # noqa: S608
 
-# A replayed push: audit it (status 200, replayed) and answer with the stored transcript, in one statement.
-_REPLAY = f"""
-WITH found AS (SELECT id FROM transcripts WHERE job_id = %(job_id)s::uuid), a AS (
-    INSERT INTO audit_log (actor, action, entity_type, entity_id, outcome, status_code, request_id, method, path,
-                           detail)
-    SELECT %(actor)s::text, 'transcript.create', 'transcript', found.id::text, 'ok', 200, %(request_id)s::text,
-           %(method)s::text, %(path)s::text, jsonb_build_object('job_id', %(job_id)s::uuid, 'replayed', true)
-    FROM found
-)
-SELECT t.id, {_JSON_EXPRESSION} FROM transcripts t JOIN found ON t.id = found.id
-"""  # noqa: S608
+_GET_JSON_BY_JOB = f"SELECT t.id, {_JSON_EXPRESSION} FROM transcripts t WHERE t.job_id = %s"  # noqa: S608
+# A replayed push, audited: status 200, replayed, with the content digest both sides agreed on.
+_AUDIT_REPLAY = """
+INSERT INTO audit_log (actor, action, entity_type, entity_id, outcome, status_code, request_id, method, path, detail)
+VALUES (%(actor)s::text, 'transcript.create', 'transcript', %(transcript_id)s::text, 'ok', 200, %(request_id)s::text,
+        %(method)s::text, %(path)s::text,
+        jsonb_build_object('job_id', %(job_id)s::uuid, 'replayed', true, 'content_sha256', %(digest)s::text))
+"""
 
 
-async def replay(
-    connection: AsyncConnection[Any], *, job_id: uuid.UUID, actor: str, request_id: str | None, method: str, path: str
-) -> tuple[uuid.UUID, bytes] | None:
-    """The transcript stored for `job_id` as the API's JSON, with the replay audited; None when there is none."""
-    params = {"job_id": job_id, "actor": actor, "request_id": request_id, "method": method, "path": path}
-    row = await (await connection.execute(_REPLAY, params)).fetchone()
+async def stored_for_job(connection: AsyncConnection[Any], *, job_id: uuid.UUID) -> tuple[uuid.UUID, bytes] | None:
+    """The transcript stored for `job_id` as the API's JSON, or None."""
+    row = await (await connection.execute(_GET_JSON_BY_JOB, (job_id,))).fetchone()
     return None if row is None else (row[0], str(row[1]).encode())
+
+
+async def audit_replay(
+    connection: AsyncConnection[Any],
+    *,
+    job_id: uuid.UUID,
+    transcript_id: uuid.UUID,
+    digest: str,
+    actor: str,
+    request_id: str | None,
+    method: str,
+    path: str,
+) -> None:
+    params = {"job_id": job_id, "transcript_id": transcript_id, "digest": digest, "actor": actor}
+    await connection.execute(_AUDIT_REPLAY, params | {"request_id": request_id, "method": method, "path": path})
 
 
 async def get_json(connection: AsyncConnection[Any], *, transcript_id: uuid.UUID) -> bytes | None:

@@ -78,6 +78,21 @@ def test_a_path_source_is_transcribed_and_delivered(registry, admin, media_root,
     assert transcript["job_id"] == job_id and "Dashwood" in transcript["text"]
 
 
+def test_a_job_whose_id_holds_another_transcript_fails_with_the_registrys_words(registry, admin, media_root, tmp_path):
+    """Run again for a job whose stored transcript says something else (an admin replaced it by an empty one): the
+    Registry refuses the result, and the worker fails as bad input, quoting it, instead of reporting Succeeded."""
+    job_id = str(uuid.uuid4())
+    empty = admin.post("/v1/transcripts", json={"job_id": job_id, "segments": []}).json()
+    arguments = ("--job-id", job_id, "--path", str(media_root / "sample.opus"))
+    result, summary = run_worker(tmp_path, registry.url, registry.admin_token, media_root, *arguments)
+    assert result.returncode == EXIT_BAD_INPUT, result.stderr
+    assert summary["status"] == "Failed", summary
+    message = summary["message"]
+    assert "the Registry refused the result" in message and empty["id"] in message and "differ" in message
+    assert admin.get("/v1/transcripts", params={"job_id": job_id}).json()["items"][0]["id"] == empty["id"]
+    assert (tmp_path / "outbox" / "dead" / f"{job_id}.reason.txt").exists()  # set aside, never retried forever
+
+
 def test_an_asset_source_is_linked_to_its_transcript(registry, admin, media_root, tmp_path):
     asset = admin.post("/v1/assets", files={"file": ("s.opus", SAMPLE.read_bytes(), "audio/ogg")}).json()
     result, summary = run_worker(

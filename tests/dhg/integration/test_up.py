@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dhg.datadir import DataDir, read_admin_token, read_asr_api_key
-from tests.dhg.integration.conftest import FirstRun
+from tests.dhg.integration.conftest import FirstRun, up_once
 from tests.dhg.runner import assert_one_line_error, assert_sample_transcribed, free_ports, run_dhg, search_hits
 
 
@@ -52,3 +52,27 @@ def test_up_refuses_a_taken_port_in_one_line(tmp_path: Path, taken: str) -> None
         result = run_dhg("up", "--exit-after-sample", "--data-dir", tmp_path / "data", *options)
     assert_one_line_error(result, f"port {port}", "already in use", taken)
     assert not (tmp_path / "data" / "postgres").exists(), "nothing should start when a port is taken"
+
+
+def test_up_says_the_registry_refused_the_sample_when_its_job_holds_another_transcript(tmp_path: Path) -> None:
+    """An admin replaced the sample's transcript by an empty one: the next `dhg up` does not print Succeeded for the
+    empty one; it shows the Registry's refusal and exits 1."""
+    from dhg.postgres import EmbeddedPostgres
+
+    data = tmp_path / "data"
+    assert up_once(data).returncode == 0
+    postgres = EmbeddedPostgres(DataDir(data).postgres).start()
+    try:
+        emptied = postgres.psql(
+            "WITH t AS (UPDATE transcripts SET text = '', segment_count = 0 RETURNING id) "
+            "DELETE FROM segments USING t WHERE segments.transcript_id = t.id RETURNING segments.id",
+            database="dhg",
+        )
+        assert emptied, "the sample's segments were there to empty"
+    finally:
+        postgres.stop()
+    result = up_once(data)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "refused by the Registry" in result.stdout and "0 segments" in result.stdout, result.stdout
+    assert "stored once" not in result.stdout
+    assert_one_line_error(result, "the Registry refused the sample's transcript", "differ")

@@ -2,6 +2,8 @@
 
 import uuid
 
+import pytest
+
 
 def new_job(client, **extra):
     body = {
@@ -25,7 +27,7 @@ def test_create_and_read_a_job(writer, reader):
 def test_creating_a_job_with_a_known_id_returns_the_stored_one(writer):
     job_id = str(uuid.uuid4())
     first = new_job(writer, id=job_id)
-    second = new_job(writer, id=job_id, name="another name")
+    second = new_job(writer, id=job_id)  # a retry: the same name, source and parameters
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json() == first.json()
 
@@ -50,6 +52,25 @@ def test_creating_a_job_again_in_another_phase_returns_it_unchanged(writer):
     first = new_job(writer, id=job_id, phase="Scheduling", device="cpu", attempts=1).json()
     replay = new_job(writer, id=job_id, phase="Running", device="cpu", attempts=1)
     assert replay.status_code == 200 and replay.json() == first and first["phase"] == "Scheduling"
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({"name": "another"}, ["name"]),
+        ({"source": {"url": "https://example.com/other.wav"}}, ["source"]),
+        ({"parameters": {"model": "base"}}, ["parameters"]),
+    ],
+)
+def test_creating_a_job_again_with_other_content_is_refused_and_changes_nothing(writer, reader, change, differs):
+    job_id = str(uuid.uuid4())
+    first = new_job(writer, id=job_id).json()
+    refused = new_job(writer, id=job_id, **change)
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["type"].endswith("/idempotency-mismatch") and problem["differs"] == differs
+    assert problem["stored"]["href"] == f"/v1/jobs/{job_id}" and job_id in problem["detail"]
+    assert reader.get(f"/v1/jobs/{job_id}").json() == first
 
 
 def test_a_job_created_finished_is_announced_as_finished(admin, writer):

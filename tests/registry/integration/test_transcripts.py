@@ -53,15 +53,82 @@ def test_push_stores_text_segments_words_and_metadata(writer, reader):
     assert stored["created_at"].endswith(("Z", "+00:00"))
 
 
-def test_the_same_job_pushed_twice_is_stored_once_and_returns_the_first(writer, reader):
+def test_the_same_job_pushed_twice_is_stored_once_and_returns_the_first(writer, reader, admin):
+    """A retry of the same result (run again elsewhere: other device, engine, timings and scores) gets the stored one
+    back; the replay is audited with the content digest both agreed on."""
     body = transcript()
     first = writer.post("/v1/transcripts", json=body)
-    second = writer.post("/v1/transcripts", json={**body, "text": "a different retry"})
-    assert (first.status_code, second.status_code) == (201, 200)
+    rerun = {**body, "device": "gpu", "engine": "openai-whisper", "processing_seconds": 9.0, "timings": {"x": 1.0}}
+    rerun["segments"] = [{**SEGMENTS[0], "words": [{**w, "probability": 0.5} for w in SEGMENTS[0]["words"]]},
+                         {**SEGMENTS[1], "avg_logprob": -0.9}]  # fmt: skip
+    second = writer.post("/v1/transcripts", json=rerun)
+    assert (first.status_code, second.status_code) == (201, 200), second.text
     assert second.headers["idempotent-replayed"] == "true"
     assert second.json() == first.json()
     listed = reader.get("/v1/transcripts", params={"job_id": body["job_id"]}).json()
     assert listed["total"] == 1
+    audit = admin.get("/v1/audit", params={"entity_id": first.json()["id"]}).json()["items"]
+    replayed = [entry["detail"] for entry in audit if entry["detail"].get("replayed")]
+    assert len(replayed) == 1 and len(replayed[0]["content_sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({"text": "a different retry"}, ["text"]),
+        ({"language": "de"}, ["language"]),
+        ({"segments": []}, ["segments (2 stored, 0 sent)", "text"]),
+        (
+            {"segments": [SEGMENTS[0], {**SEGMENTS[1], "text": " Jumps over the lazy cat."}]},
+            ["segments[1].text", "text"],
+        ),
+        ({"segments": [{**SEGMENTS[0], "speaker": "A"}, SEGMENTS[1]]}, ["segments[0].speaker"]),
+        ({"duration_seconds": 99.0}, ["duration_seconds"]),
+    ],
+)
+def test_the_same_job_pushed_with_other_content_is_refused_naming_the_stored_one(
+    writer, reader, admin, change, differs
+):
+    """A job_id reused with another result is refused (422, as the IETF Idempotency-Key draft answers), naming the
+    stored transcript and what differs; nothing changes."""
+    body = transcript()
+    first = writer.post("/v1/transcripts", json=body).json()
+    refused = writer.post("/v1/transcripts", json={**body, **change})
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"].endswith("/idempotency-mismatch") and problem["differs"] == differs, problem
+    assert problem["stored"]["id"] == first["id"] and problem["stored"]["href"] == f"/v1/transcripts/{first['id']}"
+    assert problem["stored"]["content_sha256"] != problem["sent_content_sha256"]
+    assert first["id"] in problem["detail"] and "Nothing was changed" in problem["detail"]
+    assert reader.get(f"/v1/transcripts/{first['id']}").json() == first  # unchanged
+    audit = admin.get("/v1/audit", params={"action": "transcript.create", "limit": 500}).json()["items"]
+    assert any(e["outcome"] == "refused" and e["status_code"] == 422 for e in audit)
+
+
+def test_a_retry_after_a_timeout_that_did_store_gets_the_stored_one(registry, writer):
+    """The client gave up before the answer (its connection closed mid-request) but the push was stored: the same
+    body sent again is answered with it, once."""
+    import socket
+    import time
+
+    import orjson
+
+    body = transcript()
+    raw = orjson.dumps(body)
+    token = writer.headers["authorization"]
+    host, port = registry.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(
+            b"POST /v1/transcripts HTTP/1.1\r\nHost: x\r\nAuthorization: " + token.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(raw)).encode() + b"\r\n\r\n" + raw
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while writer.get("/v1/transcripts", params={"job_id": body["job_id"]}).json()["total"] == 0:
+        assert time.monotonic() < deadline, "the abandoned push was not stored"
+        time.sleep(0.05)
+    retried = writer.post("/v1/transcripts", json=body)
+    assert retried.status_code == 200 and retried.headers["idempotent-replayed"] == "true"
+    assert writer.get("/v1/transcripts", params={"job_id": body["job_id"]}).json()["total"] == 1
 
 
 def test_concurrent_duplicate_pushes_store_exactly_one(registry, admin, writer, reader):
