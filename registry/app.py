@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.apidocs import install_api_docs
 from core.problems import common_statuses, document_problems, install_problem_handlers
-from registry import background, heap, metrics, pg
+from registry import background, heap, links, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
@@ -146,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     app.state.settings = settings
+    secret = settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None
+    app.state.links = links.Signer(links.link_key(secret))
     install_api_docs(app)
     install_viewer(app)
     install_error_handlers(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.secrets import matches
 from registry import auth
-from registry.errors import Forbidden, Unauthenticated
+from registry.errors import Forbidden, InvalidRequest, Unauthenticated
 from registry.settings import Settings
 from registry.store import audit, tokens
 
@@ -131,6 +132,33 @@ def required_scope(dependant: Any) -> str | None:
 
 
 ReadAccess = Annotated[auth.Principal, Depends(require("read"))]
+
+
+async def _read_or_linked(
+    request: Request,
+    asset_id: uuid.UUID,
+    credentials: Credentials,
+    expires: Annotated[
+        int | None, Query(description="With `signature`: a link's expiry (GET /v1/assets/{asset_id}/link).")
+    ] = None,
+    signature: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="A link's signature, in place of a token.")
+    ] = None,
+) -> str:
+    """The actor reading an asset's bytes: a `read` token's, or a link's (403 when the link is not this asset's,
+    or has expired); the link's parameters come together or not at all."""
+    if expires is None and signature is None:
+        return (await require("read")(request, credentials)).actor  # as a plain `read` route
+    if expires is None or signature is None:
+        raise InvalidRequest("A link needs both `expires` and `signature`.")
+    request.state.actor = f"link:{asset_id}"
+    if not request.app.state.links.valid(asset_id, expires, signature):
+        raise Forbidden("This link is not valid for this asset, or has expired; ask for a new one.")
+    return str(request.state.actor)
+
+
+_read_or_linked.required_scope = "read"  # type: ignore[attr-defined]
+ReadOrLinkAccess = Annotated[str, Depends(_read_or_linked)]
 WriteAccess = Annotated[auth.Principal, Depends(require("write"))]
 IngestAccess = Annotated[auth.Principal, Depends(require("ingest"))]
 AdminAccess = Annotated[auth.Principal, Depends(require("admin"))]

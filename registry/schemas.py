@@ -83,6 +83,14 @@ class AssetOut(Model):
     created_at: datetime
 
 
+class AssetLink(Model):
+    """A short-lived link to one asset's bytes that needs no token (registry/links.py)."""
+
+    href: str = Field(description="The content URL with its expiry and signature, relative to this link's own URL.")
+    expires_at: datetime
+    seconds: int = Field(description="How long it lives: the audio's length and 15 minutes, at most a day.")
+
+
 class Word(Model):
     start: Seconds
     end: Seconds

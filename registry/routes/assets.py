@@ -6,18 +6,19 @@ import asyncio
 import logging
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from core.problems import problem_response
-from registry import metrics
-from registry.deps import PageDep, ReadAccess, SessionDep, SettingsDep, WriteAccess, record_audit
+from registry import links, metrics
+from registry.deps import PageDep, ReadAccess, ReadOrLinkAccess, SessionDep, SettingsDep, WriteAccess, record_audit
 from registry.errors import MissingContent, NotFound, RangeNotSatisfiable
 from registry.models import Asset
-from registry.schemas import AssetOut, Page
+from registry.schemas import AssetLink, AssetOut, Page
 from registry.storage import Storage, key_for
 from registry.store import assets, events
 from registry.uploads import MediaInfo, StagedUpload, probe_async, receive_file
@@ -156,8 +157,9 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, who: ReadAccess) -
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The media bytes."}},
 )
-async def download_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadAccess) -> Response:
-    """The stored bytes, with Range support."""
+async def download_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadOrLinkAccess) -> Response:
+    """The stored bytes, with Range support; with a `read` token, or through a link (`expires` and `signature`, from
+    GET /v1/assets/{asset_id}/link) in place of one."""
     row = await assets.get(session, asset_id=asset_id)
     if row is None:
         raise NotFound(f"No asset {asset_id}.")
@@ -178,6 +180,22 @@ async def download_asset(asset_id: uuid.UUID, request: Request, session: Session
         refused.headers["Content-Range"] = f"bytes */{size}"
         return refused
     return _streamed(storage, row, size, wanted, headers)
+
+
+@router.get("/{asset_id}/link", name="asset.link")
+async def link_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadAccess) -> AssetLink:
+    """A short-lived link to the asset's bytes that needs no token, for what cannot send one (an <audio> element,
+    which then streams it with Range requests): signed for this asset and reading only, never carrying a token."""
+    row = await assets.get(session, asset_id=asset_id)
+    if row is None:
+        raise NotFound(f"No asset {asset_id}.")
+    seconds = links.lifetime(row.duration_seconds)
+    expires, signature = request.app.state.links.sign(asset_id, seconds)
+    return AssetLink(
+        href="content?" + urlencode({"expires": expires, "signature": signature}),
+        expires_at=datetime.fromtimestamp(expires, UTC),
+        seconds=seconds,
+    )
 
 
 def requested_range(header: str | None, size: int) -> tuple[int, int] | None:

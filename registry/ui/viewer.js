@@ -605,9 +605,10 @@ async function showTranscript(id, params) {
   const controller = new AbortController();
   cleanup = () => {
     controller.abort();
-    if (audio.src) URL.revokeObjectURL(audio.src);
+    audio.removeAttribute("src");
+    audio.load(); // stops fetching
   };
-  loadAudio(transcript.asset_id, found, audio, audioStatus, controller.signal).then((loaded) => {
+  loadAudio(transcript.asset_id, audio, audioStatus, controller.signal).then((loaded) => {
     if (!loaded) return;
     if (wanted !== null && Number.isFinite(wanted)) audio.currentTime = wanted;
   });
@@ -617,27 +618,19 @@ function baseName(name) {
   return name.replace(/\.[^.]+$/, "") || "transcript";
 }
 
-// The audio is fetched with the token (an <audio> element cannot send one) and played from memory.
-async function loadAudio(assetId, found, audio, status, signal) {
-  const bar = h("progress", { max: 100, value: 0, "aria-label": "Loading the audio" });
-  status.replaceChildren("Loading the audio… ", bar);
+// An <audio> element cannot send the token: it gets a short-lived link signed for this one asset (no token in it) and
+// streams from it, fetching with Range requests only what it plays and where it seeks.
+async function loadAudio(assetId, audio, status, signal) {
+  status.textContent = "Loading the audio…";
   try {
-    const response = await api(`v1/assets/${encodeURIComponent(assetId)}/content`, {}, "*/*");
-    const total = Number(response.headers.get("Content-Length")) || found?.size_bytes || 0;
-    const reader = response.body.getReader();
-    const chunks = [];
-    let received = 0;
-    for (;;) {
-      if (signal.aborted) return false;
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      received += value.length;
-      if (total) bar.value = Math.min(100, (100 * received) / total);
-    }
-    const type = response.headers.get("Content-Type") || found?.content_type || "audio/*";
-    const loaded = new Promise((resolve) => audio.addEventListener("loadedmetadata", resolve, { once: true }));
-    audio.src = URL.createObjectURL(new Blob(chunks, { type }));
+    const path = `v1/assets/${encodeURIComponent(assetId)}/link`;
+    const link = await (await api(path)).json();
+    if (signal.aborted) return false;
+    const loaded = new Promise((resolve, reject) => {
+      audio.addEventListener("loadedmetadata", resolve, { once: true });
+      audio.addEventListener("error", () => reject(new Error(audio.error?.message || "the browser cannot play it")), { once: true });
+    });
+    audio.src = new URL(link.href, new URL(path, API_ROOT)).href;
     audio.hidden = false;
     await loaded;
     status.replaceChildren();

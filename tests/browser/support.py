@@ -3,7 +3,10 @@ host other than the service under test failed on purpose and recorded; axe-core'
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,3 +122,70 @@ def visit(browser: Browser, origin: str, *, viewport: dict[str, int] = DESKTOP) 
 
 def axe_report(violations: list[dict[str, Any]]) -> str:
     return json.dumps(violations, indent=1)
+
+
+class CountingProxy:
+    """A TCP proxy on loopback in front of a local server: it records each request's line and Range header, and counts
+    the response bytes that reached the browser on connections that asked for an asset's content (so a test sees
+    what a media element really fetched, aborted transfers included)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[tuple[str, str | None]] = []  # (request line, Range header or None)
+        self.content_bytes = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            media = threading.Event()
+            threading.Thread(target=self._requests, args=(client, upstream, media), daemon=True).start()
+            threading.Thread(target=self._responses, args=(upstream, client, media), daemon=True).start()
+
+    def _requests(self, source: socket.socket, target: socket.socket, media: threading.Event) -> None:
+        pending = b""
+        for data in _chunks(source, target):
+            pending += data
+            while b"\r\n\r\n" in pending:
+                head, pending = pending.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                ranges = [line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("range:")]
+                with self._lock:
+                    self.requests.append((lines[0], ranges[0] if ranges else None))
+                if "/content?" in lines[0]:
+                    media.set()
+
+    def _responses(self, source: socket.socket, target: socket.socket, media: threading.Event) -> None:
+        for data in _chunks(source, target):
+            if media.is_set():
+                with self._lock:
+                    self.content_bytes += len(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _chunks(source: socket.socket, target: socket.socket) -> Iterator[bytes]:
+    """What arrives on `source`, each piece after it was passed on to `target`; both closed at the end."""
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+            yield data
+    except OSError:
+        pass
+    finally:
+        for end in (source, target):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()

@@ -263,3 +263,55 @@ def test_speakers_are_shown_with_their_talk_time(
     page.goto(f"{stack.url}/ui/#/search?q=budget&mode=fulltext&speaker=B")
     expect(page.locator("ol.hits li")).to_have_count(1)
     expect(page.locator("ol.hits .hit-meta")).to_contain_text("B")
+
+
+LONG_SECONDS = 20 * 60
+SEEK_TO = 1150.0
+
+
+def test_a_long_recording_streams_only_the_ranges_it_plays(
+    browser: Browser, stack: ServingStack, viewer_token: str, admin: httpx.Client
+) -> None:
+    """20 minutes of WAV (38 MB): the player starts at once and, sent to a segment near the end, fetches that part of
+    the file with a Range request, not the whole file first; the link it streams from carries no token."""
+    import numpy as np
+
+    from asr.diarization.evaluation import wav
+    from tests.browser.support import CountingProxy
+
+    rate = 16_000
+    tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(rate * LONG_SECONDS) / rate)).astype(np.float32)
+    audio = wav(tone, rate)
+    asset = admin.post("/v1/assets", files={"file": ("long-meeting.wav", audio, "audio/wav")}).raise_for_status().json()
+    segments = [{"start": s, "end": s + 5, "text": f"said at {s:g} seconds"} for s in (0.0, 600.0, SEEK_TO)]
+    body = {"job_id": str(uuid.uuid4()), "asset_id": asset["id"], "segments": segments}
+    transcript = admin.post("/v1/transcripts", json=body).raise_for_status().json()
+    proxy = CountingProxy(stack.port)
+    try:
+        with visit(browser, proxy.origin) as current:
+            page = current.page
+            sign_in(page, proxy.origin, viewer_token)
+            page.goto(f"{proxy.origin}/ui/#/transcripts/{transcript['id']}")
+            wait_for_audio(page)
+            assert page.evaluate("document.querySelector('audio').duration") == pytest.approx(LONG_SECONDS, abs=1)
+            page.locator("button.segment").nth(2).click()
+            page.wait_for_function(
+                f"() => {{ const a = document.querySelector('audio'); return Math.abs(a.currentTime - {SEEK_TO}) < 2 "
+                "&& a.readyState >= 3 }"
+            )
+            current.assert_offline_clean()
+            assert current.console_errors == []
+    finally:
+        proxy.close()
+    media = [(line, ranged) for line, ranged in proxy.requests if "/content?" in line]
+    assert media and all("token" not in line.lower() for line, _ in media), media
+    seek_offset = 44 + int(SEEK_TO * rate) * 2  # the WAV header, then 2 bytes a sample
+    starts = [int(ranged.split("=")[1].split("-")[0]) for _, ranged in media if ranged and ranged.startswith("bytes=")]
+    assert any(abs(start - seek_offset) < 2_000_000 for start in starts), (media, seek_offset)
+    # what Chromium and the sockets buffer ahead of two ranges (about 10 MB here), not the 38 MB a download would be
+    assert proxy.content_bytes < len(audio) / 2, f"fetched {proxy.content_bytes} of {len(audio)} bytes: {media}"
+    for line, _ in media:  # a link is good for its asset only, and never without its signature
+        path = line.split()[1]
+        other = path.replace(asset["id"], transcript["id"])
+        assert httpx.get(f"{stack.url}{other}").status_code == 403
+        assert httpx.get(f"{stack.url}{path.split('&signature=')[0]}").status_code == 422
