@@ -11,16 +11,16 @@ The content is what the record says, not how the run that made it went:
 - a job: `name`, `source` and `parameters`; not its state (`phase`, `device`, `attempts`, ...: a writer that sees a
   job first mid-way creates it with the state it sees, and changes state with PATCH).
 
-Its digest (`content_digest`) is SHA-256 over the canonical JSON (keys sorted, no spaces, floats as the shortest
-repr that reads back the same), so two clients agree on it byte for byte. Pure: no database, no FastAPI."""
+Its digest (`content_digest`) is SHA-256 over the canonical JSON in UTF-8 (keys sorted, no spaces, no ASCII escapes,
+floats as the shortest repr that reads back the same), so two clients agree on it byte for byte. Pure: no database,
+no FastAPI."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import orjson
 
 TRANSCRIPT_FIELDS = ("asset_id", "language", "model", "duration_seconds", "text")
 SEGMENT_FIELDS = ("start", "end", "text", "speaker")
@@ -54,7 +54,9 @@ def job_content(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def content_digest(content: Mapping[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """SHA-256 of the canonical JSON (integers of any size, as a job's parameters may hold)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def differences(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> list[str]:
