@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -79,6 +80,12 @@ def install_problem_handlers(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 405:  # RFC 9110: say which methods the resource has (all its routes', not one's)
+            allowed = allowed_methods(request) or (error.headers or {}).get("Allow", "GET, HEAD")  # a mount's own
+            wrong = MethodNotAllowed(f"{request.method} is not a method of {request.url.path}; it has {allowed}.")
+            response = problem_response(wrong, request.url.path)
+            response.headers["Allow"] = allowed
+            return response
         return problem_response(http(request, error), request.url.path)
 
     @app.exception_handler(Exception)
@@ -89,6 +96,26 @@ def install_problem_handlers(
             problem, error, path=request.url.path, request_id=request.scope.get("state", {}).get("request_id")
         )
         return problem_response(problem, request.url.path)
+
+
+class MethodNotAllowed(Problem):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods the OpenAPI document gives the request's path (HEAD with GET), as an Allow header's value; "" for a
+    path it does not describe."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations if method.upper() in HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 
 
 def report_failure(problem: Problem, error: Exception, *, path: str, request_id: str | None) -> None:

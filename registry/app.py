@@ -22,7 +22,7 @@ from registry.db import make_engine, make_sessionmaker
 from registry.deps import TokenCache, required_scope
 from registry.errors import BadRequest, InvalidRequest, NotFound, RegistryError, database_problem
 from registry.hotpath import HotRoutes
-from registry.inputs import InputGuard
+from registry.inputs import STORABLE_JSON, InputGuard, declare_storable_text
 from registry.middleware import RequestContextMiddleware
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
 from registry.settings import Settings, get_settings
@@ -34,7 +34,12 @@ log = logging.getLogger("registry")
 
 
 def _invalid(error: RequestValidationError) -> RegistryError:
+    """A request that does not validate: 422 naming each field; but one whose path names no resource (an id that is
+    no UUID) is a 404, as for any other id that names nothing."""
     errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in error.errors()]
+    if errors and all(e["loc"][:1] == ["path"] for e in errors):
+        names = ", ".join(str(e["loc"][-1]) for e in errors)
+        return NotFound(f"Nothing is stored under that {names}: it is not a UUID.")
     return InvalidRequest("The request does not match the API schema.", errors=errors)
 
 
@@ -67,6 +72,27 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
     if path == "/v1/assets/{asset_id}/content":
         found |= {416}
     return found
+
+
+def declare_inputs(app: FastAPI) -> None:
+    """The OpenAPI document says what the input gate refuses (registry.inputs.declare_storable_text)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        declare_storable_text(schemas)
+        schemas["StorableJson"] = STORABLE_JSON
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                declare_storable_text(operation.get("parameters", []))
+                declare_storable_text(operation.get("requestBody", {}))
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -152,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_viewer(app)
     install_error_handlers(app)
     document_problems(app, error_statuses)
+    declare_inputs(app)
     for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):
         publish_required_scopes(module.router)
         app.include_router(module.router)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.secrets import matches
 from registry import auth
-from registry.errors import Forbidden, InvalidRequest, Unauthenticated
+from registry.errors import Forbidden, Unauthenticated
 from registry.settings import Settings
 from registry.store import audit, tokens
 
@@ -142,18 +142,17 @@ async def _read_or_linked(
         int | None, Query(description="With `signature`: a link's expiry (GET /v1/assets/{asset_id}/link).")
     ] = None,
     signature: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="A link's signature, in place of a token.")
+        str | None,
+        Query(pattern="^[A-Za-z0-9_-]{1,100}$", description="A link's signature, in place of a token."),
     ] = None,
 ) -> str:
-    """The actor reading an asset's bytes: a `read` token's, or a link's (403 when the link is not this asset's,
-    or has expired); the link's parameters come together or not at all."""
-    if expires is None and signature is None:
+    """The actor reading an asset's bytes: a link's when there is a `signature` (401 when the link is not this asset's,
+    has no `expires`, or has expired: then nothing says who reads), else a `read` token's."""
+    if signature is None:
         return (await require("read")(request, credentials)).actor  # as a plain `read` route
-    if expires is None or signature is None:
-        raise InvalidRequest("A link needs both `expires` and `signature`.")
     request.state.actor = f"link:{asset_id}"
-    if not request.app.state.links.valid(asset_id, expires, signature):
-        raise Forbidden("This link is not valid for this asset, or has expired; ask for a new one.")
+    if expires is None or not request.app.state.links.valid(asset_id, expires, signature):
+        raise Unauthenticated("This link is not valid for this asset, or has expired; ask for a new one.")
     return str(request.state.actor)
 
 

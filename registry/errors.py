@@ -55,7 +55,7 @@ class InvalidRequest(RegistryError):
 class IdempotencyMismatch(RegistryError):
     """A write keyed for retries sent again with other content (registry.idempotency): refused, nothing changed."""
 
-    status, slug, title = 422, "idempotency-mismatch", "The key was used before with other content"
+    status, slug, title = 409, "idempotency-mismatch", "The key was used before with other content"
 
 
 class BadRequest(RegistryError):

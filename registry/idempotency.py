@@ -1,7 +1,7 @@
 """What "the same request again" means for the writes keyed for retries (a transcript's `job_id`, a job's `id`): the
 same canonical content. A retry with the same content gets the stored record back; one with other content is refused
-(422, as the IETF Idempotency-Key draft answers a key reused with another payload), naming the stored record and what
-differs, and changes nothing.
+(409: it conflicts with the record stored under that key; the IETF Idempotency-Key draft's 422 would say the request
+itself is malformed, which it is not), naming the stored record and what differs, and changes nothing.
 
 The content is what the record says, not how the run that made it went:
 - a transcript: `asset_id`, `language`, `model`, `duration_seconds`, `text` (joined from the segments when it was

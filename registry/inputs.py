@@ -30,6 +30,50 @@ _JSON = re.compile(rb"^application/([a-z0-9.+-]+\+)?json\s*(;|$)", re.IGNORECASE
 PARSED_BODY = "json_body"  # the request state's key for the parsed JSON body
 
 
+STORABLE_TEXT = "^[^\\u0000]*$"  # the OpenAPI document's word for what text_problem refuses (NUL)
+_EXACT_FORMATS = {"binary", "uuid", "date-time", "uri", "email"}
+STORABLE_JSON_REF = "#/components/schemas/StorableJson"
+# Any JSON value this gate lets through: a free-form object's values (a job's parameters) are these.
+STORABLE_JSON = {
+    "description": "Any JSON value without NUL in its strings and keys (PostgreSQL's jsonb cannot hold one).",
+    "anyOf": [
+        {"type": "string", "pattern": STORABLE_TEXT},
+        {"type": "number"},
+        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": STORABLE_JSON_REF}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": STORABLE_TEXT},
+            "additionalProperties": {"$ref": STORABLE_JSON_REF},
+        },
+    ],
+}
+
+
+def declare_storable_text(schema: Any) -> None:
+    """Say in an OpenAPI document what this gate refuses, so that a schema-valid request is one the gate lets through:
+    every free string, every key of an object with free keys, and every value of a free-form object (STORABLE_JSON)
+    holds no NUL. Changes `schema` in place; the document's components need STORABLE_JSON under StorableJson."""
+    if isinstance(schema, list):
+        for item in schema:
+            declare_storable_text(item)
+        return
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return
+    free = not {"pattern", "enum", "const"} & schema.keys() and schema.get("format") not in _EXACT_FORMATS
+    if schema.get("type") == "string" and free:
+        schema["pattern"] = STORABLE_TEXT
+    if schema.get("type") == "object" and schema.get("additionalProperties", True) is not False:
+        schema.setdefault("propertyNames", {}).setdefault("pattern", STORABLE_TEXT)
+        if schema.get("additionalProperties") is True:
+            schema["additionalProperties"] = {"$ref": STORABLE_JSON_REF}
+    for key, value in schema.items():
+        if key not in ("example", "examples", "default", "const", "enum", "propertyNames"):
+            declare_storable_text(value)
+
+
 def text_problem(value: str) -> str | None:
     """Why PostgreSQL cannot store `value` as text, or None."""
     if "\x00" in value:

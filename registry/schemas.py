@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from core.vocabulary import Device, Phase
 from registry.auth import Scope
@@ -30,6 +31,29 @@ MAX_SEGMENTS = 100_000
 MAX_SECONDS = 1e7  # a time or duration in a transcript: about 115 days (beyond it, a value no recording has)
 MAX_INT4 = 2**31 - 1  # the Registry's integer columns
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+RFC3339_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    """A date-time as the documents say (`format: date-time`, RFC 3339 with its offset), never a bare number read as
+    Unix time (a datetime built in code passes as it is)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC3339_DATETIME.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with its offset, e.g. 2026-12-06T21:30:00Z")
+    return value
+
+
+def _no_bool(value: object) -> object:
+    """JSON Schema's integer (682720.0 is one, true is not): a boolean is refused, not read as 0 or 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, not a boolean")
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=MAX_INT4), BeforeValidator(_no_bool)]  # attempts and the like
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]  # what a request may send as a date-time
+QueryDatetime = Rfc3339
 Speaker = Annotated[
     str,
     Field(
@@ -159,10 +183,29 @@ class TranscriptOut(TranscriptSummary):
     segments: list[SegmentOut]
 
 
+def _one_of_sources(schema: dict[str, Any]) -> None:
+    """The document says what the validator holds: exactly one of the three is given (not null)."""
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in ("url", "asset_id", "path")
+    ]
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """A field that may be left out but is never null (a patch keeps what it leaves out): its schema without null."""
+    alternatives = [choice for choice in schema.pop("anyOf", []) if choice.get("type") != "null"]
+    schema.pop("default", None)
+    if len(alternatives) == 1:
+        schema.update(alternatives[0])
+    elif alternatives:
+        schema["anyOf"] = alternatives
+
+
 class JobSource(Model):
     """Exactly one of url, asset_id, path."""
 
-    url: AnyHttpUrl | None = None
+    model_config = ConfigDict(json_schema_extra=_one_of_sources)
+
+    url: AnyHttpUrl | None = Field(default=None, json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+"})
     asset_id: uuid.UUID | None = None
     path: str | None = Field(default=None, max_length=4096)
 
@@ -179,11 +222,11 @@ class JobState(Model):
 
     phase: Phase | None = None
     device: Device | None = None
-    attempts: int | None = Field(default=None, ge=0, le=MAX_INT4)
+    attempts: Count | None = None
     error: str | None = Field(default=None, max_length=10_000)
     transcript_id: uuid.UUID | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: Rfc3339 | None = None
+    finished_at: Rfc3339 | None = None
 
 
 class JobIn(JobState):
@@ -198,6 +241,9 @@ class JobIn(JobState):
 
 class JobPatch(JobState):
     """A change of a job's state (only the fields sent are changed; `phase` and `attempts` cannot be null)."""
+
+    phase: Phase | None = Field(default=None, json_schema_extra=_not_nullable)
+    attempts: Count | None = Field(default=None, json_schema_extra=_not_nullable)
 
     @model_validator(mode="after")
     def _not_null(self) -> JobPatch:

@@ -31,7 +31,7 @@ async def create_job(
     body: JobIn, request: Request, response: Response, session: SessionDep, who: IngestAccess
 ) -> JobOut:
     """Record a job; with a client-chosen `id`, creating it again with the same name, source and parameters returns
-    the stored job (its state as it is now), and with others is refused (422 idempotency-mismatch)."""
+    the stored job (its state as it is now), and with others is refused (409 idempotency-mismatch)."""
     async with session.begin():
         row, created = await jobs.create(session, body=body, created_by=who.actor)
         job = JobOut.model_validate(row)

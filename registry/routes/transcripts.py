@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -16,6 +15,7 @@ from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAc
 from registry.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
 from registry.schemas import (
     Page,
+    QueryDatetime,
     SpeakerTalk,
     TranscriptFormat,
     TranscriptIn,
@@ -43,7 +43,7 @@ RENDERED = {
 )
 async def create_transcript(body: TranscriptIn, request: Request, who: IngestAccess) -> Response:
     """Store a finished transcription. Pushing the same job_id again with the same content stores nothing and returns
-    the first (200, Idempotent-Replayed); with other content it is refused (422 idempotency-mismatch, naming the stored
+    the first (200, Idempotent-Replayed); with other content it is refused (409 idempotency-mismatch, naming the stored
     transcript and what differs)."""
     response = await store(
         request.app.state, body, who.actor, getattr(request.state, "request_id", None), request.method, request.url.path
@@ -136,8 +136,8 @@ async def list_transcripts(
     asset_id: uuid.UUID | None = None,
     job_id: uuid.UUID | None = None,
     language: Annotated[str | None, Query(max_length=32)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDatetime | None = None,
+    created_before: QueryDatetime | None = None,
 ) -> Page[TranscriptSummary]:
     rows, total = await transcripts.list_page(
         session,

@@ -99,4 +99,7 @@ async def list_deliveries(
 async def list_attempts(
     webhook_id: uuid.UUID, delivery_id: uuid.UUID, session: SessionDep, who: AdminAccess
 ) -> list[AttemptOut]:
+    """Every attempt of one delivery of this webhook, in order (404 when either is not there)."""
+    if await webhooks.delivery(session, webhook_id=webhook_id, delivery_id=delivery_id) is None:
+        raise NotFound(f"No delivery {delivery_id} of webhook {webhook_id}.")
     return [AttemptOut.model_validate(r) for r in await webhooks.attempts(session, delivery_id=delivery_id)]

@@ -71,6 +71,12 @@ async def deliveries(
     return list(rows), total
 
 
+async def delivery(session: AsyncSession, *, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    """One delivery of one webhook (None for another webhook's)."""
+    row = await session.get(WebhookDelivery, delivery_id)
+    return row if row is not None and row.webhook_id == webhook_id else None
+
+
 async def attempts(session: AsyncSession, *, delivery_id: uuid.UUID) -> list[WebhookAttempt]:
     rows = await session.scalars(
         select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.attempt)

@@ -219,7 +219,7 @@ def _workload(stack: ServingStack, kubectl: Kubectl, api: KubeApiServer, receive
         assert again.status_code in {200, 201}, again.text
         for text in ("fish", "the sample", "nothing like this at all"):
             assert registry.get("/v1/search", params={"q": text}).status_code == 200
-        assert registry.get("/v1/assets/not-a-uuid").status_code == 422
+        assert registry.get("/v1/assets/not-a-uuid").status_code == 404
     asr_key = (stack.data_dir.root / "asr-api-key").read_text().strip()
     with httpx.Client(base_url=stack.asr_url, headers={"Authorization": f"Bearer {asr_key}"}, timeout=300) as asr:
         answer = asr.post("/v1/audio/transcriptions", files={"file": (sample.name, sample.read_bytes())})

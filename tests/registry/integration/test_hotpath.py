@@ -165,7 +165,7 @@ async def test_reads_the_hot_layer_does_not_own_reach_fastapi(hot: Hot) -> None:
     assert srt.status_code == 200 and "-->" in srt.text
     simple = await hot.client.get(f"/v1/transcripts/{pushed['id'].replace('-', '')}", headers=AS_ADMIN)
     assert simple.status_code == 200 and simple.json()["id"] == pushed["id"]
-    assert (await hot.client.get("/v1/transcripts/not-a-uuid", headers=AS_ADMIN)).status_code == 422
+    assert (await hot.client.get("/v1/transcripts/not-a-uuid", headers=AS_ADMIN)).status_code == 404
     assert len(hot.passed) == 3
 
 

@@ -66,7 +66,7 @@ def test_creating_a_job_again_with_other_content_is_refused_and_changes_nothing(
     job_id = str(uuid.uuid4())
     first = new_job(writer, id=job_id).json()
     refused = new_job(writer, id=job_id, **change)
-    assert refused.status_code == 422, refused.text
+    assert refused.status_code == 409, refused.text
     problem = refused.json()
     assert problem["type"].endswith("/idempotency-mismatch") and problem["differs"] == differs
     assert problem["stored"]["href"] == f"/v1/jobs/{job_id}" and job_id in problem["detail"]

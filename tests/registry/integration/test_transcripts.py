@@ -89,12 +89,12 @@ def test_the_same_job_pushed_twice_is_stored_once_and_returns_the_first(writer, 
 def test_the_same_job_pushed_with_other_content_is_refused_naming_the_stored_one(
     writer, reader, admin, change, differs
 ):
-    """A job_id reused with another result is refused (422, as the IETF Idempotency-Key draft answers), naming the
+    """A job_id reused with another result is refused (409: it conflicts with the stored one), naming the
     stored transcript and what differs; nothing changes."""
     body = transcript()
     first = writer.post("/v1/transcripts", json=body).json()
     refused = writer.post("/v1/transcripts", json={**body, **change})
-    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
     problem = refused.json()
     assert problem["type"].endswith("/idempotency-mismatch") and problem["differs"] == differs, problem
     assert problem["stored"]["id"] == first["id"] and problem["stored"]["href"] == f"/v1/transcripts/{first['id']}"
@@ -102,7 +102,7 @@ def test_the_same_job_pushed_with_other_content_is_refused_naming_the_stored_one
     assert first["id"] in problem["detail"] and "Nothing was changed" in problem["detail"]
     assert reader.get(f"/v1/transcripts/{first['id']}").json() == first  # unchanged
     audit = admin.get("/v1/audit", params={"action": "transcript.create", "limit": 500}).json()["items"]
-    assert any(e["outcome"] == "refused" and e["status_code"] == 422 for e in audit)
+    assert any(e["outcome"] == "refused" and e["status_code"] == 409 for e in audit)
 
 
 def test_a_retry_after_a_timeout_that_did_store_gets_the_stored_one(registry, writer):
@@ -178,7 +178,7 @@ def test_unknown_format_and_missing_transcript_are_problems(reader):
     assert response.status_code == 422 and response.json()["type"].endswith("/validation")
     response = reader.get(f"/v1/transcripts/{uuid.uuid4()}")
     assert response.status_code == 404 and response.json()["type"].endswith("/not-found")
-    assert reader.get("/v1/transcripts/not-a-uuid").status_code == 422
+    assert reader.get("/v1/transcripts/not-a-uuid").status_code == 404  # names nothing
 
 
 @pytest.mark.parametrize(
