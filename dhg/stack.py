@@ -318,10 +318,10 @@ class LocalStack:
             self.report(message)
             log.log(logging.INFO if message.endswith(" is running again") else logging.WARNING, message)
 
-        supervisor = Supervisor(self.parts(), report, self.restart_policy)
+        # the new pids go in the state before a restart is said: for `dhg status` and the next start's leftovers
+        supervisor = Supervisor(self.parts(), report, self.restart_policy, restarted=lambda part: self._write_state())
         while True:
-            if supervisor.check():
-                self._write_state()  # the new pids, for `dhg status` and the next start's leftovers
+            supervisor.check()
             time.sleep(STATE_POLL_SECONDS)
 
     def stop(self) -> None:

@@ -64,6 +64,7 @@ class Supervisor:
     policy: RestartPolicy = RestartPolicy()
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    restarted: Callable[[Part], None] = lambda part: None  # told before a restart is said (to record the new pid)
     restarts: dict[str, list[float]] = field(default_factory=dict)  # part name → when it was restarted
 
     def check(self) -> int:
@@ -98,5 +99,6 @@ class Supervisor:
             except DhgError as error:
                 how = f"did not start again ({_first_line(error)})"
                 continue
+            self.restarted(part)
             self.report(f"{part.name} is running again")
             return

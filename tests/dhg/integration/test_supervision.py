@@ -94,7 +94,10 @@ def test_each_part_killed_is_restarted_and_nothing_acknowledged_is_lost(
             assert registry.get(f"/v1/jobs/{recorded}").status_code == 200
 
     output = stack.output()
-    assert output.count("restarting it in") == 3, output
+    for part in ("Postgres", "the Registry", "the ASR service"):  # each death said once, each back once (a restart
+        # that fails, as Postgres' may while its old processes let go of their shared memory, is said and retried)
+        died = output.count(f"{part} is no longer running;") + output.count(f"{part} was killed by SIGKILL;")
+        assert died == 1 and output.count(f"{part} is running again") == 1, output
     assert "Traceback" not in output, output
     assert run_dhg("status", "--data-dir", stack.data_dir.root).returncode == 0  # it finds the new processes
 

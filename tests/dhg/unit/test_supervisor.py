@@ -73,6 +73,15 @@ def test_a_dead_part_is_said_in_one_line_restarted_and_said_back() -> None:
     ]
 
 
+def test_the_new_process_is_recorded_before_the_restart_is_said() -> None:
+    clock, lines, recorded = Clock(), [], []
+    part = FakePart("the Registry", deaths=1)
+    watcher = Supervisor([part], lines.append, POLICY, clock=clock, sleep=clock.sleep,
+                         restarted=lambda restarted: recorded.append((restarted.name, len(lines))))  # fmt: skip
+    watcher.check()
+    assert recorded == [("the Registry", 1)] and lines[1] == "the Registry is running again"
+
+
 def test_a_restart_that_fails_is_retried_with_a_longer_pause() -> None:
     clock, lines = Clock(), []
     part = FakePart("the Registry", deaths=1, failing_starts=1)
