@@ -162,15 +162,26 @@ REASONS = {
 Statuses = Callable[[str, str, dict[str, Any]], Iterable[int]]  # (method, path, operation) → error statuses
 
 
-def document_problems(app: FastAPI, statuses: Statuses) -> None:
-    """Declare in the OpenAPI document the error answers each operation really gives, as problem+json (FastAPI
-    declares only its own 422 shape, which these services never send): `statuses` says which ones."""
+def amend_openapi(app: FastAPI, amend: Callable[[dict[str, Any]], None]) -> None:
+    """Have `amend` change the app's OpenAPI document once, when it is first made (after the amendments before it)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         document = generate()
+        amend(document)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_problems(app: FastAPI, statuses: Statuses) -> None:
+    """Declare in the OpenAPI document the error answers each operation really gives, as problem+json (FastAPI
+    declares only its own 422 shape, which these services never send): `statuses` says which ones."""
+
+    def declare(document: dict[str, Any]) -> None:
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas["Problem"] = PROBLEM_SCHEMA
         for path, operations in document.get("paths", {}).items():
@@ -185,10 +196,8 @@ def document_problems(app: FastAPI, statuses: Statuses) -> None:
         for unused in ("HTTPValidationError", "ValidationError"):
             if f'"#/components/schemas/{unused}"' not in json.dumps(document):
                 schemas.pop(unused, None)
-        app.openapi_schema = document
-        return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend_openapi(app, declare)
 
 
 def common_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:

@@ -15,7 +15,7 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.apidocs import install_api_docs
-from core.problems import common_statuses, document_problems, install_problem_handlers
+from core.problems import amend_openapi, common_statuses, document_problems, install_problem_handlers
 from registry import background, heap, links, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
@@ -74,25 +74,15 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
     return found
 
 
-def declare_inputs(app: FastAPI) -> None:
+def declare_inputs(document: dict[str, Any]) -> None:
     """The OpenAPI document says what the input gate refuses (registry.inputs.declare_storable_text)."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = generate()
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        declare_storable_text(schemas)
-        schemas["StorableJson"] = STORABLE_JSON
-        for operations in document.get("paths", {}).values():
-            for operation in operations.values():
-                declare_storable_text(operation.get("parameters", []))
-                declare_storable_text(operation.get("requestBody", {}))
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    declare_storable_text(schemas)
+    schemas["StorableJson"] = STORABLE_JSON
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            declare_storable_text(operation.get("parameters", []))
+            declare_storable_text(operation.get("requestBody", {}))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -178,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_viewer(app)
     install_error_handlers(app)
     document_problems(app, error_statuses)
-    declare_inputs(app)
+    amend_openapi(app, declare_inputs)
     for module in (health, assets, transcripts, jobs, search, audit, webhooks, tokens):
         publish_required_scopes(module.router)
         app.include_router(module.router)
