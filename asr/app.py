@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asr.errors import AsrError, InvalidRequest
 from asr.middleware import RequestContextMiddleware
-from asr.routes import health, transcriptions
+from asr.routes import health, models, transcriptions
 from asr.service import TranscriptionService
 from asr.settings import Settings, get_settings
 from core.apidocs import install_api_docs
@@ -43,6 +43,8 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> set[int
         found |= {400, 404, 413, 415, 429, 503}  # (413), not multipart (415), the queue full (429), not ready (503)
     if path.startswith("/v1/audio/jobs/"):
         found |= {404, 409}
+    if path.startswith("/v1/models/"):
+        found.add(404)
     return found
 
 
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_problems(app, error_statuses)
     app.include_router(health.router)
     app.include_router(transcriptions.router)
+    app.include_router(models.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RequestContextMiddleware, max_upload_bytes=service.settings.max_upload_bytes, internal=_internal)
     return app

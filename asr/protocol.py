@@ -8,6 +8,8 @@ TRANSLATIONS_PATH = f"{AUDIO_PREFIX}/translations"
 LANGUAGE_PATH = f"{AUDIO_PREFIX}/language"
 JOB_PATH = f"{AUDIO_PREFIX}/jobs/{{job_id}}"
 JOB_RESULT_PATH = f"{JOB_PATH}/result"
+MODELS_PATH = "/v1/models"
+MODEL_PATH = f"{MODELS_PATH}/{{model}}"
 
 JOB_HEADER = "X-DHG-Job-ID"  # the Registry's idempotency key: sent by clients, echoed by the service
 ASSET_HEADER = "X-DHG-Asset-ID"  # the Registry asset the audio is

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from asr.languages import language_name
 from asr.request_options import Subtitles
 from asr.transcribe import Result
 from core import formats
+from core.languages import language_name
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
 Granularity = Literal["segment", "word"]
@@ -74,6 +74,8 @@ def verbose_json(result: Result, task: str, granularities: set[str]) -> dict[str
         "duration": result.duration,
         "text": result.text,
     }
+    if result.language_probability is not None:  # ours: how sure the model was of the language it detected
+        body["language_probability"] = round(result.language_probability, 4)
     if "segment" in granularities or not granularities:
         body["segments"] = [
             {

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import anyio
 
-from asr import audio, diarization, metrics, outcomes, streaming, transcribe, uploads
+from asr import audio, diarization, identification, metrics, outcomes, streaming, transcribe, uploads
 from asr.admission import Admission, Ticket
 from asr.delivery import Delivery, make_delivery
 from asr.diarization import Diarizer
@@ -41,7 +41,8 @@ from asr.transcribe import Result
 from asr.uploads import Upload
 
 log = logging.getLogger("asr.service")
-LANGUAGE_SECONDS = 30.0  # Whisper decides the language from one 30 s window
+LANGUAGE_SECONDS = 30.0  # by default, the language is told from the first 30 s (one window)
+MAX_LANGUAGE_SECONDS = 300.0  # and at most from the first 5 minutes (ten windows)
 UNKNOWN_DEVICE = "unknown"  # the device label of outcomes counted before the default model has loaded
 
 
@@ -185,6 +186,7 @@ class TranscriptionService:
         if it is not loaded."""
         if spec.diarization is not None:
             await anyio.to_thread.run_sync(self.diarizer)
+        await anyio.to_thread.run_sync(self.models.check, spec.model, spec.options)
         engine = await anyio.to_thread.run_sync(self.models.get, spec.model)
         await anyio.to_thread.run_sync(
             lambda: transcribe.check(engine, source, spec.options, max_seconds=self.settings.max_audio_seconds)
@@ -296,14 +298,15 @@ class TranscriptionService:
             job.cancel_requested = True
         return job
 
-    async def detect_language(self, upload: Upload, model: str) -> LanguageGuess:
-        """The spoken languages of the first 30 s, by probability (an English-only model only ever hears English)."""
+    async def detect_language(self, upload: Upload, model: str, seconds: float = LANGUAGE_SECONDS) -> LanguageGuess:
+        """The spoken languages of the first `seconds`, by probability (an English-only model only ever hears
+        English)."""
         uploads.check(upload, self.settings)
         async with self.admission.ticket():
             engine = await anyio.to_thread.run_sync(self.models.get, model)
             try:
-                samples = await anyio.to_thread.run_sync(lambda: audio.head(upload.file, seconds=LANGUAGE_SECONDS))
-                ranked = await anyio.to_thread.run_sync(engine.detect_language, samples)
+                samples = await anyio.to_thread.run_sync(lambda: audio.head(upload.file, seconds=seconds))
+                ranked = await anyio.to_thread.run_sync(identification.identify, samples, engine.detect_language)
             finally:
                 self.models.touch(engine)
         return LanguageGuess(ranked, engine.model, engine.multilingual)

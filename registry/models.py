@@ -116,6 +116,7 @@ class Transcript(Base):
     )
     text: Mapped[str] = mapped_column(Text, nullable=False)
     language: Mapped[str | None] = mapped_column(Text)
+    language_probability: Mapped[float | None] = mapped_column(Double)
     model: Mapped[str | None] = mapped_column(Text)
     engine: Mapped[str | None] = mapped_column(Text)
     device: Mapped[str | None] = mapped_column(Text)

@@ -152,6 +152,9 @@ class TranscriptIn(Model):
     asset_id: uuid.UUID | None = None
     text: str | None = Field(default=None, description="Full text; joined from the segments when absent.")
     language: str | None = Field(default=None, max_length=32)
+    language_probability: float | None = Field(
+        default=None, ge=0, le=1, description="How sure the model was of `language`, when it detected it."
+    )
     model: str | None = Field(default=None, max_length=500)
     engine: str | None = Field(default=None, max_length=100)
     device: Device | None = None
@@ -167,6 +170,7 @@ class TranscriptSummary(Model):
     job_id: uuid.UUID
     asset_id: uuid.UUID | None
     language: str | None
+    language_probability: float | None
     model: str | None
     engine: str | None
     device: str | None

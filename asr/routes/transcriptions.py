@@ -26,7 +26,6 @@ from asr.diarization.clustering import MAX_SPEAKERS
 from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task, VadSettings
 from asr.errors import InvalidRequest
 from asr.jobs import Job, Spec
-from asr.languages import language_code
 from asr.protocol import (
     ASSET_HEADER,
     JOB_HEADER,
@@ -38,10 +37,11 @@ from asr.protocol import (
     TRANSLATIONS_PATH,
 )
 from asr.responses import Granularity, ResponseFormat
-from asr.service import TranscriptionService
+from asr.service import LANGUAGE_SECONDS, MAX_LANGUAGE_SECONDS, TranscriptionService
 from asr.settings import Settings
 from asr.streaming import SSE_HEADERS, SSE_MEDIA_TYPE
 from asr.uploads import Upload
+from core.languages import language_code
 
 router = APIRouter(tags=["audio"])
 
@@ -345,10 +345,18 @@ async def detect_language(
     file: FileField,
     model: ModelField = "whisper-1",
     top: Annotated[int, Form(ge=1, le=100)] = 5,
+    duration: Annotated[
+        float,
+        Form(
+            gt=0,
+            le=MAX_LANGUAGE_SECONDS,
+            description="Seconds from the start to listen to (their speech, 30 s windows averaged).",
+        ),
+    ] = LANGUAGE_SECONDS,
 ) -> dict[str, Any]:
-    """The most likely spoken languages of the first 30 s, with probabilities (an English-only model can
-    only answer English, and says so with `multilingual: false`)."""
-    guess = await service.detect_language(Upload(file.file, file.size), model)
+    """The most likely spoken languages of the first `duration` seconds, with probabilities (an English-only model
+    can only answer English, and says so with `multilingual: false`)."""
+    guess = await service.detect_language(Upload(file.file, file.size), model, duration)
     languages = [{"language": code, "probability": round(p, 6)} for code, p in guess.ranked[:top]]
     return {
         "language": languages[0]["language"],

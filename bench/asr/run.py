@@ -163,6 +163,7 @@ class Service:
             "DHG_ASR_OUTBOX_DIR": str(workdir / "outbox"),
             "DHG_ASR_SPOOL_DIR": str(workdir / "spool"),
             "DHG_ASR_LOG_LEVEL": "WARNING",
+            "DHG_ASR_DEFAULT_MODEL": MODEL,  # the model measured here (the product's default is base: bench.languages)
             **env,
         }
         self.log = (workdir / f"asr-{self.port}.log").open("wb")

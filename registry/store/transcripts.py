@@ -74,9 +74,10 @@ _PUSH = """
 WITH chk AS (
     SELECT %(asset_id)s::uuid IS NULL OR EXISTS (SELECT 1 FROM assets WHERE id = %(asset_id)s::uuid) AS asset_ok
 ), t AS (
-    INSERT INTO transcripts (job_id, asset_id, text, language, model, engine, device, duration_seconds,
-                             processing_seconds, timings, segment_count, created_by)
-    SELECT %(job_id)s::uuid, %(asset_id)s::uuid, %(text)s::text, %(language)s::text, %(model)s::text,
+    INSERT INTO transcripts (job_id, asset_id, text, language, language_probability, model, engine, device,
+                             duration_seconds, processing_seconds, timings, segment_count, created_by)
+    SELECT %(job_id)s::uuid, %(asset_id)s::uuid, %(text)s::text, %(language)s::text,
+           %(language_probability)s::float8, %(model)s::text,
            %(engine)s::text, %(device)s::text, %(duration_seconds)s::float8, %(processing_seconds)s::float8,
            %(timings)s::jsonb, %(segment_count)s::int, %(actor)s::text
     FROM chk WHERE chk.asset_ok

@@ -35,7 +35,10 @@ class RunningAsr:
 
 
 def start_asr(**overrides: object) -> RunningAsr:
-    """Serve the ASR app and wait until its default model is loaded."""
+    """Serve the ASR app and wait until its default model is loaded. Its default model is tiny.en unless a test
+    says otherwise: the English fixtures of these tests were written against it, and it decodes twice as fast as
+    the product's default, the multilingual base (tests/asr/integration/test_languages.py serves that one)."""
+    overrides.setdefault("default_model", "tiny.en")
     app = create_app(Settings(**overrides))  # type: ignore[arg-type]
     url, server, thread = serve(app)
     deadline = time.monotonic() + 120

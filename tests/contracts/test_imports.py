@@ -41,7 +41,7 @@ CASES = {
         (*WHISPER, *KUBERNETES, "asr", "controller", "dhg", "sentence_transformers"),
     ),
     "core": (
-        ("core.logs", "core.vocabulary", "core.worker", "core.formats", "core.secrets", "core.waiting"),
+        ("core.logs", "core.vocabulary", "core.worker", "core.formats", "core.secrets", "core.waiting", "core.whisper"),
         (*DATABASE, *WHISPER, *KUBERNETES, *HTTP_SERVER, "asr", "controller", "dhg", "registry"),
     ),
 }

@@ -173,7 +173,7 @@ def test_asr_cuda_installs_the_same_extras_from_a_wheelhouse_for_its_python(
     assert no_deps[3:6] == ["wheel", "-q", "--no-deps"] and no_deps[-1] == "resemblyzer==0.1.4"
     assert download[3] == "download" and "--only-binary=:all:" in download
     assert "--python-version=312" in download and "--abi=cp312" in download
-    assert download[-1] == f"{wheel}[diarization]"
+    assert download[-1] == f"{wheel}[diarization,model-base,model-tiny-en]"
     assert (context / wheel.name).exists()
 
 

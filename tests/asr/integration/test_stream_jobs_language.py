@@ -1,6 +1,7 @@
 """Streaming (SSE, read by the official OpenAI client), async jobs with progress, and language detection,
 over real HTTP with the real bundled model and real speech."""
 
+import re
 import time
 
 import av
@@ -130,7 +131,9 @@ def test_an_async_job_reports_progress_and_serves_its_result(asr, minute_wav):
     assert result["duration"] == pytest.approx(63.6, abs=0.2) and result["segments"]
     assert word_error_rate(" ".join([SAMPLE_REFERENCE] * REPEATS), result["text"]) <= MAX_WER
     srt = httpx.get(f"{asr.url}/v1/audio/jobs/{job['id']}/result", headers=AUTH, params={"response_format": "srt"})
-    assert srt.text.startswith("1\n00:00:00,000 --> ")
+    # the first cue starts where the speech does (within its first second; tiny.en's timestamps move by tens of ms
+    # when a window falls back to sampling)
+    assert re.match(r"1\n00:00:00,\d{3} --> ", srt.text), srt.text[:80]
 
 
 def test_a_cancelled_job_stops_and_a_full_queue_refuses_new_jobs(asr, minute_wav):

@@ -73,9 +73,37 @@ def test_a_path_source_is_transcribed_and_delivered(registry, admin, media_root,
     assert result.returncode == 0, result.stderr
     assert summary["status"] == "Succeeded" and summary["jobId"] == job_id
     assert summary["audioSeconds"] == pytest.approx(15.4, abs=0.1) and summary["realTimeFactor"] > 1
-    assert (summary["device"], summary["engine"], summary["model"]) == ("cpu", "faster-whisper", "tiny.en")
+    # the default model: the multilingual base, which detected the language and says how sure it was
+    assert (summary["device"], summary["engine"], summary["model"]) == ("cpu", "faster-whisper", "base")
     transcript = admin.get(f"/v1/transcripts/{summary['transcriptId']}").json()
     assert transcript["job_id"] == job_id and "Dashwood" in transcript["text"]
+    assert transcript["language"] == "en" and transcript["language_probability"] > 0.5, transcript
+
+
+SPANISH = "Buenos días. Hoy hace muy buen tiempo y vamos juntos al parque."
+
+
+def test_a_translate_job_stores_english_and_an_english_only_model_is_bad_input(registry, admin, media_root, tmp_path):
+    raw = tmp_path / "es-espeak.wav"
+    subprocess.run(["espeak-ng", "-v", "es", "-s", "130", "-g", "4", "-w", str(raw), SPANISH], check=True)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ar", "16000", str(media_root / "es.wav")],
+        check=True,
+    )
+    arguments = ("--path", str(media_root / "es.wav"), "--task", "translate")
+    result, summary = run_worker(
+        tmp_path, registry.url, registry.admin_token, media_root, "--job-id", str(uuid.uuid4()), *arguments
+    )
+    assert result.returncode == 0, result.stderr
+    assert (summary["model"], summary["language"]) == ("base", "es"), summary
+    transcript = admin.get(f"/v1/transcripts/{summary['transcriptId']}").json()
+    assert "park" in transcript["text"].lower() and "parque" not in transcript["text"].lower(), transcript["text"]
+    refused, summary = run_worker(
+        tmp_path, registry.url, registry.admin_token, media_root, "--job-id", str(uuid.uuid4()), *arguments,
+        "--model", "tiny.en",
+    )  # fmt: skip
+    assert refused.returncode == EXIT_BAD_INPUT, refused.stderr
+    assert "English-only and cannot translate; use 'base'" in summary["message"], summary
 
 
 def test_a_job_whose_id_holds_another_transcript_fails_with_the_registrys_words(registry, admin, media_root, tmp_path):

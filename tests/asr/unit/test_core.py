@@ -7,12 +7,12 @@ from asr import devices
 from asr.audio import quiet_cut
 from asr.engines.base import SAMPLE_RATE, Segment, Word
 from asr.errors import DeviceUnavailable, ModelNotFound
-from asr.languages import LANGUAGES, language_name
 from asr.models import ModelManager
 from asr.responses import render, verbose_json
 from asr.routes.transcriptions import temperatures
 from asr.settings import Settings
 from asr.transcribe import Result
+from core.languages import LANGUAGES, language_name
 
 
 def result(*segments):
@@ -69,7 +69,7 @@ def test_openai_response_shapes():
 
 
 def test_language_names_are_openai_whispers_without_it():
-    """verbose_json names languages from asr.languages, which the images (no openai-whisper) carry: the same table."""
+    """verbose_json names languages from core.languages, which the images (no openai-whisper) carry: the same table."""
     from whisper.tokenizer import LANGUAGES as whispers
 
     assert whispers == LANGUAGES
@@ -103,7 +103,7 @@ def test_model_names_resolve_from_settings_and_openai_aliases(tmp_path):
 
 
 def test_models_unload_after_the_idle_ttl_and_reload_on_use():
-    manager = ModelManager(Settings(model_idle_seconds=60, device="cpu"))
+    manager = ModelManager(Settings(model_idle_seconds=60, device="cpu", default_model="tiny.en"))
     first = manager.get("tiny.en")
     assert manager.get("whisper-1") is first
     assert manager.unload_idle(now=0.0) == []

@@ -116,10 +116,15 @@ def test_subtitle_options_are_for_srt_and_vtt() -> None:
 def test_openai_model_names_are_served_by_the_configured_models() -> None:
     manager = ModelManager(Settings())
     for alias in ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize", None):
-        assert manager.resolve(alias) == "tiny.en"
+        assert manager.resolve(alias) == "base"  # the default model, multilingual
     mapped = ModelManager(
-        Settings(models={"tiny.en": "bundled", "big": "/m"}, model_aliases={"gpt-4o-transcribe": "big"})
+        Settings(
+            models={"tiny.en": "bundled", "big": "/m"},
+            default_model="tiny.en",
+            model_aliases={"gpt-4o-transcribe": "big"},
+        )
     )
     assert mapped.resolve("gpt-4o-transcribe") == "big" and mapped.resolve("big") == "big"
+    assert mapped.resolve("whisper-1") == "tiny.en"  # the names not mapped keep meaning the default
     with pytest.raises(ModelNotFound):
-        mapped.resolve("whisper-1")  # the map replaces the defaults
+        ModelManager(Settings(models={"tiny.en": "bundled"}, model_aliases={"whisper-1": "big"})).resolve("whisper-1")

@@ -1,7 +1,9 @@
-"""The languages' names in words, as OpenAI's verbose_json gives them ("english" for "en").
+"""Whisper's languages, in its order (a multilingual model of N languages knows the first N), with their names in
+words as OpenAI's verbose_json gives them ("english" for "en").
 
 The table openai-whisper keeps (whisper.tokenizer.LANGUAGES, MIT licence), held here so that the ASR images, which
-carry faster-whisper and not openai-whisper, answer as the OpenAI API does; tests/asr compares it with openai-whisper's.
+carry faster-whisper and not openai-whisper, answer as the OpenAI API does, and so that the TranscriptionJob resource
+(whose controller imports no Whisper code) lists the same codes; tests/asr compares it with openai-whisper's.
 """
 
 from __future__ import annotations
