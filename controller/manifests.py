@@ -12,9 +12,10 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from controller.model import API_VERSION, KIND, TranscriptionJob
+from core import whisper
 from core.vocabulary import Device
 from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
 
@@ -62,7 +63,20 @@ class WorkerConfig(BaseModel):
     cpu_limits: dict[str, Text] = Field(default_factory=lambda: {"memory": "3Gi"})
     data_claim: str | None = None  # a PVC mounted read-only at /data, for `source.path`
     model_claim: str | None = None  # the model cache PVC the ASR service also reads, mounted read-only at /models
-    models: dict[str, str] = Field(default_factory=lambda: {"tiny.en": "bundled"})  # name → "bundled" or a path
+    models: dict[str, str] = Field(default_factory=whisper.default_models)  # name → "bundled" or a path
+    default_model: str = whisper.DEFAULT_MODEL  # what a job without spec.model gets
+    model_aliases: dict[str, str] = Field(default_factory=whisper.default_aliases)  # alias → model ('': the default)
+
+    @field_validator("model_aliases")
+    @classmethod
+    def _openai_names_kept(cls, value: dict[str, str]) -> dict[str, str]:
+        """As the ASR settings: OpenAI's names not given keep meaning the default model."""
+        return {**whisper.default_aliases(), **value}
+
+    def served_model(self, requested: str | None) -> str | None:
+        """The served model a job's spec.model means; None when the workers serve none by that name."""
+        return whisper.resolve(requested, self.models, self.model_aliases, self.default_model)
+
     ttl_seconds_after_finished: int = 3600
     scratch_size: str = "4Gi"
     scratch_mount: str = SCRATCH_MOUNT  # the writable emptyDir (with a read-only root filesystem)
@@ -85,7 +99,9 @@ def worker_args(job: TranscriptionJob, placement: Device) -> list[str]:
     spec, uid = job.spec, job.metadata.uid
     if not uid:
         raise ValueError("the TranscriptionJob has no uid yet")
-    args = ["--job-id", uid, "--model", spec.model, "--language", spec.language, "--task", spec.task]
+    args = ["--job-id", uid, "--language", spec.language, "--task", spec.task]
+    if spec.model is not None:  # else the worker's default model (DHG_ASR_DEFAULT_MODEL, set below)
+        args += ["--model", spec.model]
     if spec.source.url is not None:
         args += ["--url", str(spec.source.url)]
     elif spec.source.asset_id is not None:
@@ -145,6 +161,8 @@ def _env(job: TranscriptionJob, config: WorkerConfig) -> list[dict[str, Any]]:
         setting("outbox_dir", f"{config.scratch_mount}/outbox"),
         setting("model_cache_dir", f"{config.scratch_mount}/models"),
         setting("models", json.dumps(config.models)),
+        setting("default_model", config.default_model),
+        setting("model_aliases", json.dumps(config.model_aliases)),
         setting("worker_allowed_roots", json.dumps([DATA_MOUNT])),
         setting("termination_log", TERMINATION_LOG),
         *([setting("worker_allowed_networks", json.dumps(list(networks)))] if networks else []),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator, model_validator
 
+from core.languages import LANGUAGES
 from core.vocabulary import Device, DeviceChoice, Phase
 
 GROUP = "factory.dhg.ai"
@@ -25,6 +26,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 OutputFormat = Literal["json", "text", "srt", "vtt", "tsv"]
 ConditionType = Literal["Scheduled", "Running", "GPUFallback", "Succeeded", "Failed", "Cancelled"]
+AUTO_LANGUAGE = "auto"
 HttpUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=4096)]
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$", max_length=32)]
 
@@ -95,9 +97,17 @@ class Resources(Model):
 
 class TranscriptionJobSpec(Model):
     source: Source
-    model: str = Field(default="tiny.en", min_length=1, max_length=500, description="A model the workers serve.")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="A model the workers serve, by name or alias (`base`, `tiny.en`, `whisper-1`, ...; the chart's "
+        "asr.models and asr.modelAliases); unset: the default model (asr.defaultModel, the multilingual base).",
+    )
     language: str = Field(
-        default="auto", pattern=r"^(auto|[a-z]{2,3})$", description="`auto`, or the spoken language's code."
+        default="auto",
+        json_schema_extra={"enum": [AUTO_LANGUAGE, *LANGUAGES]},
+        description="`auto` (detect it), or the spoken language's code (one of Whisper's).",
     )
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = Field(default=False, alias="wordTimestamps")
@@ -120,6 +130,13 @@ class TranscriptionJobSpec(Model):
         default=None, alias="priorityClassName", max_length=253, description="The worker pods' PriorityClass."
     )
     resources: Resources | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value != AUTO_LANGUAGE and value not in LANGUAGES:
+            raise ValueError(f"language {value[:40]!r} is not one Whisper knows: auto, or a code such as en or de")
+        return value
 
 
 class Condition(Model):

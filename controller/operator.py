@@ -271,7 +271,7 @@ async def supervise(
                     status,
                     plan.status,
                     created=body["metadata"].get("creationTimestamp"),
-                    model=observed.transcription_job.spec.model,
+                    model=memo.config.served_model(observed.transcription_job.spec.model) or "",
                     models=memo.config.models,
                     retried=any(reason == "Retrying" for _, reason, _ in plan.events),
                     worker_started=worker.pod.started_at if worker is not None and worker.pod is not None else None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from core import whisper
 from core.vocabulary import Device, DeviceChoice
 from core.worker import ExitCode
 
@@ -88,3 +89,40 @@ def after_failure(exit_code: int | None, attempts: int, max_retries: int, messag
         return Outcome("fail", "RetriesExhausted", f"{kind} after {attempts} attempt(s): {message}")
     delay = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
     return Outcome("retry", kind, message, delay)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    message: str
+
+
+def refuse(
+    model: str | None,
+    language: str,
+    task: str,
+    *,
+    models: dict[str, str],
+    aliases: dict[str, str],
+    default_model: str,
+) -> Refusal | None:
+    """What no worker could do, refused before one is launched: a model the workers do not serve, or another
+    language or a translation asked of an English-only model (naming the models that can)."""
+    name = whisper.resolve(model, models, aliases, default_model)
+    if name is None:
+        served = ", ".join(whisper.served_names(models, aliases))
+        return Refusal("UnknownModel", f"model {model or default_model!r} is not served here; choose one of: {served}")
+    if not whisper.english_only(name, models):
+        return None
+    multilingual = [other for other in sorted(models) if bundled_multilingual(other, models)]
+    can = f"; use {' or '.join(multilingual)} (multilingual)" if multilingual else ""
+    if task == "translate":
+        return Refusal("EnglishOnlyModel", f"model {name!r} is English-only and cannot translate{can}")
+    if language not in ("auto", "en"):
+        return Refusal("EnglishOnlyModel", f"model {name!r} is English-only: language auto or en{can}")
+    return None
+
+
+def bundled_multilingual(name: str, models: dict[str, str]) -> bool:
+    bundled = whisper.bundled_name(name, models[name])
+    return bundled in whisper.BUNDLED_MODELS and whisper.BUNDLED_MODELS[bundled].multilingual

@@ -199,6 +199,13 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
         build.plan.events.pop()  # not news: usually the watch has not caught up yet
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
+    if attempts == 0 and (refusal := _refusal(observed, config)) is not None:
+        build.status["completionTime"] = build.now
+        build.status["message"] = refusal.message
+        build.condition("Failed", "True", refusal.reason, refusal.message)
+        build.condition("Succeeded", "False", refusal.reason, "")
+        build.event("Warning", "Failed", refusal.message)
+        return build.finish()
     if attempts == 0 or current is None:  # nothing launched yet
         placing = policy.first_placement(spec.device, observed.gpu_nodes, fell_back=fell_back)
         if spec.device == "auto" and placing.placement == "cpu" and not fell_back:
@@ -210,6 +217,18 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
     assert current is not None
     _follow(build, current, config)
     return build.finish()
+
+
+def _refusal(observed: Observed, config: WorkerConfig) -> policy.Refusal | None:
+    spec = observed.transcription_job.spec
+    return policy.refuse(
+        spec.model,
+        spec.language,
+        spec.task,
+        models=config.models,
+        aliases=config.model_aliases,
+        default_model=config.default_model,
+    )
 
 
 def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:

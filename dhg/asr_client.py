@@ -12,7 +12,7 @@ from typing import Any, Self
 
 import httpx
 
-from asr.protocol import ASSET_HEADER, JOB_HEADER, TRANSCRIPTIONS_PATH
+from asr.protocol import ASSET_HEADER, JOB_HEADER, MODELS_PATH, TRANSCRIPTIONS_PATH
 from dhg.api import problem_message
 from dhg.errors import AsrRefused, AsrUnreachable
 
@@ -118,6 +118,10 @@ class AsrClient:
             return dict(self._request("GET", "/readyz", timeout=CONNECT_TIMEOUT_SECONDS).json())
         except AsrRefused as error:
             raise AsrUnreachable(f"the ASR service at {self.url} is not ready: {error}") from error
+
+    def models(self) -> list[dict[str, Any]]:
+        """The service's model catalogue (`GET /v1/models`)."""
+        return list(self._request("GET", MODELS_PATH, timeout=CONNECT_TIMEOUT_SECONDS).json()["data"])
 
     def transcribe(
         self,

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("dhg.commands.up", "up"),
     "transcribe": ("dhg.commands.transcribe", "transcribe"),
     "search": ("dhg.commands.search", "search"),
+    "models": ("dhg.commands.models", "models"),
     "status": ("dhg.commands.status", "status"),
     "token": ("dhg.commands.tokens", "app"),
     "apply": ("dhg.commands.jobs", "apply"),

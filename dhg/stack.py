@@ -90,12 +90,19 @@ def registry_environment(
     }
 
 
-def asr_environment(*, registry_url: str, data_dir: DataDir, token: str, api_key: str) -> dict[str, str]:
+def model_environment(default_model: str | None) -> dict[str, str]:
+    """Our environment, with `dhg up --model` as the ASR service's and the workers' default model."""
+    return {**inherited_environment(), **({"DHG_ASR_DEFAULT_MODEL": default_model} if default_model else {})}
+
+
+def asr_environment(
+    *, registry_url: str, data_dir: DataDir, token: str, api_key: str, default_model: str | None = None
+) -> dict[str, str]:
     """Our environment (any DHG_ASR_* the user set, a model cache of theirs) with what local mode decides:
     results go to the local Registry through an outbox in the data dir, and callers need the local key."""
     return {
         "DHG_ASR_MODEL_CACHE_DIR": str(data_dir.models),
-        **inherited_environment(),
+        **model_environment(default_model),
         "DHG_ASR_REGISTRY_URL": registry_url,
         "DHG_ASR_REGISTRY_TOKEN": token,  # an `ingest` token: it pushes transcripts, nothing else
         "DHG_ASR_OUTBOX_DIR": str(data_dir.asr_outbox),
@@ -123,6 +130,7 @@ class LocalStack:
     parallel: int = 0  # TranscriptionJob workers at once (0: one per two cores)
     warm_worker: bool = True  # a worker's interpreter started ahead of the next job (dhg.jobs.warm)
     data_root: Path | None = None  # where a TranscriptionJob's /data paths point (default: the current directory)
+    default_model: str | None = None  # the model requests without one get (None: the ASR settings' default)
     postgres: EmbeddedPostgres | None = None
     runner: LocalRunner | None = None
     registry: ChildService = field(init=False)
@@ -241,6 +249,7 @@ class LocalStack:
                 data_dir=self.data_dir,
                 token=self.service_tokens["asr"],
                 api_key=self.asr_api_key,
+                default_model=self.default_model,
             ),
             cwd=self.data_dir.root,
         )
@@ -261,7 +270,7 @@ class LocalStack:
             parallel=self.parallel or default_parallel(),
             has_gpu=has_gpu,
             warm=self.warm_worker,
-            environment=inherited_environment(),
+            environment=model_environment(self.default_model),
         )
         self.report(
             f"running TranscriptionJobs (dhg apply): {self.runner.parallel} at once, "

@@ -163,7 +163,11 @@ def transcribe(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="A model the service serves (default: its default, tiny.en).", show_default=False)
+        str | None,
+        typer.Option(
+            help="A model the service serves (default: its default, the multilingual base; `dhg models` lists them).",
+            show_default=False,
+        ),
     ] = None,
     language: Annotated[
         str | None, typer.Option(help="The language spoken, e.g. en (default: detected).", show_default=False)

@@ -17,7 +17,7 @@ from dhg.asr_client import AsrClient
 from dhg.commands.options import DataDirOption, data_dir_from
 from dhg.datadir import read_viewer_token, write_viewer_token
 from dhg.demo import DemoResult, run_demo
-from dhg.errors import AsrRefused, AsrUnreachable, RegistryRefused, StackError, TranscriptNotStored
+from dhg.errors import AsrRefused, AsrUnreachable, DhgError, RegistryRefused, StackError, TranscriptNotStored
 from dhg.output import NextSteps, console, show_demo, show_next_steps
 from dhg.settings import Settings, default_data_dir, get_settings
 
@@ -109,6 +109,17 @@ def _viewer_token(stack: LocalStack, settings: Settings) -> str:
     return created.token
 
 
+def _check_model(model: str | None) -> None:
+    """`--model` names a model the ASR service serves (its settings, as it will read them), or fails now."""
+    if model is None:
+        return
+    from asr.settings import Settings
+
+    served = Settings().models
+    if model not in served:
+        raise DhgError(f"--model {model!r} is not a model the ASR service serves; choose one of: {', '.join(served)}")
+
+
 def up(
     data_dir: DataDirOption = None,
     registry_port: Annotated[
@@ -162,12 +173,21 @@ def up(
         float | None,
         typer.Option(help="Seconds to wait for each service to become ready (default 90).", show_default=False),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="The model requests without one (or naming whisper-1 and the other aliases) get: base (multilingual, "
+            "the default) or tiny.en (English only, faster); `dhg models` lists them (env DHG_ASR_DEFAULT_MODEL).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start Postgres, the Registry and the ASR service locally (with --monitoring, Prometheus too), transcribe
     the bundled sample through them, and serve until Ctrl-C."""
     from dhg.stack import LocalStack  # here: the other commands start without the services' imports
 
     settings = get_settings()
+    _check_model(model)
     directory = data_dir_from(data_dir)
     stack = LocalStack(
         directory,
@@ -181,6 +201,7 @@ def up(
         parallel=parallel or settings.parallel,
         warm_worker=settings.warm_worker,
         data_root=data_root or settings.data_root,
+        default_model=model,
         report=_report,
     )
     console.print(f"dhg local mode, data in {escape(str(directory.root))}")

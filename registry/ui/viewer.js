@@ -567,8 +567,9 @@ async function showTranscript(id, params) {
     ),
   );
 
+  const detected = transcript.language_probability == null ? "" : ` (detected, ${Math.round(transcript.language_probability * 100)}% sure)`;
   const facts = [
-    ["Language", transcript.language || "–"],
+    ["Language", transcript.language ? `${transcript.language}${detected}` : "–"],
     ["Duration", duration(transcript.duration_seconds)],
     ["Model", transcript.model || "–"],
     ["Device", transcript.device || "–"],

@@ -213,6 +213,26 @@ def test_what_a_transcript_says_is_shown_never_run(
     expect(page.get_by_text("No audio is stored with this transcript.")).to_be_visible()
 
 
+def test_a_transcript_shows_its_model_and_the_language_it_detected(
+    viewer: Visit, stack: ServingStack, viewer_token: str, admin: httpx.Client
+) -> None:
+    segments = [{"start": 0.0, "end": 2.0, "text": "Guten Morgen."}]
+    detected = {"job_id": str(uuid.uuid4()), "language": "de", "language_probability": 0.734, "model": "base"}
+    given = {"job_id": str(uuid.uuid4()), "language": "en", "model": "tiny.en"}
+    pushed = [
+        admin.post("/v1/transcripts", json={**body, "segments": segments}).raise_for_status().json()
+        for body in (detected, given)
+    ]
+    assert pushed[0]["language_probability"] == 0.734 and pushed[1]["language_probability"] is None
+    page = viewer.page
+    sign_in(page, stack.url, viewer_token)
+    for transcript, language, model in zip(pushed, ("de (detected, 73% sure)", "en"), ("base", "tiny.en"), strict=True):
+        page.goto(f"{stack.url}/ui/#/transcripts/{transcript['id']}")
+        facts = page.locator("dl.facts")
+        expect(facts.locator("dt:text-is('Language') + dd")).to_have_text(language)
+        expect(facts.locator("dt:text-is('Model') + dd")).to_have_text(model)
+
+
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_every_view_has_no_serious_accessibility_violation(
     browser: Browser, stack: ServingStack, viewer_token: str, admin: httpx.Client, viewport: dict[str, int]

@@ -106,3 +106,26 @@ def test_numbers_stay_numbers_the_settings_parse(monkeypatch):
     assert env["DHG_CONTROLLER_WORKER__TTL_SECONDS_AFTER_FINISHED"] == "1000000"  # not 1e+06
     settings = settings_from(env, monkeypatch)
     assert (settings.worker.ttl_seconds_after_finished, settings.metrics_port) == (1_000_000, 19090)
+
+
+def test_the_models_values_reach_the_asr_service_and_the_workers_alike(monkeypatch):
+    documents = render("asr.defaultModel=tiny.en", "asr.modelAliases.gpt-4o-transcribe=base")
+    worker = settings_from(controller_env(documents), monkeypatch).worker
+    (deployment,) = find(documents, "Deployment", "dhg-asr")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("DHG_ASR_") and "value" in e}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from asr.settings import Settings as AsrSettings
+
+    served = AsrSettings()
+    assert served.default_model == worker.default_model == "tiny.en"
+    assert served.models == worker.models == {"base": "bundled", "tiny.en": "bundled"}
+    assert served.model_aliases == worker.model_aliases  # OpenAI's other names kept, as the service keeps them
+    assert worker.model_aliases["gpt-4o-transcribe"] == "base" and worker.model_aliases["whisper-1"] == ""
+    assert worker.served_model(None) == "tiny.en" and worker.served_model("gpt-4o-transcribe") == "base"
+
+
+def test_a_default_model_that_is_not_served_is_refused():
+    with pytest.raises(AssertionError, match=r'asr.defaultModel "large-v3" is not one of asr.models \(base, tiny.en\)'):
+        render("asr.defaultModel=large-v3")

@@ -24,6 +24,7 @@ FREE_MAPS = {
     "*olerations[]": "a Kubernetes Toleration, passed through as it is",
     "*.extraEnv[]": "a Kubernetes EnvVar (value or valueFrom), passed through as it is",
     "asr.models": "model name → directory on the model cache",
+    "asr.modelAliases": "alias → model name",
     "networkPolicy.ingressFrom[]": "a Kubernetes NetworkPolicyPeer, passed through as it is",
     "networkPolicy.prometheusFrom[]": "a Kubernetes NetworkPolicyPeer, passed through as it is",
     "httpRoute.parentRefs[]": "a Gateway API ParentReference, passed through as it is",

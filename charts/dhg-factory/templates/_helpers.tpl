@@ -266,11 +266,15 @@ spec:
       interval: {{ $monitors.interval }}
 {{- end -}}
 
-{{/* The ASR models as DHG_ASR_MODELS reads them (JSON): "bundled", or a directory under the model cache at /models. */}}
+{{/* The ASR models as DHG_ASR_MODELS reads them (JSON): "bundled" (or "bundled:<name>"), or a directory under the
+model cache at /models. The default model must be one of them. */}}
 {{- define "dhg.asr.models" -}}
+{{- if not (hasKey .Values.asr.models .Values.asr.defaultModel) -}}
+{{- fail (printf "asr.defaultModel %q is not one of asr.models (%s)" .Values.asr.defaultModel (keys .Values.asr.models | sortAlpha | join ", ")) -}}
+{{- end -}}
 {{- $models := dict -}}
 {{- range $name, $source := .Values.asr.models -}}
-{{- $_ := set $models $name (ternary $source (printf "/models/%s" (trimPrefix "/" $source)) (eq $source "bundled")) -}}
+{{- $_ := set $models $name (ternary $source (printf "/models/%s" (trimPrefix "/" $source)) (hasPrefix "bundled" $source)) -}}
 {{- end -}}
 {{- toJson $models -}}
 {{- end -}}

@@ -120,7 +120,7 @@ def test_the_gpu_job_asks_for_a_gpu_tolerates_the_taint_and_is_locked_down():
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["automountServiceAccountToken"] is False and "serviceAccountName" not in pod  # the default account
     assert container["args"][-2:] == ["--device", "gpu"]  # device gpu: the worker must not degrade to CPU
-    assert container["args"][8:10] == ["--asset-id", "3f1c2a9e-8b7d-4c5e-9f10-2a3b4c5d6e7f"]
+    assert argument(container, "--asset-id") == "3f1c2a9e-8b7d-4c5e-9f10-2a3b4c5d6e7f"
     (owner,) = manifest["metadata"]["ownerReferences"]
     assert owner == {
         "apiVersion": "factory.dhg.ai/v1alpha1",
@@ -130,6 +130,11 @@ def test_the_gpu_job_asks_for_a_gpu_tolerates_the_taint_and_is_locked_down():
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def argument(container, flag):
+    """The value that follows `flag` in the worker's arguments."""
+    return container["args"][container["args"].index(flag) + 1]
 
 
 def test_the_cpu_job_has_no_gpu_and_applies_resource_overrides_and_the_data_volume():
@@ -142,7 +147,7 @@ def test_the_cpu_job_has_no_gpu_and_applies_resource_overrides_and_the_data_volu
     assert container["resources"] == {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"memory": "3Gi"}}
     assert pod["nodeSelector"] == {"pool": "cpu"} and container["image"] == config.image
     assert {"name": "data", "mountPath": "/data", "readOnly": True} in container["volumeMounts"]
-    assert container["args"][8:10] == ["--path", "/data/podcasts/episode-042.mp3"]
+    assert argument(container, "--path") == "/data/podcasts/episode-042.mp3"
     assert container["args"][-2:] == ["--device", "cpu"]
     assert manifest["metadata"]["labels"]["factory.dhg.ai/attempt"] == "2"
     assert pod["serviceAccountName"] == "asr"

@@ -313,3 +313,38 @@ def test_the_worker_logs_the_job_as_the_controller_does():
     (container,) = manifest["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["DHG_ASR_JOB"] == "media/talk"
+
+
+def test_a_model_the_workers_do_not_serve_fails_at_once_naming_those_they_do():
+    plan = step(tj(model="large-v9"), [], T0)
+    assert plan.create == [] and plan.status["phase"] == "Failed"
+    failed = condition(plan, "Failed")
+    assert failed["reason"] == "UnknownModel"
+    assert "'large-v9'" in failed["message"] and "base, tiny.en" in failed["message"]
+    assert "whisper-1" in failed["message"]
+    assert [(kind, reason) for kind, reason, _ in plan.events] == [("Warning", "Failed")]
+
+
+def test_an_english_only_model_is_refused_another_language_or_a_translation():
+    for spec in ({"model": "tiny.en", "language": "de"}, {"model": "tiny.en", "task": "translate"}):
+        plan = step(tj(**spec), [], T0)
+        assert plan.create == [] and condition(plan, "Failed")["reason"] == "EnglishOnlyModel", spec
+        assert "use base (multilingual)" in plan.status["message"]
+    for spec in (
+        {"model": "tiny.en", "language": "en"},
+        {"language": "de", "task": "translate"},
+        {"model": "whisper-1"},
+    ):
+        plan = step(tj(**spec), [], T0)
+        assert len(plan.create) == 1 and plan.status["phase"] != "Failed", spec
+
+
+def test_the_worker_gets_the_jobs_model_or_the_configured_default():
+    named = step(tj(model="tiny.en"), [], T0).create[0]["spec"]["template"]["spec"]["containers"][0]
+    unnamed = step(tj(), [], T0).create[0]["spec"]["template"]["spec"]["containers"][0]
+    assert named["args"][named["args"].index("--model") + 1] == "tiny.en"
+    assert "--model" not in unnamed["args"]
+    env = {item["name"]: item.get("value") for item in unnamed["env"]}
+    assert env["DHG_ASR_DEFAULT_MODEL"] == "base"
+    assert json.loads(env["DHG_ASR_MODELS"]) == {"tiny.en": "bundled", "base": "bundled"}
+    assert json.loads(env["DHG_ASR_MODEL_ALIASES"])["whisper-1"] == ""

@@ -4,6 +4,7 @@ transcribe, token create/list/revoke; then a killed run cleaned up by the next, 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import time
@@ -54,8 +55,22 @@ def test_status_reports_a_ready_stack(serving_stack: ServingStack) -> None:
     result = run_dhg("status", "--data-dir", serving_stack.data_dir.root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{serving_stack.url}: ready" in result.stdout
-    assert f"{serving_stack.asr_url}: ready (tiny.en" in result.stdout
+    assert f"{serving_stack.asr_url}: ready (base" in result.stdout  # the multilingual default
     assert str(serving_stack.data_dir.root) in result.stdout
+
+
+def test_models_lists_what_the_local_service_serves(serving_stack: ServingStack) -> None:
+    table = run_dhg("models", "--data-dir", serving_stack.data_dir.root)
+    assert table.returncode == 0, table.stdout + table.stderr
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:] if line.strip()}
+    assert set(rows) == {"base", "tiny.en"}, table.stdout
+    assert "(default)" in rows["base"] and "99 languages" in rows["base"] and "transcribe, translate" in rows["base"]
+    assert "whisper-1" in rows["base"] and "yes (cpu)" in rows["base"]
+    assert "English only" in rows["tiny.en"] and "150 MB" in rows["base"]
+    listed = run_dhg("models", "-o", "json", "--data-dir", serving_stack.data_dir.root)
+    assert [card["id"] for card in json.loads(listed.stdout)] == ["base", "tiny.en"]
+    wrong = run_dhg("models", "-o", "yaml", "--data-dir", serving_stack.data_dir.root)
+    assert_one_line_error(wrong, "--output is table or json")
 
 
 def test_search_finds_the_sample_transcript(serving_stack: ServingStack) -> None:
@@ -226,3 +241,9 @@ def test_a_killed_run_is_cleaned_up_by_the_next_and_sigterm_stops_all_in_order(
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert run_dhg("status", "--data-dir", data_dir.root).returncode == 1
+
+
+def test_up_refuses_a_default_model_that_is_not_served_before_starting_anything(tmp_path: Path) -> None:
+    result = run_dhg("up", "--model", "large-v9", "--data-dir", tmp_path / "data", "--exit-after-sample")
+    assert_one_line_error(result, "--model 'large-v9' is not a model the ASR service serves", "tiny.en, base")
+    assert not (tmp_path / "data").exists()

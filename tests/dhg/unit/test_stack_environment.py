@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dhg.datadir import DataDir
-from dhg.stack import SERVICES, asr_command, asr_environment, registry_environment, service_tokens
+from dhg.stack import SERVICES, asr_command, asr_environment, model_environment, registry_environment, service_tokens
 
 
 def test_the_asr_service_reports_to_the_local_registry_whatever_the_environment_says(
@@ -41,3 +41,17 @@ def test_the_services_get_their_own_tokens_never_the_admin_one(tmp_path: Path) -
     )
     assert {name: env[f"DHG_REGISTRY_SERVICE_TOKENS__{name.upper()}"] for name in SERVICES} == tokens
     assert "adm" not in tokens.values()
+
+
+def test_up_model_is_the_default_of_the_service_and_of_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DHG_ASR_DEFAULT_MODEL", "from-the-environment")
+    chosen = asr_environment(
+        registry_url="u", data_dir=DataDir(tmp_path), token="a", api_key="k", default_model="tiny.en"
+    )
+    assert chosen["DHG_ASR_DEFAULT_MODEL"] == "tiny.en"  # the flag wins over the environment
+    assert model_environment("tiny.en")["DHG_ASR_DEFAULT_MODEL"] == "tiny.en"  # what the job runner's workers get
+    unchosen = asr_environment(registry_url="u", data_dir=DataDir(tmp_path), token="a", api_key="k")
+    assert unchosen["DHG_ASR_DEFAULT_MODEL"] == "from-the-environment"
+    assert model_environment(None)["DHG_ASR_DEFAULT_MODEL"] == "from-the-environment"
