@@ -130,17 +130,22 @@ def run(
             break
         offset, samples = piece
         transcription = engine.transcribe(samples, options)
-        if not language:  # detected on the first chunk, then held: one language for the whole file
-            language = transcription.info.language
-            language_probability = transcription.info.language_probability
-            options = replace(options, language=language)
+        heard = 0
         for raw in transcription.segments:
             segment = raw.shifted(offset)
             segments.append(segment)
+            heard += 1
             if emit:
                 emit(segment)
             if on_progress:
                 on_progress(segment.end)
+        if options.language is None and (heard or not language):
+            # Detected on the first chunk that holds speech, then held: one language for the whole file (a chunk of
+            # silence or music before it decides nothing; until then, the last guess stands).
+            language = transcription.info.language
+            language_probability = transcription.info.language_probability
+            if heard:
+                options = replace(options, language=language)
         if diarization is not None:
             diarize_started = time.perf_counter()
             diarization.add(offset, samples)
