@@ -283,7 +283,8 @@ def test_the_chart_runs_two_peered_replicas_with_exactly_the_verbs_it_grants(
         for family in text_string_to_metric_families(httpx.get(standby.metrics, timeout=5).text)
         for sample in family.samples
     }
-    assert samples[("dhg_controller_audio_seconds_total", (("device", "cpu"), ("model", "base")))] >= 61.5  # the default
+    # the jobs name no model: the default, base
+    assert samples[("dhg_controller_audio_seconds_total", (("device", "cpu"), ("model", "base")))] >= 61.5
     assert samples[("dhg_controller_jobs_finished_total", (("phase", "Succeeded"), ("reason", "Completed")))] >= 1
     # Queue wait: from a pass that saw the worker Running, or from its container's start when it ended unseen.
     assert samples[("dhg_controller_queue_wait_seconds_count", (("device", "cpu"),))] >= 1
