@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.errors import ModelNotFound
+from core.whisper import BUNDLED_MODELS
 
 MODEL_FILE = "model.bin"
 READ_BYTES = 4 * 1024 * 1024
@@ -107,11 +108,10 @@ def _copy_checked(sources: list[Path], target: Path, *, size: int, sha256: str, 
 
 
 def _join(model: JoinedModel, staging: Path) -> None:
-    for part in model.parts:
-        found = part.locate()
+    sources = [part.locate() for part in model.parts]
+    for part, found in zip(model.parts, sources, strict=True):
         if not found.is_file() or found.stat().st_size != part.size:
             raise ModelNotFound(f"the bundled model's piece {found} is missing or has the wrong size: reinstall it")
-    sources = [part.locate() for part in model.parts]
     _copy_checked(sources, staging / MODEL_FILE, size=model.model_size, sha256=model.model_sha256, name=MODEL_FILE)
     for name, piece in model.files.items():
         _copy_checked([piece.locate()], staging / name, size=piece.size, sha256=piece.sha256, name=name)
@@ -174,7 +174,8 @@ def bundled_dir(name: str, cache_dir: Path) -> Path:
         return tiny_en_dir()
     if name == BASE.name:
         return BASE.directory(cache_dir)
-    raise ModelNotFound(f"no model named '{name}' comes with the package; the bundled ones: tiny.en, base")
+    bundled = ", ".join(BUNDLED_MODELS)
+    raise ModelNotFound(f"no model named '{name}' comes with the package; the bundled ones: {bundled}")
 
 
 def bundled_installed(name: str) -> bool:

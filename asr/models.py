@@ -97,29 +97,28 @@ class ModelManager:
         settings = self.settings
         aliases = catalogue.aliases_of(name, settings.model_aliases, settings.default_model)
         known = catalogue.entry(name, settings.models[name], aliases=aliases, default=name == settings.default_model)
-        if known.multilingual is None:  # read from the loaded engine where the files cannot say
-            for (_, loaded_name), loaded in list(self._loaded.items()):
-                if loaded_name == name:
-                    return replace(known, multilingual=loaded.engine.multilingual)
+        engine = self._loaded_engine(name)
+        if known.multilingual is None and engine is not None:  # the loaded engine says where the files cannot
+            return replace(known, multilingual=engine.multilingual)
         return known
 
     def catalogue(self) -> list[Entry]:
         return [self.entry(name) for name in sorted(self.settings.models)]
 
+    def _loaded_engine(self, name: str) -> Engine | None:
+        with self._lock:
+            return next((loaded.engine for (_, served), loaded in self._loaded.items() if served == name), None)
+
     def is_loaded(self, name: str) -> Device | None:
         """The device the model is loaded on, or None."""
-        with self._lock:
-            for (_, loaded_name), loaded in self._loaded.items():
-                if loaded_name == name:
-                    return loaded.engine.device
-        return None
+        engine = self._loaded_engine(name)
+        return None if engine is None else engine.device
 
     def check(self, requested: str | None, options: Options) -> str:
         """The served model for `requested`, refused (400) when it cannot do the task or language asked,
         before it is loaded."""
         name = self.resolve(requested)
-        entries = self.catalogue()
-        multilingual = [e.name for e in entries if e.multilingual and e.installed]
+        multilingual = [e.name for e in self.catalogue() if e.multilingual and e.installed]
         catalogue.check_options(
             self.entry(name), task=options.task, language=options.language, multilingual_names=multilingual
         )

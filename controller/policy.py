@@ -114,15 +114,10 @@ def refuse(
         return Refusal("UnknownModel", f"model {model or default_model!r} is not served here; choose one of: {served}")
     if not whisper.english_only(name, models):
         return None
-    multilingual = [other for other in sorted(models) if bundled_multilingual(other, models)]
+    multilingual = [other for other in sorted(models) if whisper.known_multilingual(other, models)]
     can = f"; use {' or '.join(multilingual)} (multilingual)" if multilingual else ""
     if task == "translate":
         return Refusal("EnglishOnlyModel", f"model {name!r} is English-only and cannot translate{can}")
     if language not in ("auto", "en"):
         return Refusal("EnglishOnlyModel", f"model {name!r} is English-only: language auto or en{can}")
     return None
-
-
-def bundled_multilingual(name: str, models: dict[str, str]) -> bool:
-    bundled = whisper.bundled_name(name, models[name])
-    return bundled in whisper.BUNDLED_MODELS and whisper.BUNDLED_MODELS[bundled].multilingual

@@ -55,7 +55,13 @@ def served_names(models: dict[str, str], aliases: dict[str, str]) -> list[str]:
     return [*sorted(models), *sorted(aliases)]
 
 
+def known_multilingual(name: str, models: dict[str, str]) -> bool | None:
+    """Whether the served model `name` is multilingual, as far as its source alone says (a bundled one); None for a
+    path, whose files say it (the ASR service's catalogue reads them)."""
+    bundled = bundled_name(name, models.get(name, ""))
+    return BUNDLED_MODELS[bundled].multilingual if bundled in BUNDLED_MODELS else None
+
+
 def english_only(name: str, models: dict[str, str]) -> bool:
     """Whether the served model `name` is known to be English-only from its source alone (a bundled one)."""
-    bundled = bundled_name(name, models.get(name, ""))
-    return bundled in BUNDLED_MODELS and not BUNDLED_MODELS[bundled].multilingual
+    return known_multilingual(name, models) is False
