@@ -3,13 +3,11 @@ rest in it, with a stand-in engine (the chunking, the options and the result are
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
-
-import numpy as np
 
 from asr import transcribe
 from asr.engines.base import Options, Segment, Transcription, TranscriptionInfo
+from tests.asr.unit.test_language_ranking import wav
 
 SAMPLE_RATE = 16_000
 
@@ -35,14 +33,7 @@ class Listener:
 
 
 def _tone(path: Path, seconds: float) -> Path:
-    samples = (0.1 * np.sin(np.arange(int(seconds * SAMPLE_RATE)) * 2 * np.pi * 220 / SAMPLE_RATE) * 32767).astype(
-        "<i2"
-    )
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(SAMPLE_RATE)
-        handle.writeframes(samples.tobytes())
+    path.write_bytes(wav(seconds))
     return path
 
 
