@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from asr.engines.base import SAMPLE_RATE, Audio
-from asr.engines.openai import speech_only
+from asr.vad import speech_only
 
 WINDOW_SECONDS = 30  # Whisper hears one 30 s window at a time
 MIN_WINDOW_SECONDS = 1.0  # a shorter tail adds no evidence worth weighing (unless it is all there is)
