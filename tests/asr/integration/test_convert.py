@@ -17,8 +17,8 @@ import whisper
 
 from asr.convert import convert
 from asr.evaluation import normalise, word_error_rate
+from asr.quantize import requantize
 from tests.asr.conftest import Speech
-from tests.asr.ct2_writer import requantize
 
 MAX_WORD_ERROR_RATE = 0.15
 TINY_EN_DIMS = {

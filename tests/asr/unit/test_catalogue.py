@@ -59,6 +59,7 @@ def test_the_pieces_are_joined_once_into_the_cache_and_checked(pieces) -> None:
     stamp = (folder / "model.bin").stat().st_mtime_ns
     assert model.directory(cache) == folder and (folder / "model.bin").stat().st_mtime_ns == stamp  # not joined again
     assert [path.name for path in cache.iterdir()] == [folder.name]  # no staging folder left behind
+    assert folder.stat().st_mode & 0o777 == 0o755  # readable by other users sharing the cache (mkdtemp makes 0700)
 
 
 def test_a_piece_that_does_not_match_its_digest_is_refused_and_nothing_is_left(pieces) -> None:
