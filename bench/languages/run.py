@@ -7,7 +7,10 @@
 2. the library itself beside it: faster-whisper's WhisperModel on the same joined weights with the service's decoding
    options, on the same clips (the service must match it);
 3. the cost on the same English audio (LibriVox, the bundled sample, the Kokoro English clips): the service serving
-   base, then serving tiny.en: real-time factor, peak memory (the process's VmHWM) and WER of each.
+   base, then serving tiny.en, then base from the images' int8 copy: real-time factor, peak memory (the process's
+   VmHWM) and WER of each;
+4. the images' int8 copy of base (python -m asr.quantize) on every clip of part 1: the same languages heard, and
+   the WER beside the float16 wheels' model.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from dhg.sample import REFERENCE_TEXT as SAMPLE_REFERENCE
 BEAM_SIZE = 5
 MIN_SECONDS = 5.0  # the identification target holds for clips this long or longer
 TARGETS = {"identified": 0.90, "neural_wer": 0.25}
+INT8_WER_SLACK = 0.02  # the images' int8 copy may differ from float16 by this much mean WER (a word in fifty)
+INT8 = "base (int8)"  # the images' copy, served as base
 CHRF_ORDER, CHRF_BETA = 6, 2.0
 
 
@@ -93,9 +98,25 @@ def _library_transcribe(model: Any, path: Path, task: str) -> tuple[str, str]:
     return info.language, " ".join(segment.text.strip() for segment in segments)
 
 
+def _service(workdir: Path, model: str) -> Service:
+    """The service serving `model` as the default: base or tiny.en from the wheels, or INT8 (base from the images'
+    int8 copy, prepared into the work folder)."""
+    prepared = workdir / ("prepared" if model == INT8 else "no-prepared")
+    if model == INT8 and not (prepared / "base").is_dir():
+        from asr.quantize import prepare
+
+        prepare("base", "int8", cache_dir=workdir / "models", root=prepared)
+    return Service(
+        workdir,
+        DHG_ASR_DEFAULT_MODEL="base" if model == INT8 else model,
+        DHG_ASR_MODEL_CACHE_DIR=str(workdir / "models"),
+        DHG_ASR_PREPARED_MODELS_DIR=str(prepared),
+    )
+
+
 def multilingual(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
     """Parts 1 and 2: the service and the library on every clip."""
-    service = Service(workdir, DHG_ASR_DEFAULT_MODEL="base", DHG_ASR_MODEL_CACHE_DIR=str(workdir / "models"))
+    service = _service(workdir, "base")
     rows = []
     try:
         for clip in clips:
@@ -132,6 +153,42 @@ def multilingual(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
             row["library_chrf"] = round(chrf(clip.translation, translated), 2)
     run.figures["clips"] = rows
     _summarise(run, rows)
+
+
+def int8_copy(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
+    """Part 4: the images' int8 copy of base on every clip, beside part 1's float16 figures."""
+    rows = run.figures["clips"]
+    service = _service(workdir, INT8)
+    try:
+        for clip, row in zip(clips, rows, strict=True):
+            body = _post(service.url, clip.path, "transcriptions", response_format="verbose_json")
+            row |= {
+                "int8_detected": language_code(body["language"]) or "?",
+                "int8_wer": round(word_error_rate(clip.text, body["text"]), 4),
+            }
+    finally:
+        service.stop()
+    per_language = {
+        language: {
+            "wer": _mean([row["int8_wer"] for row in rows if row["language"] == language]),
+            "identified": _mean([row["int8_detected"] == language for row in rows if row["language"] == language]),
+        }
+        for language in corpus.SENTENCES
+    }
+    neural = [lang for lang in corpus.SENTENCES if corpus.VOICES[lang].neural]
+    summary = {
+        "languages": per_language,
+        "neural_wer": _mean([per_language[lang]["wer"] for lang in neural]),
+        "same_language": _mean([row["int8_detected"] == row["detected"] for row in rows]),
+    }
+    run.figures["int8"] = summary
+    float16 = run.figures["languages"]
+    run.say(
+        f"the images' int8 copy of base: the same language as float16 on {summary['same_language']:.0%} of the "
+        f"clips; mean WER over the neural voices' languages {summary['neural_wer']:.3f} (float16 "
+        f"{run.figures['overall']['neural_wer']:.3f}); WER by language "
+        + ", ".join(f"{lang} {per_language[lang]['wer']:.3f} ({float16[lang]['wer']:.3f})" for lang in corpus.SENTENCES)
+    )
 
 
 def _mean(values: list[float]) -> float:
@@ -189,15 +246,15 @@ def _summarise(run: Run, rows: list[dict[str, Any]]) -> None:
 
 
 def english_cost(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
-    """Part 3: the same English audio through the service serving base, then tiny.en."""
+    """Part 3: the same English audio through the service serving base, then tiny.en, then base's int8 copy."""
     librivox = librivox_set()
     english = [(u.path, u.reference, "librivox") for u in librivox.utterances]
     english.append((SAMPLE, SAMPLE_REFERENCE, "bundled sample"))
     english += [(clip.path, clip.text, "kokoro") for clip in clips if clip.language == "en"]
     seconds = sum(audio.read(path, max_seconds=600).size / 16000 for path, _, _ in english)
     results = {}
-    for model in ("base", "tiny.en"):
-        service = Service(workdir, DHG_ASR_DEFAULT_MODEL=model, DHG_ASR_MODEL_CACHE_DIR=str(workdir / "models"))
+    for model in ("base", "tiny.en", INT8):
+        service = _service(workdir, model)
         try:
             _post(service.url, english[0][0], "transcriptions")  # warm up
             service.reset_peak_memory()
@@ -218,17 +275,21 @@ def english_cost(run: Run, workdir: Path, clips: list[corpus.Clip]) -> None:
         }
         results[model] = {"real_time_factor": seconds / elapsed, "peak_mib": peak, "wer": wer}
         run.say(
-            f"{model:<8} on {seconds:.0f} s of English: RTF {seconds / elapsed:5.1f}, peak {peak:6.0f} MiB, WER "
+            f"{model:<11} on {seconds:.0f} s of English: RTF {seconds / elapsed:5.1f}, peak {peak:6.0f} MiB, WER "
             + ", ".join(f"{name} {value:.3f}" for name, value in wer.items())
         )
-    base, tiny = results["base"], results["tiny.en"]
+    base, tiny, int8 = results["base"], results["tiny.en"], results[INT8]
     results["ratios"] = {
         "speed_base_over_tiny": base["real_time_factor"] / tiny["real_time_factor"],
         "memory_base_over_tiny": base["peak_mib"] / tiny["peak_mib"],
+        "speed_int8_over_float16": int8["real_time_factor"] / base["real_time_factor"],
+        "memory_int8_over_float16": int8["peak_mib"] / base["peak_mib"],
     }
+    ratios = results["ratios"]
     run.say(
-        f"base vs tiny.en: {results['ratios']['speed_base_over_tiny']:.2f}x the speed, "
-        f"{results['ratios']['memory_base_over_tiny']:.2f}x the peak memory"
+        f"base vs tiny.en: {ratios['speed_base_over_tiny']:.2f}x the speed, {ratios['memory_base_over_tiny']:.2f}x "
+        f"the peak memory; base's int8 copy vs its float16 wheels: {ratios['speed_int8_over_float16']:.2f}x the "
+        f"speed, {ratios['memory_int8_over_float16']:.2f}x the peak memory"
     )
     run.figures["english"] = results
 
@@ -247,6 +308,14 @@ def verdicts(run: Run) -> list[str]:
         missed.append("the service and the library heard different languages on some clip")
     if abs(overall["neural_wer"] - overall["library_neural_wer"]) > 0.02:
         missed.append("the service's WER is not the library's (more than 0.02 apart)")
+    int8 = run.figures["int8"]
+    if int8["same_language"] < 1.0:
+        missed.append("the images' int8 copy heard another language than float16 on some clip")
+    if int8["neural_wer"] > overall["neural_wer"] + INT8_WER_SLACK:
+        missed.append(f"the images' int8 copy's WER is more than {INT8_WER_SLACK} above float16's")
+    for name in ("librivox", "bundled sample"):
+        if english[INT8]["wer"][name] > english["tiny.en"]["wer"][name]:
+            missed.append(f"the int8 copy's English WER on {name} is worse than tiny.en's")
     return missed
 
 
@@ -261,6 +330,7 @@ def main(keep: bool = False) -> Run:
         clips = corpus.clips(workdir)
         run.say(f"{len(clips)} clips in {len(corpus.SENTENCES)} languages, in {workdir if keep else 'a temp dir'}")
         multilingual(run, workdir, clips)
+        int8_copy(run, workdir, clips)
         english_cost(run, workdir, clips)
     finally:
         if not keep:
