@@ -21,12 +21,12 @@ import typer
 
 from asr import diarization, sources, transcribe
 from asr.diarization import DiarizationOptions
-from asr.diarization.clustering import MAX_SPEAKERS
 from asr.engines.base import Options, Task
 from asr.errors import AsrError, DeviceUnavailable
 from asr.models import ModelManager
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings, get_settings
+from core import speakers as speaker_bounds
 from core.egress import AddressPolicy
 from core.languages import language_code
 from core.logs import configure_logging
@@ -162,8 +162,14 @@ def main(
     speakers: Annotated[
         bool, typer.Option("--speakers/--no-speakers", envvar="DHG_SPEAKERS", help="Find who spoke when.")
     ] = False,
-    min_speakers: Annotated[int | None, typer.Option(envvar="DHG_MIN_SPEAKERS", min=1, max=20)] = None,
-    max_speakers: Annotated[int | None, typer.Option(envvar="DHG_MAX_SPEAKERS", min=1, max=20)] = None,
+    min_speakers: Annotated[
+        int | None,
+        typer.Option(envvar="DHG_MIN_SPEAKERS", min=speaker_bounds.MIN_SPEAKERS, max=speaker_bounds.MAX_SPEAKERS),
+    ] = None,
+    max_speakers: Annotated[
+        int | None,
+        typer.Option(envvar="DHG_MAX_SPEAKERS", min=speaker_bounds.MIN_SPEAKERS, max=speaker_bounds.MAX_SPEAKERS),
+    ] = None,
     device: Annotated[str | None, typer.Option(envvar="DHG_DEVICE", help="auto, gpu or cpu.")] = None,
     engine: Annotated[str | None, typer.Option(envvar="DHG_ENGINE")] = None,
 ) -> None:
@@ -241,9 +247,13 @@ def _session(job: Job, settings: Settings) -> diarization.DiarizationSession | N
 def _diarization(speakers: bool, min_speakers: int | None, max_speakers: int | None) -> DiarizationOptions | None:
     if not speakers:
         return None
-    if min_speakers and max_speakers and min_speakers > max_speakers:
-        raise JobFailed("--min-speakers is above --max-speakers", ExitCode.BAD_INPUT)
-    return DiarizationOptions(min_speakers=min_speakers or 1, max_speakers=max_speakers or MAX_SPEAKERS)
+    error = speaker_bounds.bounds_error(min_speakers, max_speakers, ("--min-speakers", "--max-speakers"))
+    if error is not None:
+        raise JobFailed(error, ExitCode.BAD_INPUT)
+    return DiarizationOptions(
+        min_speakers=min_speakers or speaker_bounds.MIN_SPEAKERS,
+        max_speakers=max_speakers or speaker_bounds.MAX_SPEAKERS,
+    )
 
 
 def _finish(summary: WorkerSummary, code: ExitCode, settings: Settings) -> None:

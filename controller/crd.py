@@ -25,6 +25,7 @@ from controller.model import (
     TranscriptionJobSpec,
     TranscriptionJobStatus,
 )
+from core import speakers
 
 EXACTLY_ONE_SOURCE = "[has(self.url), has(self.assetId), has(self.path)].filter(x, x).size() == 1"
 RULES: dict[str, list[dict[str, str]]] = {  # JSON path of the object in the spec → its CEL rules
@@ -37,8 +38,8 @@ RULES: dict[str, list[dict[str, str]]] = {  # JSON path of the object in the spe
     "spec.source": [{"rule": EXACTLY_ONE_SOURCE, "message": "source needs exactly one of url, assetId, path"}],
     "spec.diarization": [
         {
-            "rule": "!has(self.minSpeakers) || !has(self.maxSpeakers) || self.minSpeakers <= self.maxSpeakers",
-            "message": "diarization.minSpeakers is above maxSpeakers",
+            "rule": speakers.ordered_rule("minSpeakers", "maxSpeakers"),
+            "message": "diarization." + speakers.disorder("minSpeakers", "maxSpeakers"),
         }
     ],
 }

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator, model_validator
 
+from core import speakers
 from core.languages import LANGUAGES
 from core.vocabulary import Device, DeviceChoice, Phase
 
@@ -66,20 +67,22 @@ class Fallback(Model):
     )
 
 
-MAX_SPEAKERS = 20
-
-
 class Diarization(Model):
     """Who spoke when (asr/diarization): each segment and word of the transcript gets its speaker."""
 
     enabled: bool = Field(default=False, description="Find the speakers: A, B, ... on each segment.")
-    min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS, alias="minSpeakers")
-    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS, alias="maxSpeakers")
+    min_speakers: int | None = Field(
+        default=None, ge=speakers.MIN_SPEAKERS, le=speakers.MAX_SPEAKERS, alias="minSpeakers"
+    )
+    max_speakers: int | None = Field(
+        default=None, ge=speakers.MIN_SPEAKERS, le=speakers.MAX_SPEAKERS, alias="maxSpeakers"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Diarization:
-        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
-            raise ValueError("diarization.minSpeakers is above maxSpeakers")
+        error = speakers.bounds_error(self.min_speakers, self.max_speakers, ("minSpeakers", "maxSpeakers"))
+        if error is not None:
+            raise ValueError(f"diarization.{error}")
         return self
 
 

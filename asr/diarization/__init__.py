@@ -6,13 +6,9 @@ had."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import numpy as np
-from numpy.typing import NDArray
-
 from asr.diarization.encoder import EncoderMissing
-from asr.diarization.ge2e import DiarizationOptions, Ge2eDiarizer
+from asr.diarization.ge2e import Ge2eDiarizer
+from asr.diarization.protocol import DiarizationOptions, DiarizationSession, Diarizer
 from asr.diarization.speakers import Turn, label_segments, talk_time
 
 BACKENDS = ("ge2e",)
@@ -28,18 +24,6 @@ __all__ = [
     "load",
     "talk_time",
 ]
-
-
-class DiarizationSession(Protocol):
-    def add(self, offset: float, audio: NDArray[np.float32]) -> None: ...
-
-    def finish(self) -> list[Turn]: ...
-
-
-class Diarizer(Protocol):
-    name: str
-
-    def session(self, options: DiarizationOptions | None = None) -> DiarizationSession: ...
 
 
 def load(backend: str = "ge2e") -> Diarizer:

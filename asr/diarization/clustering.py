@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from core import speakers as speaker_bounds
+
 DISTANCE_THRESHOLD = 0.30  # cosine distance at which the tree is cut
 SMALL_CLUSTER = 0.08  # a cluster with less than this share of the windows is folded into its nearest
 SAME_SPEAKER = 0.85  # centroids at least this similar (cosine) are one speaker
 REFINE_ROUNDS = 3
-MAX_SPEAKERS = 20
 
 Labels = NDArray[np.int64]
 Vectors = NDArray[np.float32]
@@ -42,7 +43,7 @@ def cluster(
     embeddings: Vectors,
     *,
     min_speakers: int = 1,
-    max_speakers: int = MAX_SPEAKERS,
+    max_speakers: int = speaker_bounds.MAX_SPEAKERS,
     threshold: float = DISTANCE_THRESHOLD,
 ) -> Labels:
     """One label per embedding (row), numbered by first appearance."""

@@ -8,30 +8,21 @@ from __future__ import annotations
 import itertools
 import math
 import string
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from asr.diarization.clustering import centroids, cluster
 from asr.diarization.encoder import HOP_SAMPLES, PARTIAL_FRAMES, SAMPLE_RATE, VoiceEncoder
+from asr.diarization.protocol import Audio, DiarizationOptions
 from asr.diarization.speakers import Turn
 
-Audio = NDArray[np.float32]
 KNOWN_MATCH = 0.70  # cosine similarity from which a cluster is taken to be a known speaker
 MIN_SPEECH_MS = 250  # shorter bursts (clicks, breaths) are nobody
 MIN_SILENCE_MS = 200  # a pause this long ends a speech region: turns change at pauses
 SPEECH_PAD_MS = 60
 WINDOW_FRAMES = PARTIAL_FRAMES
 FRAME_SECONDS = HOP_SAMPLES / SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class DiarizationOptions:
-    min_speakers: int = 1
-    max_speakers: int = 20
-    known_speakers: Mapping[str, Audio] = field(default_factory=dict)  # name → a short clip, 16 kHz mono
 
 
 def speech_regions(audio: Audio) -> list[tuple[int, int]]:

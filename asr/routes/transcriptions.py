@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from asr import known_speakers, request_options, responses, transcribe
 from asr.deps import ApiKey, ServiceDep
 from asr.diarization import DiarizationOptions
-from asr.diarization.clustering import MAX_SPEAKERS
 from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task, VadSettings
 from asr.errors import InvalidRequest
 from asr.jobs import Job, Spec
@@ -41,6 +40,7 @@ from asr.service import LANGUAGE_SECONDS, MAX_LANGUAGE_SECONDS, TranscriptionSer
 from asr.settings import Settings
 from asr.streaming import SSE_HEADERS, SSE_MEDIA_TYPE
 from asr.uploads import Upload
+from core import speakers as speaker_bounds
 from core.languages import language_code
 
 router = APIRouter(tags=["audio"])
@@ -106,11 +106,11 @@ def _diarization(task: Task, response_format: ResponseFormat, speakers: Speakers
     if task != "transcribe":
         raise InvalidRequest("speakers (diarized_json, known speakers) are found for transcriptions only")
     speakers = speakers or Speakers()
-    if speakers.min_speakers and speakers.max_speakers and speakers.min_speakers > speakers.max_speakers:
-        raise InvalidRequest("min_speakers is above max_speakers")
+    if (error := speaker_bounds.bounds_error(speakers.min_speakers, speakers.max_speakers)) is not None:
+        raise InvalidRequest(error)
     return DiarizationOptions(
-        min_speakers=speakers.min_speakers or 1,
-        max_speakers=speakers.max_speakers or MAX_SPEAKERS,
+        min_speakers=speakers.min_speakers or speaker_bounds.MIN_SPEAKERS,
+        max_speakers=speakers.max_speakers or speaker_bounds.MAX_SPEAKERS,
         known_speakers=known_speakers.parse(speakers.names, speakers.references),
     )
 
@@ -213,7 +213,11 @@ KnownReferencesField = Annotated[
 ]
 SpeakerCountField = Annotated[
     int | None,
-    Form(ge=1, le=MAX_SPEAKERS, description="Bounds on the number of speakers (speakers are found when given)."),
+    Form(
+        ge=speaker_bounds.MIN_SPEAKERS,
+        le=speaker_bounds.MAX_SPEAKERS,
+        description="Bounds on the number of speakers (speakers are found when given).",
+    ),
 ]
 ChunkingField = Annotated[
     str | None,

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from core import speakers as speaker_bounds
 from dhg.api import one_line_errors
 from dhg.asr_client import AsrClient, Speakers, Transcription
 from dhg.commands.options import (
@@ -133,6 +134,8 @@ def _speakers(asked: bool, low: int | None, high: int | None, known: list[str] |
     """The speakers to ask the service for, or None; a one-line error for a bad NAME=CLIP."""
     if not (asked or low or high or known):
         return None
+    if (error := speaker_bounds.bounds_error(low, high, ("--min-speakers", "--max-speakers"))) is not None:
+        raise DhgError(error)
     clips: dict[str, Path] = {}
     for item in known or []:
         name, separator, clip = item.partition("=")
@@ -184,10 +187,20 @@ def transcribe(
         ),
     ] = False,
     min_speakers: Annotated[
-        int | None, typer.Option(min=1, max=20, help="At least this many speakers (implies --speakers).")
+        int | None,
+        typer.Option(
+            min=speaker_bounds.MIN_SPEAKERS,
+            max=speaker_bounds.MAX_SPEAKERS,
+            help="At least this many speakers (implies --speakers).",
+        ),
     ] = None,
     max_speakers: Annotated[
-        int | None, typer.Option(min=1, max=20, help="At most this many speakers (implies --speakers).")
+        int | None,
+        typer.Option(
+            min=speaker_bounds.MIN_SPEAKERS,
+            max=speaker_bounds.MAX_SPEAKERS,
+            help="At most this many speakers (implies --speakers).",
+        ),
     ] = None,
     speaker: Annotated[
         list[str] | None,
