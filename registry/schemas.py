@@ -355,7 +355,7 @@ class WebhookCreated(WebhookOut):
 class DeliveryOut(Model):
     id: uuid.UUID
     webhook_id: uuid.UUID
-    event: str
+    event: EventType
     payload: dict[str, Any]
     state: Literal["pending", "delivered", "dead"]
     attempts: int

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import wakeup
 from registry.models import Webhook, WebhookDelivery
+from registry.schemas import EventType
 
 
-async def emit(session: AsyncSession, *, event: str, data: dict[str, Any]) -> None:
+async def emit(session: AsyncSession, *, event: EventType, data: dict[str, Any]) -> None:
     """Queue `event` for every active subscription to it (one INSERT ... SELECT, no round trip per hook)."""
     payload = {"type": event, "created_at": datetime.now(UTC).isoformat(), "data": data}
     subscribers = select(Webhook.id, literal(event), literal(payload, type_=WebhookDelivery.payload.type)).where(

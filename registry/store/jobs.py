@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.vocabulary import TERMINAL_PHASES
+from core.vocabulary import TERMINAL_PHASES, Phase
 from registry.models import Job
-from registry.schemas import JobIn, JobPatch
+from registry.schemas import EventType, JobIn, JobPatch
 
-TERMINAL_EVENTS = {"Succeeded": "job.succeeded", "Failed": "job.failed", "Cancelled": "job.cancelled"}
+TERMINAL_EVENTS: Final[dict[Phase, EventType]] = {
+    "Succeeded": "job.succeeded",
+    "Failed": "job.failed",
+    "Cancelled": "job.cancelled",
+}
 
 
 def transition_allowed(current: str, new: str) -> bool:
