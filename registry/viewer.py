@@ -1,20 +1,31 @@
 """The transcript viewer at /ui/: a read-only page of the Registry's own API (registry/ui/), served from the package
-under a Content-Security-Policy that allows nothing from another host and no inline script or style."""
+under a Content-Security-Policy that allows nothing from another host and no inline script or style. The vocabulary
+it shares with the API (the job phases) is a module written from core/vocabulary.py, `/ui/assets/vocabulary.js`."""
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 
 from fastapi import FastAPI, Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from core.apidocs import BrowserAssets, page
+from core.apidocs import BrowserAssets, page, security_headers
+from core.vocabulary import PHASES
 
 VIEWER_PATH = "/ui"
 VIEWER_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+def vocabulary_module() -> str:
+    """The JavaScript module of the vocabulary the viewer shares with the API."""
+    return (
+        "// Written by the Registry from core/vocabulary.py (registry/viewer.py): the API's own words.\n"
+        f"export const PHASES = Object.freeze({json.dumps(list(PHASES))});\n"
+    )
 
 
 def install_viewer(app: FastAPI) -> None:
@@ -29,6 +40,13 @@ def install_viewer(app: FastAPI) -> None:
     @app.get(f"{VIEWER_PATH}/", include_in_schema=False)
     async def viewer() -> HTMLResponse:
         return page(document, VIEWER_POLICY)
+
+    vocabulary = vocabulary_module()
+
+    @app.get(f"{VIEWER_PATH}/assets/vocabulary.js", include_in_schema=False)
+    async def viewer_vocabulary() -> Response:
+        headers = {**security_headers(VIEWER_POLICY), "Cache-Control": "no-cache"}
+        return Response(vocabulary, media_type="text/javascript", headers=headers)
 
     app.mount(
         f"{VIEWER_PATH}/assets",

@@ -3,6 +3,8 @@
 // parsed from a string), so nothing a transcript holds can run as markup. The token lives in sessionStorage: this
 // tab only, gone when it closes.
 
+import { PHASES } from "./vocabulary.js"; // the API's phases (core/vocabulary.py), written by the Registry
+
 const TOKEN_KEY = "dhg.viewer.token";
 const PAGE_SIZE = 25;
 const API_ROOT = new URL("../", window.location.href); // the Registry, wherever /ui/ is mounted
@@ -13,7 +15,6 @@ const FORMATS = [
   ["tsv", "TSV", "tsv"],
   ["json", "JSON", "json"],
 ];
-const PHASES = ["Pending", "Scheduling", "Running", "Succeeded", "Failed", "Cancelled"];
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -31,9 +32,20 @@ def test_the_viewer_is_served_under_a_policy_that_allows_only_this_service(clien
     for directive in ("default-src 'none'", "script-src 'self';", "style-src 'self';", "connect-src 'self';"):
         assert directive in header
     assert "media-src 'self';" in header and "blob:" not in header and "unsafe" not in header
-    for asset in ("viewer.js", "viewer.css", "icon.svg"):
+    for asset in ("viewer.js", "vocabulary.js", "viewer.css", "icon.svg"):
         served = client.get(f"/ui/assets/{asset}")
         assert served.status_code == 200 and served.headers["content-security-policy"] == header
+
+
+def test_the_viewer_gets_the_phases_from_the_apis_own_vocabulary(client: TestClient) -> None:
+    """Its filter offers the phases a job can have: the JobOut schema's, served as a module, not a copy in viewer.js."""
+    module = client.get("/ui/assets/vocabulary.js")
+    assert module.status_code == 200 and module.headers["content-type"].startswith("text/javascript")
+    (listed,) = re.findall(r"export const PHASES = Object\.freeze\((\[.*?\])\);", module.text)
+    phases = client.get("/openapi.json").json()["components"]["schemas"]["JobOut"]["properties"]["phase"]
+    assert json.loads(listed) == phases["enum"]
+    viewer = (UI / "viewer.js").read_text(encoding="utf-8")
+    assert 'import { PHASES } from "./vocabulary.js";' in viewer and '"Scheduling"' not in viewer
 
 
 def test_the_viewer_files_name_no_other_host_and_no_markup_sink() -> None:
