@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, Field
+
 from asr import metrics
 from asr.diarization import DiarizationOptions
 from asr.engines.base import Options, Task
@@ -45,6 +47,26 @@ class Spec:
     diarization: DiarizationOptions | None = None  # None: no speakers
     include: frozenset[str] = frozenset()  # OpenAI's include[]: logprobs
     subtitles: Subtitles = field(default_factory=Subtitles)
+
+
+class JobView(BaseModel):
+    """An async job as the API shows it (`GET /v1/audio/jobs/{id}`, the 202 of `Prefer: respond-async`)."""
+
+    id: uuid.UUID
+    object: Literal["audio.job"] = "audio.job"
+    task: Task
+    model: str
+    status: JobStatus
+    progress: float | None = Field(description="Fraction of the audio done, 0 to 1; null while its length is unknown.")
+    audio_seconds: float | None
+    processed_seconds: float
+    response_format: ResponseFormat
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    real_time_factor: float | None = Field(description="Audio seconds per wall second, once succeeded.")
+    error: dict[str, Any] | None = Field(description="Why it failed or was cancelled: an RFC 9457 problem.")
+    result_url: str = Field(description="Where the finished transcript is (409 until then).")
 
 
 def _now() -> datetime:
@@ -84,25 +106,24 @@ class Job:
             raise JobCancelled(f"job {self.id} was cancelled")
         self.processed_seconds = max(self.processed_seconds, seconds_done)
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> JobView:
         """The job as the API shows it."""
-        return {
-            "id": str(self.id),
-            "object": "audio.job",
-            "task": self.spec.task,
-            "model": self.spec.model,
-            "status": self.status,
-            "progress": self.progress,
-            "audio_seconds": self.audio_seconds,
-            "processed_seconds": round(self.processed_seconds, 3),
-            "response_format": self.spec.response_format,
-            "created_at": self.created_at.isoformat(),
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "real_time_factor": round(self.result.real_time_factor, 2) if self.result else None,
-            "error": self.error,
-            "result_url": JOB_RESULT_PATH.format(job_id=self.id),
-        }
+        return JobView(
+            id=self.id,
+            task=self.spec.task,
+            model=self.spec.model,
+            status=self.status,
+            progress=self.progress,
+            audio_seconds=self.audio_seconds,
+            processed_seconds=round(self.processed_seconds, 3),
+            response_format=self.spec.response_format,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            real_time_factor=round(self.result.real_time_factor, 2) if self.result else None,
+            error=self.error,
+            result_url=JOB_RESULT_PATH.format(job_id=self.id),
+        )
 
 
 class JobTable:

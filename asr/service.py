@@ -287,7 +287,7 @@ class TranscriptionService:
             detail = (job.error or {}).get("detail", "no result")
             raise JobNotFinished(f"job {job_id} ended {job.status}: {detail}")
         raise JobNotFinished(
-            f"job {job_id} is {job.status} ({job.view()['progress']} done); poll {JOB_PATH.format(job_id=job_id)}",
+            f"job {job_id} is {job.status} ({job.progress} done); poll {JOB_PATH.format(job_id=job_id)}",
             retry_after=self.settings.retry_after_seconds,
         )
 

@@ -18,13 +18,14 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 
 from asr import known_speakers, request_options, responses, transcribe
 from asr.deps import ApiKey, ServiceDep
 from asr.diarization import DiarizationOptions
 from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task, VadSettings
 from asr.errors import InvalidRequest
-from asr.jobs import Job, Spec
+from asr.jobs import Job, JobView, Spec
 from asr.protocol import (
     ASSET_HEADER,
     JOB_HEADER,
@@ -58,6 +59,38 @@ def _uuid_header(value: str | None, name: str) -> uuid.UUID | None:
         raise InvalidRequest(f"{name} must be a UUID") from error
 
 
+class LanguageProbability(BaseModel):
+    language: str = Field(description="Whisper's code for it (en, de, ...).")
+    probability: float
+
+
+class LanguageDetection(BaseModel):
+    """The likeliest spoken languages, best first."""
+
+    language: str = Field(description="The likeliest one.")
+    probability: float
+    languages: list[LanguageProbability] = Field(description="The top ones with their probabilities, best first.")
+    model: str = Field(description="The model that listened.")
+    multilingual: bool = Field(description="false: an English-only model, which can only answer English.")
+
+
+# The answer by response_format: JSON (json, verbose_json, diarized_json: asr/responses.py's models), text (text, srt,
+# vtt) or, with stream=true, Server-Sent Events (OpenAI's transcript.text.delta/segment/done events).
+TRANSCRIPT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": responses.TranscriptionBody | responses.VerboseTranscriptionBody | responses.DiarizedTranscriptionBody,
+        "description": "The transcript, in the response_format asked for.",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "text/event-stream": {"schema": {"type": "string", "description": "With stream=true."}},
+        },
+    }
+}
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = TRANSCRIPT_RESPONSES | {
+    202: {"model": JobView, "description": "With `Prefer: respond-async`: the job to poll (its Location)."}
+}
+
+
 def _render(
     result: transcribe.Result, spec: Spec, response_format: ResponseFormat, headers: dict[str, str]
 ) -> Response:
@@ -78,7 +111,7 @@ def _accepted(job: Job) -> Response:
     """202 with the job to poll (RFC 7240's `Preference-Applied` says the async answer was chosen)."""
     location = JOB_PATH.format(job_id=job.id)
     headers = {"Location": location, JOB_HEADER: str(job.id), "Preference-Applied": RESPOND_ASYNC}
-    return JSONResponse(job.view(), status_code=202, headers=headers)
+    return JSONResponse(job.view().model_dump(mode="json"), status_code=202, headers=headers)
 
 
 async def _answer(
@@ -230,7 +263,7 @@ PreferHeader = Annotated[
 ]
 
 
-@router.post(TRANSCRIPTIONS_PATH, response_model=None)
+@router.post(TRANSCRIPTIONS_PATH, response_model=None, responses=SUBMIT_RESPONSES)
 async def create_transcription(
     request: Request,
     service: ServiceDep,
@@ -297,7 +330,7 @@ async def create_transcription(
     return await _answer(request, service, file, spec, stream=stream, prefer=prefer)
 
 
-@router.post(TRANSLATIONS_PATH, response_model=None)
+@router.post(TRANSLATIONS_PATH, response_model=None, responses=SUBMIT_RESPONSES)
 async def create_translation(
     request: Request,
     service: ServiceDep,
@@ -319,12 +352,12 @@ async def create_translation(
 
 
 @router.get(JOB_PATH)
-async def get_job(service: ServiceDep, _: ApiKey, job_id: uuid.UUID) -> dict[str, Any]:
+async def get_job(service: ServiceDep, _: ApiKey, job_id: uuid.UUID) -> JobView:
     """An async job's status, with `progress` (0 to 1) while it runs."""
     return service.job(job_id).view()
 
 
-@router.get(JOB_RESULT_PATH, response_model=None)
+@router.get(JOB_RESULT_PATH, response_model=None, responses=TRANSCRIPT_RESPONSES)
 async def get_job_result(
     service: ServiceDep,
     _: ApiKey,
@@ -337,7 +370,7 @@ async def get_job_result(
 
 
 @router.delete(JOB_PATH)
-async def cancel_job(service: ServiceDep, _: ApiKey, job_id: uuid.UUID) -> dict[str, Any]:
+async def cancel_job(service: ServiceDep, _: ApiKey, job_id: uuid.UUID) -> JobView:
     """Ask a queued or running job to stop (at its next segment); a finished job is left as it is."""
     return service.cancel(job_id).view()
 
@@ -357,15 +390,15 @@ async def detect_language(
             description="Seconds from the start to listen to (their speech, 30 s windows averaged).",
         ),
     ] = LANGUAGE_SECONDS,
-) -> dict[str, Any]:
+) -> LanguageDetection:
     """The most likely spoken languages of the first `duration` seconds, with probabilities (an English-only model
     can only answer English, and says so with `multilingual: false`)."""
     guess = await service.detect_language(Upload(file.file, file.size), model, duration)
-    languages = [{"language": code, "probability": round(p, 6)} for code, p in guess.ranked[:top]]
-    return {
-        "language": languages[0]["language"],
-        "probability": languages[0]["probability"],
-        "languages": languages,
-        "model": guess.model,
-        "multilingual": guess.multilingual,
-    }
+    languages = [LanguageProbability(language=code, probability=round(p, 6)) for code, p in guess.ranked[:top]]
+    return LanguageDetection(
+        language=languages[0].language,
+        probability=languages[0].probability,
+        languages=languages,
+        model=guess.model,
+        multilingual=guess.multilingual,
+    )

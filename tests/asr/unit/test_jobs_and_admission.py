@@ -28,7 +28,7 @@ def test_progress_is_a_fraction_that_reaches_one_only_on_success():
     j.advance(100)
     assert j.progress == 0.99
     j.status = "succeeded"
-    assert j.progress == 1.0 and j.view()["progress"] == 1.0
+    assert j.progress == 1.0 and j.view().progress == 1.0
 
 
 def test_progress_is_unknown_when_the_length_is_and_cancel_stops_the_decoder():
