@@ -1,4 +1,4 @@
-"""A burst of TranscriptionJobs against the test Kubernetes API (tests/kube) with its simulated scheduler, Job
+"""A burst of TranscriptionJobs against the test Kubernetes API (kubesim) with its simulated scheduler, Job
 controller and kubelet; the workers are stubbed by `sh` writing a success summary, so only the controllers are
 measured. The simulated cluster's scheduler, Job controller and kubelet start once every Job exists (they share
 the API's thread). Each controller runs as a process of its own (its peak RSS is its own): first the baseline
@@ -26,7 +26,7 @@ import yaml
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION
 from dhg.postgres import free_port
-from tests.kube import KubeApiServer, SimulatedCluster
+from kubesim import KubeApiServer, SimulatedCluster
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRD = REPOSITORY / "crds" / "transcriptionjob.yaml"

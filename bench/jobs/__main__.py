@@ -28,8 +28,7 @@ import yaml
 
 from dhg.datadir import DataDir, read_admin_token, read_state
 from dhg.sample import SAMPLE_PATH
-from tests.dhg.integration.conftest import serve
-from tests.dhg.runner import dhg_command, dhg_environment
+from dhg.testing import dhg_command, dhg_environment, serve
 
 TARGET_RATIO = 1.10
 RESULTS = Path(__file__).resolve().parents[1] / "results"

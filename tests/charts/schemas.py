@@ -14,9 +14,9 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from kubesim import cel
+from kubesim.schema import apply_defaults, to_json_schema
 from tests.charts.helm import CHART, REPOSITORY
-from tests.kube import cel
-from tests.kube.schema import apply_defaults, to_json_schema
 
 UPSTREAM_CRDS = REPOSITORY / "tests" / "fixtures" / "crds"
 ROOT_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}

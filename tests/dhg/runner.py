@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 from asr.evaluation import word_error_rate
 from dhg.sample import REFERENCE_TEXT
+from dhg.testing import dhg_command, dhg_environment, free_ports
+
+__all__ = [  # with what dhg.testing has for the benchmarks too
+    "assert_one_line_error",
+    "assert_sample_transcribed",
+    "dhg_command",
+    "dhg_environment",
+    "free_ports",
+    "printed_transcript",
+    "run_dhg",
+    "search_hits",
+]
 
 COMMAND_TIMEOUT_SECONDS = 120
 MAX_WORD_ERROR_RATE = 0.05  # make up's bound for the sample: base, the default, reads it word for word (tiny.en: 0.045)
-
-
-def dhg_environment(**overrides: str) -> dict[str, str]:
-    """Our environment without DHG_* settings that would point the command elsewhere, plus `overrides`."""
-    kept = {key: value for key, value in os.environ.items() if not key.startswith("DHG_")}
-    return {**kept, "DHG_REGISTRY_EMBEDDINGS": "off", "COLUMNS": "200", **overrides}
-
-
-def dhg_command(*args: str | Path) -> list[str]:
-    return [sys.executable, "-m", "dhg", *map(str, args)]
 
 
 def run_dhg(*args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -45,18 +44,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports that are free on 127.0.0.1 right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def printed_transcript(output: str) -> str:

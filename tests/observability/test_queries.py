@@ -27,12 +27,12 @@ import yaml
 
 from dhg import monitoring
 from dhg.postgres import free_port
+from kubesim import KubeApiServer, SimulatedCluster
+from kubesim.fixtures import KUBECTL, Kubectl
 from observability import dashboards, rules
 from observability.promql import metric_names
 from tests.controller.integration.support import FAKE_WORKER, ROOT, job
 from tests.dhg.integration.conftest import ServingStack, serve
-from tests.kube import KubeApiServer, SimulatedCluster
-from tests.kube.fixtures import KUBECTL, Kubectl
 
 POSTGRES_EXPORTER = Path("/usr/bin/prometheus-postgres-exporter")
 SCRAPE_INTERVAL = "1s"

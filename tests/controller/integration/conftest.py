@@ -12,9 +12,9 @@ import pytest
 from kopf.testing import KopfRunner
 
 from controller.settings import get_settings
+from kubesim.fixtures import cluster, kube_api, kube_client, kubectl  # noqa: F401 (fixtures)
 from tests.conftest import make_token
 from tests.controller.integration.support import FAKE_WORKER, KOPF_RUN, ROOT
-from tests.kube.fixtures import cluster, kube_api, kube_client, kubectl  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from dhg.sample import SAMPLE_PATH
+from kubesim.waiting import wait_for, wait_until
 from tests.conftest import make_token
-from tests.kube.waiting import wait_for, wait_until
 
 ROOT = Path(__file__).parents[3]
 FAKE_WORKER = Path(__file__).parents[1] / "fake_worker.py"

@@ -27,12 +27,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dhg.postgres import free_port
+from kubesim import GPU_TAINT, rbac
+from kubesim.auth import service_account_username
+from kubesim.waiting import wait_until
 from tests.charts.helm import find, render
 from tests.conftest import RunningServer, start_registry
 from tests.controller.integration.support import FAKE_WORKER, delete_while_running, finished, job, worker_jobs
-from tests.kube import GPU_TAINT, rbac
-from tests.kube.auth import service_account_username
-from tests.kube.waiting import wait_until
 
 NAMESPACE = "dhg"
 RELEASE = "dhg"

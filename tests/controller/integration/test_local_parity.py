@@ -13,6 +13,7 @@ import yaml
 
 from dhg.datadir import read_state
 from dhg.jobs.store import JobStore, connection_url
+from kubesim.waiting import wait_until
 from tests.controller.integration.support import (  # noqa: F401 (fixtures: the real worker and the media server)
     ROOT,
     finished,
@@ -22,7 +23,6 @@ from tests.controller.integration.support import (  # noqa: F401 (fixtures: the 
 )
 from tests.dhg.integration.conftest import ServingStack, serve
 from tests.dhg.runner import run_dhg
-from tests.kube.waiting import wait_until
 
 COMPARED = ("phase", "device", "attempts", "failedAttempts")
 RECORD_FIELDS = ("name", "source", "parameters", "phase", "device", "attempts", "error")

@@ -1,5 +1,5 @@
 """The real Kopf operator against the test Kubernetes API with its simulated scheduler, Job controller and kubelet
-(tests/kube): TranscriptionJobs applied with real kubectl run to the end on GPU, fall back to CPU, fail on bad
+(kubesim): TranscriptionJobs applied with real kubectl run to the end on GPU, fall back to CPU, fail on bad
 input, and take their Jobs and pods with them when deleted. The kubelet runs tests/controller/fake_worker.py in
 place of the worker image (same arguments, summary and exit codes; the real worker has its own tests)."""
 
@@ -14,6 +14,8 @@ from kopf.testing import KopfRunner
 from kubernetes import client as k8s
 from prometheus_client import REGISTRY
 
+from kubesim import GPU_TAINT
+from kubesim.waiting import wait_for, wait_until
 from tests.controller.integration.support import (
     GROUP,
     KOPF_RUN,
@@ -24,8 +26,6 @@ from tests.controller.integration.support import (
     job,
     worker_jobs,
 )
-from tests.kube import GPU_TAINT
-from tests.kube.waiting import wait_for, wait_until
 
 
 def jobs_gauge(phase: str, device: str) -> float | None:

@@ -15,6 +15,8 @@ import yaml
 
 from asr.evaluation import word_error_rate
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH
+from kubesim import GPU_TAINT
+from kubesim.waiting import wait_until
 from tests.controller.integration.support import (  # noqa: F401 (fixtures: the real worker and the media server)
     ROOT,
     delete_while_running,
@@ -24,8 +26,6 @@ from tests.controller.integration.support import (  # noqa: F401 (fixtures: the 
     real_worker_token,
     worker_jobs,
 )
-from tests.kube import GPU_TAINT
-from tests.kube.waiting import wait_until
 
 
 @pytest.fixture
