@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from core.vocabulary import Phase
+
 Status = Literal["True", "False", "Unknown"]
 ORDER = ("Scheduled", "Running", "GPUFallback", "Succeeded", "Failed", "Cancelled")
 
@@ -56,10 +58,11 @@ def is_true(conditions: list[dict[str, Any]], kind: str) -> bool:
     return any(c["type"] == kind and c["status"] == "True" for c in conditions)
 
 
-def phase(conditions: list[dict[str, Any]]) -> str:
+def phase(conditions: list[dict[str, Any]]) -> Phase:
     """From the conditions alone: Cancelled, Failed or Succeeded when one is True; Running when the worker
     runs; Scheduling while its pod is placed and started; Pending before that, and while no node can take
     the pod (Scheduled=False: the reason and message say why)."""
+    terminal: Phase
     for terminal in ("Cancelled", "Failed", "Succeeded"):
         if is_true(conditions, terminal):
             return terminal

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from controller import conditions, manifests, policy
 from controller.conditions import Change, now_rfc3339
 from controller.manifests import LABEL_ATTEMPT, LABEL_PLACEMENT, WorkerConfig
-from controller.model import TranscriptionJob
+from controller.model import Condition, TranscriptionJob, TranscriptionJobStatus
 from core.vocabulary import TERMINAL_PHASES, Device
 from core.worker import WorkerSummary
 
@@ -115,13 +115,26 @@ class Observed:
     scale_ups: dict[str, datetime] = field(default_factory=dict)
 
 
+class Event(NamedTuple):
+    """A Kubernetes Event to post about the TranscriptionJob."""
+
+    kind: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
 @dataclass
 class Plan:
     create: list[dict[str, Any]] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)  # Job names, deleted with propagationPolicy=Background
-    status: dict[str, Any] = field(default_factory=dict)
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (Normal|Warning, reason, message)
+    state: TranscriptionJobStatus = field(default_factory=TranscriptionJobStatus)  # the whole new status
+    events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """The new status as the API server stores it (the CRD's camelCase names, unset fields left out)."""
+        return self.state.model_dump(by_alias=True, exclude_none=True)
 
 
 class _Builder:
@@ -129,9 +142,8 @@ class _Builder:
 
     def __init__(self, observed: Observed) -> None:
         self.observed = observed
-        status = observed.transcription_job.status
-        self.previous = status.model_dump(by_alias=True, exclude_none=True) if status else {}
-        self.status: dict[str, Any] = {k: v for k, v in self.previous.items() if k != "conditions"}
+        self.previous = observed.transcription_job.status or TranscriptionJobStatus()
+        self.status = self.previous.model_copy(update={"conditions": []}, deep=True)
         self.changes: list[Change] = []
         self.plan = Plan()
         self.now = now_rfc3339(observed.now)
@@ -139,20 +151,16 @@ class _Builder:
     def condition(self, kind: str, status: conditions.Status, reason: str, message: str = "") -> None:
         self.changes.append(Change(kind, status, reason, message))
 
-    def event(self, kind: str, reason: str, message: str) -> None:
-        self.plan.events.append((kind, reason, message))
+    def event(self, kind: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.plan.events.append(Event(kind, reason, message))
 
     def launch(self, placement: Device, attempt: int, config: WorkerConfig, message: str) -> None:
         manifest = manifests.build_job(self.observed.transcription_job, placement, attempt, config)
         self.plan.create.append(manifest)
-        self.status |= {
-            "attempts": attempt,
-            "device": placement,
-            "jobName": manifest["metadata"]["name"],
-            "startTime": self.status.get("startTime", self.now),
-        }
-        for key in ("podName", "nodeName", "nextAttemptTime"):
-            self.status.pop(key, None)
+        status = self.status
+        status.attempts, status.device, status.job_name = attempt, placement, manifest["metadata"]["name"]
+        status.start_time = status.start_time or self.now
+        status.pod_name = status.node_name = status.next_attempt_time = None
         self.condition(
             "Scheduled", "Unknown", "JobCreated", f"{placement.upper()} worker {manifest['metadata']['name']}"
         )
@@ -161,14 +169,13 @@ class _Builder:
 
     def finish(self) -> Plan:
         generation = self.observed.transcription_job.metadata.generation
-        listed = conditions.reduce(
-            self.previous.get("conditions", []), self.changes, now=self.now, generation=generation
-        )
-        self.status["conditions"] = listed
-        self.status["phase"] = conditions.phase(listed)
+        previous = [c.model_dump(by_alias=True, exclude_none=True) for c in self.previous.conditions]
+        listed = conditions.reduce(previous, self.changes, now=self.now, generation=generation)
+        self.status.conditions = [Condition.model_validate(c) for c in listed]
+        self.status.phase = conditions.phase(listed)
         if generation is not None:
-            self.status["observedGeneration"] = generation
-        self.plan.status = self.status
+            self.status.observed_generation = generation
+        self.plan.state = self.status
         return self.plan
 
 
@@ -176,12 +183,12 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
     """The next step for one TranscriptionJob."""
     build = _Builder(observed)
     spec = observed.transcription_job.spec
-    if build.previous.get("phase") in TERMINAL_PHASES:
+    if build.previous.phase in TERMINAL_PHASES:
         return build.finish()
-    attempts = int(build.previous.get("attempts", 0))
-    fell_back = any(c["type"] == "GPUFallback" and c["status"] == "True" for c in build.previous.get("conditions", []))
+    attempts = build.previous.attempts or 0
+    fell_back = any(c.type == "GPUFallback" and c.status == "True" for c in build.previous.conditions)
     current = next((j for j in observed.worker_jobs if j.attempt == attempts and not j.deleting), None)
-    next_time = parse_time(build.previous.get("nextAttemptTime"))
+    next_time = parse_time(build.previous.next_attempt_time)
     if next_time is not None:  # the current attempt failed and was recorded: wait, then launch the next one
         if observed.now < next_time:
             build.plan.requeue_after = (next_time - observed.now).total_seconds()
@@ -191,17 +198,16 @@ def reconcile(observed: Observed, config: WorkerConfig) -> Plan:
         build.launch(placing.placement, attempts + 1, config, message)
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
-    if attempts and current is None and build.previous.get("device"):
+    if attempts and current is None and build.previous.device:
         # Launched, but its Job is not seen (not in the watch cache yet, or deleted by hand): create it again under
         # the same name and placement; if it exists, the API answers 409 and nothing is started twice.
-        placement: Device = "gpu" if build.previous["device"] == "gpu" else "cpu"
+        placement: Device = build.previous.device
         build.launch(placement, attempts, config, "its Job is missing")
         build.plan.events.pop()  # not news: usually the watch has not caught up yet
         build.plan.requeue_after = POLL_SECONDS
         return build.finish()
     if attempts == 0 and (refusal := _refusal(observed, config)) is not None:
-        build.status["completionTime"] = build.now
-        build.status["message"] = refusal.message
+        build.status.completion_time, build.status.message = build.now, refusal.message
         build.condition("Failed", "True", refusal.reason, refusal.message)
         build.condition("Succeeded", "False", refusal.reason, "")
         build.event("Warning", "Failed", refusal.message)
@@ -237,9 +243,9 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
     pod = current.pod
     build.plan.requeue_after = POLL_SECONDS
     if pod is not None:
-        build.status["podName"] = pod.name
+        build.status.pod_name = pod.name
         if pod.node:
-            build.status["nodeName"] = pod.node
+            build.status.node_name = pod.node
     if current.failed_reason is None and (pod is None or pod.phase in ("Pending", "Unknown")):
         if pod is not None and pod.unschedulable_since is not None:
             check = policy.check_fallback(
@@ -255,7 +261,7 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
             if check.reason == "ScaleUpUnderWay":
                 reason, waiting = check.reason, "waiting for the node the cluster autoscaler is adding"
             build.condition("Scheduled", "False", reason, pod.unschedulable_message)
-            build.status["message"] = f"{waiting}: {pod.unschedulable_message}"
+            build.status.message = f"{waiting}: {pod.unschedulable_message}"
             if check.fall_back:
                 message = (
                     f"the GPU pod stayed unschedulable for {spec.fallback.after_seconds} s "
@@ -270,12 +276,12 @@ def _follow(build: _Builder, current: JobView, config: WorkerConfig) -> None:
         elif pod is not None and pod.node:
             build.condition("Scheduled", "True", "Scheduled", f"pod {pod.name} on node {pod.node}")
             if pod.waiting_reason and pod.waiting_reason not in ("ContainerCreating", "PodInitializing"):
-                build.status["message"] = f"the worker cannot start: {pod.waiting_reason}: {pod.waiting_message}"
+                build.status.message = f"the worker cannot start: {pod.waiting_reason}: {pod.waiting_message}"
         return
     if pod is not None and pod.node:
         build.condition("Scheduled", "True", "Scheduled", f"pod {pod.name} on node {pod.node}")
     if pod is not None and pod.phase == "Running" and current.failed_reason is None:
-        if build.status.get("phase") != "Running":
+        if build.status.phase != "Running":
             build.event("Normal", "Started", f"worker {pod.name} running on {pod.node}")
         build.condition("Running", "True", "Started", f"worker {pod.name}")
         return
@@ -304,23 +310,22 @@ def _pod_exit_pending(current: JobView, now: datetime) -> bool:
 
 def _succeeded(build: _Builder, pod: PodView, config: WorkerConfig) -> None:
     summary = WorkerSummary.parse(pod.termination_message)
+    status = build.status
     if summary is not None:
-        build.status |= summary.model_dump(
-            by_alias=True,
-            exclude_none=True,
-            include={"transcript_id", "audio_seconds", "processing_seconds", "real_time_factor"},
-        )
-    transcript = build.status.get("transcriptId")
+        for name in ("transcript_id", "audio_seconds", "processing_seconds", "real_time_factor"):
+            if (value := getattr(summary, name)) is not None:
+                setattr(status, name, value)
+    transcript = status.transcript_id
     if transcript:  # each asked rendering, as the Registry the worker pushed to renders it on demand
         registry = config.registry_url.rstrip("/")
         formats = build.observed.transcription_job.spec.output_formats
-        build.status["outputs"] = {f: f"{registry}/v1/transcripts/{transcript}?format={f}" for f in formats}
-    build.status["completionTime"] = build.now
-    build.status["message"] = f"transcript {transcript}" if transcript else "done"
+        status.outputs = {f: f"{registry}/v1/transcripts/{transcript}?format={f}" for f in formats}
+    status.completion_time = build.now
+    status.message = f"transcript {transcript}" if transcript else "done"
     build.condition("Running", "False", "Completed", "")
-    build.condition("Succeeded", "True", "Completed", build.status["message"])
+    build.condition("Succeeded", "True", "Completed", status.message)
     rtf = summary.real_time_factor if summary is not None and summary.real_time_factor is not None else "?"
-    build.event("Normal", "Succeeded", f"{build.status['message']}, RTF {rtf}")
+    build.event("Normal", "Succeeded", f"{status.message}, RTF {rtf}")
     build.plan.requeue_after = None
 
 
@@ -333,7 +338,7 @@ def _failed(build: _Builder, current: JobView, pod: PodView | None) -> None:
         or (pod.termination_message if pod else "")
         or ""
     )
-    failures = int(build.previous.get("failedAttempts", 0)) + 1
+    failures = (build.previous.failed_attempts or 0) + 1
     outcome = policy.after_failure(
         pod.exit_code if pod else None,
         failures,
@@ -341,20 +346,19 @@ def _failed(build: _Builder, current: JobView, pod: PodView | None) -> None:
         message[:1000],
         reason=current.failed_reason or (pod.termination_reason if pod else "") or "",
     )
-    build.status["failedAttempts"] = failures
+    build.status.failed_attempts = failures
     build.condition("Running", "False", outcome.reason, message[:1000])
     if outcome.verdict == "retry":
         build.condition("Scheduled", "False", "RetryBackoff", f"attempt {current.attempt + 1} waits for its turn")
         retry_at = build.observed.now + timedelta(seconds=outcome.delay_seconds)
-        build.status["nextAttemptTime"] = now_rfc3339(retry_at)
-        build.status["message"] = (
+        build.status.next_attempt_time = now_rfc3339(retry_at)
+        build.status.message = (
             f"attempt {current.attempt} failed ({outcome.reason}); retry in {outcome.delay_seconds:g} s"
         )
-        build.event("Warning", "Retrying", build.status["message"])
+        build.event("Warning", "Retrying", build.status.message)
         build.plan.requeue_after = outcome.delay_seconds
         return
-    build.status["completionTime"] = build.now
-    build.status["message"] = outcome.message
+    build.status.completion_time, build.status.message = build.now, outcome.message
     build.condition("Failed", "True", outcome.reason, outcome.message)
     build.condition("Succeeded", "False", outcome.reason, "")
     build.event("Warning", "Failed", outcome.message)
