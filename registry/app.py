@@ -24,6 +24,7 @@ from registry.errors import BadRequest, InvalidRequest, NotFound, RegistryError,
 from registry.hotpath import HotRoutes
 from registry.inputs import STORABLE_JSON, InputGuard, declare_storable_text
 from registry.middleware import RequestContextMiddleware
+from registry.resources import Resources, resources_of
 from registry.routes import assets, audit, health, jobs, search, tokens, transcripts, webhooks
 from registry.settings import Settings, get_settings
 from registry.store import webhooks as store_webhooks
@@ -101,19 +102,20 @@ def publish_required_scopes(router: APIRouter) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
+    resources = resources_of(app)
+    settings = resources.settings
     engine = make_engine(settings)
-    app.state.engine = engine
-    app.state.sessions = make_sessionmaker(engine)
-    app.state.pg = await pg.open_pool(settings)
-    app.state.pushes = (
-        PushBatcher(app.state.pg, writers=settings.push_writers, max_batch=settings.push_batch_max)
+    resources.engine = engine
+    resources.sessions = make_sessionmaker(engine)
+    resources.pg = await pg.open_pool(settings)
+    resources.pushes = (
+        PushBatcher(resources.pg, writers=settings.push_writers, max_batch=settings.push_batch_max)
         if settings.push_writers > 0
         else None
     )
-    app.state.token_cache = TokenCache(settings.token_cache_seconds)
-    await _seal_webhook_secrets(app)
-    tasks = background.start(app)
+    resources.token_cache = TokenCache(settings.token_cache_seconds)
+    await _seal_webhook_secrets(resources)
+    tasks = background.start(resources)
     heap.settle()
     try:
         yield
@@ -121,23 +123,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await background.stop(app)
-        if app.state.pushes is not None:
-            await app.state.pushes.close()
-        await app.state.pg.close()
+        await background.stop(resources)
+        if resources.pushes is not None:
+            await resources.pushes.close()
+        await resources.pg.close()
         await engine.dispose()
         metrics.process_exited()
 
 
-async def _seal_webhook_secrets(app: FastAPI) -> None:
+async def _seal_webhook_secrets(resources: Resources) -> None:
     """Seal under the current key what is in clear or under an older key (registry/sealing.py); say so when no key
     is configured. A database away at start only postpones it to the next start."""
-    box = secret_box(app.state.settings)
+    box = secret_box(resources.settings)
     if not box.sealing:
         log.warning("webhook signing secrets are stored in clear: set DHG_REGISTRY_WEBHOOK_SECRET_KEY to seal them")
         return
     try:
-        async with app.state.sessions() as session, session.begin():
+        async with resources.sessions() as session, session.begin():
             changed = await store_webhooks.reseal(session, box)
     except Exception as error:
         log.warning("could not seal webhook secrets at start: %s", type(error).__name__)
@@ -161,9 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tracing=settings.opentelemetry, metrics=settings.opentelemetry, logs=settings.opentelemetry
         ),
     )
-    app.state.settings = settings
     secret = settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None
-    app.state.links = links.Signer(links.link_key(secret))
+    app.state.resources = Resources(settings, links.Signer(links.link_key(secret)))
     install_api_docs(app)
     install_viewer(app)
     install_error_handlers(app)

@@ -14,21 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.secrets import matches
 from registry import auth
 from registry.errors import Forbidden, Unauthenticated
+from registry.resources import Resources, resources_of
 from registry.settings import Settings
 from registry.store import audit, tokens
 
 
 def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return resources_of(request.app).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    return sessions
+    return resources_of(request.app).sessions
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -64,26 +63,26 @@ class TokenCache:
 SERVICE_SCOPES = frozenset({"read", "ingest"})  # least privilege: read, and write transcripts and job records
 
 
-async def principal_for(state: Any, authorization: str | None) -> auth.Principal:
+async def principal_for(resources: Resources, authorization: str | None) -> auth.Principal:
     """The caller behind an `Authorization` header value; 401 when missing, unknown or revoked.
 
-    `state` is the app's state (settings, token cache, sessions): FastAPI's dependency and the hot routes
-    (registry.hotpath) both authenticate here."""
+    FastAPI's dependency and the hot routes (registry.hotpath) both authenticate here, with the app's resources
+    (settings, token cache, sessions)."""
     token = auth.parse_bearer(authorization)
     if token is None:
         raise Unauthenticated("An Authorization: Bearer <token> header is required.")
-    settings: Settings = state.settings
+    settings = resources.settings
     admin = settings.admin_token.get_secret_value() if settings.admin_token else None
     if admin and matches(token, admin):
         return auth.Principal(actor=auth.BOOTSTRAP_ACTOR, scopes=frozenset(auth.SCOPES))
     for name, secret in settings.service_tokens.items():
         if matches(token, secret.get_secret_value()):
             return auth.Principal(actor=f"service:{name}", scopes=SERVICE_SCOPES)
-    cache: TokenCache = state.token_cache
+    cache = resources.token_cache
     token_hash = auth.hash_token(token)
     principal = cache.get(token_hash)
     if principal is None:
-        async with state.sessions() as session:
+        async with resources.sessions() as session:
             row = await tokens.find_active(session, token=token)
         if row is None:
             raise Unauthenticated("The bearer token is unknown or revoked.")
@@ -94,7 +93,7 @@ async def principal_for(state: Any, authorization: str | None) -> auth.Principal
 
 async def authenticate(request: Request) -> auth.Principal:
     """The caller behind the request's bearer token; 401 when missing, unknown or revoked."""
-    return await principal_for(request.app.state, request.headers.get("authorization"))
+    return await principal_for(resources_of(request.app), request.headers.get("authorization"))
 
 
 def check_scope(principal: auth.Principal, scope: auth.Scope) -> None:
@@ -151,7 +150,7 @@ async def _read_or_linked(
     if signature is None:
         return (await require("read")(request, credentials)).actor  # as a plain `read` route
     request.state.actor = f"link:{asset_id}"
-    if expires is None or not request.app.state.links.valid(asset_id, expires, signature):
+    if expires is None or not resources_of(request.app).links.valid(asset_id, expires, signature):
         raise Unauthenticated("This link is not valid for this asset, or has expired; ask for a new one.")
     return str(request.state.actor)
 
@@ -174,7 +173,7 @@ def pagination(
     limit: Annotated[int, Query(ge=1, description="Page size (capped by the server).")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Pagination:
-    cap: int = request.app.state.settings.page_limit_max
+    cap = resources_of(request.app).settings.page_limit_max
     return Pagination(min(limit, cap), offset)
 
 

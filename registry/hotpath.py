@@ -29,6 +29,7 @@ from registry import auth
 from registry.deps import check_scope, principal_for
 from registry.errors import RegistryError
 from registry.inputs import PARSED_BODY, read_body, replay
+from registry.resources import resources_of
 from registry.routes import transcripts as transcript_routes
 from registry.schemas import TranscriptIn
 
@@ -64,10 +65,9 @@ class HotRoutes:
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, transcript_id: uuid.UUID) -> None:
         scope["route"], scope["path_params"] = self.read_route, {"transcript_id": transcript_id}
-        state = scope["app"].state
         try:
             await _authorize(scope, "read")
-            response = await transcript_routes.read_json(state, transcript_id)
+            response = await transcript_routes.read_json(resources_of(scope["app"]), transcript_id)
         except RegistryError as error:
             response = problem_response(error, Request(scope).url.path)
         await response(scope, receive, send)
@@ -82,7 +82,6 @@ class HotRoutes:
                 await self.app(scope, replay(raw, receive), send)  # FastAPI's 422 for malformed JSON
                 return
         scope["route"], scope["path_params"] = self.create_route, {}
-        state = scope["app"].state
         try:
             principal = await _authorize(scope, "ingest")
             try:
@@ -91,7 +90,12 @@ class HotRoutes:
                 await self.app(scope, replay(raw, receive), send)  # FastAPI's 422, naming the fields
                 return
             response = await transcript_routes.store(
-                state, body, principal.actor, scope["state"].get("request_id"), "POST", Request(scope).url.path
+                resources_of(scope["app"]),
+                body,
+                principal.actor,
+                scope["state"].get("request_id"),
+                "POST",
+                Request(scope).url.path,
             )
             scope["state"]["audited"] = True
         except RegistryError as error:
@@ -104,7 +108,7 @@ async def _authorize(scope: Scope, required: auth.Scope) -> auth.Principal:
     state: dict[str, Any] = scope.setdefault("state", {})
     state["actor"] = "anonymous"
     header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
-    principal = await principal_for(scope["app"].state, None if header is None else header.decode("latin-1"))
+    principal = await principal_for(resources_of(scope["app"]), None if header is None else header.decode("latin-1"))
     state["actor"] = principal.actor
     check_scope(principal, required)
     return principal

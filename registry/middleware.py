@@ -16,6 +16,7 @@ from core.http import RequestContextMiddleware as SharedRequestContext
 from core.problems import PROBLEM_MEDIA_TYPE, Problem
 from registry import metrics, wakeup
 from registry.errors import BodyTooLarge, TooLarge
+from registry.resources import resources_of
 from registry.store import audit
 
 log = logging.getLogger("registry.http")
@@ -38,7 +39,7 @@ def _problem_response(error: TooLarge, request_id: str) -> tuple[Message, Messag
 
 def _wake_workers(app: Any, loops: set[wakeup.Loop]) -> None:
     """The request queued segments to embed or webhooks to send: wake those loops now."""
-    events: dict[wakeup.Loop, asyncio.Event] = getattr(app.state, "wakeups", {})
+    events: dict[wakeup.Loop, asyncio.Event] = resources_of(app).wakeups
     for loop in loops:
         if loop in events:
             events[loop].set()
@@ -108,7 +109,7 @@ class RequestContextMiddleware(SharedRequestContext):
         outcome = "refused" if 400 <= code < 500 else "error" if code >= 500 else "ok"
         action = getattr(route, "name", None) or f"{scope['method']} unmatched"
         try:
-            async with app.state.sessions() as session, session.begin():
+            async with resources_of(app).sessions() as session, session.begin():
                 await audit.record(
                     session,
                     actor=state.get("actor", "anonymous"),

@@ -18,6 +18,7 @@ from registry import links, metrics
 from registry.deps import PageDep, ReadAccess, ReadOrLinkAccess, SessionDep, SettingsDep, WriteAccess, record_audit
 from registry.errors import MissingContent, NotFound, RangeNotSatisfiable
 from registry.models import Asset
+from registry.resources import ResourcesDep
 from registry.schemas import AssetLink, AssetOut, Page
 from registry.storage import Storage, key_for
 from registry.store import assets, events
@@ -47,11 +48,6 @@ async def _probe(staged: StagedUpload) -> MediaInfo:
     return await probe_async(staged.path, declared_type=staged.content_type, filename=staged.filename)
 
 
-def _storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
 @router.post(
     "",
     name="asset.create",
@@ -61,10 +57,15 @@ def _storage(request: Request) -> Storage:
     responses={200: {"model": AssetOut, "description": "Already stored (same sha256)."}},
 )
 async def upload_asset(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, who: WriteAccess
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    resources: ResourcesDep,
+    who: WriteAccess,
 ) -> AssetOut:
     """Upload one media file as multipart/form-data (`file`); identical bytes are stored once."""
-    storage = _storage(request)
+    storage = resources.storage
     staged = await receive_file(
         request.stream(),
         content_type=request.headers.get("content-type", ""),
@@ -157,13 +158,15 @@ async def get_asset(asset_id: uuid.UUID, session: SessionDep, who: ReadAccess) -
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The media bytes."}},
 )
-async def download_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadOrLinkAccess) -> Response:
+async def download_asset(
+    asset_id: uuid.UUID, request: Request, session: SessionDep, resources: ResourcesDep, who: ReadOrLinkAccess
+) -> Response:
     """The stored bytes, with Range support; with a `read` token, or through a link (`expires` and `signature`, from
     GET /v1/assets/{asset_id}/link) in place of one."""
     row = await assets.get(session, asset_id=asset_id)
     if row is None:
         raise NotFound(f"No asset {asset_id}.")
-    storage = _storage(request)
+    storage = resources.storage
     try:
         size = await asyncio.to_thread(storage.size, row.storage_key)
     except MissingContent as error:
@@ -183,14 +186,16 @@ async def download_asset(asset_id: uuid.UUID, request: Request, session: Session
 
 
 @router.get("/{asset_id}/link", name="asset.link")
-async def link_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: ReadAccess) -> AssetLink:
+async def link_asset(
+    asset_id: uuid.UUID, request: Request, session: SessionDep, resources: ResourcesDep, who: ReadAccess
+) -> AssetLink:
     """A short-lived link to the asset's bytes that needs no token, for what cannot send one (an <audio> element,
     which then streams it with Range requests): signed for this asset and reading only, never carrying a token."""
     row = await assets.get(session, asset_id=asset_id)
     if row is None:
         raise NotFound(f"No asset {asset_id}.")
     seconds = links.lifetime(row.duration_seconds)
-    expires, signature = request.app.state.links.sign(asset_id, seconds)
+    expires, signature = resources.links.sign(asset_id, seconds)
     return AssetLink(
         href="content?" + urlencode({"expires": expires, "signature": signature}),
         expires_at=datetime.fromtimestamp(expires, UTC),
@@ -232,7 +237,9 @@ def _streamed(
 
 
 @router.delete("/{asset_id}", name="asset.delete", status_code=204)
-async def delete_asset(asset_id: uuid.UUID, request: Request, session: SessionDep, who: WriteAccess) -> Response:
+async def delete_asset(
+    asset_id: uuid.UUID, request: Request, session: SessionDep, resources: ResourcesDep, who: WriteAccess
+) -> Response:
     """Delete the asset and its bytes; transcripts made from it stay, without the link."""
     async with session.begin():
         row = await assets.remove(session, asset_id=asset_id)
@@ -251,5 +258,5 @@ async def delete_asset(asset_id: uuid.UUID, request: Request, session: SessionDe
     async with session.begin():  # under the bytes' lock: an upload of the same bytes waits, or has its row seen
         await assets.lock_bytes(session, sha256=row.sha256)
         if await assets.by_sha256(session, sha256=row.sha256) is None:
-            await asyncio.to_thread(_storage(request).delete, row.storage_key)
+            await asyncio.to_thread(resources.storage.delete, row.storage_key)
     return Response(status_code=204)

@@ -6,11 +6,12 @@ import asyncio
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from registry import metrics
 from registry.deps import ReadAccess, SessionDep
 from registry.errors import Unavailable
+from registry.resources import ResourcesDep
 from registry.schemas import SearchHit, SearchMode, SearchResult
 from registry.store import search
 
@@ -21,7 +22,7 @@ MODEL_LOADING_RETRY_SECONDS = 5
 
 @router.get("", name="search.segments")
 async def search_segments(
-    request: Request,
+    resources: ResourcesDep,
     session: SessionDep,
     who: ReadAccess,
     q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for.")],
@@ -45,9 +46,9 @@ async def search_segments(
     ] = None,
 ) -> SearchResult:
     """Segments matching `q`, best first, each with its score and time span."""
-    embedder = request.app.state.embedder
+    embedder = resources.embedder
     if mode == "semantic" and embedder is None:
-        if request.app.state.embedder_loading:
+        if resources.embedder_loading:
             raise Unavailable(
                 "Semantic search starts once the embedding model is loaded; retry shortly, or use mode=fulltext.",
                 retry_after=MODEL_LOADING_RETRY_SECONDS,
@@ -64,6 +65,7 @@ async def search_segments(
     if used == "fulltext":
         rows = await search.fulltext(session, query=q, limit=limit, filters=filters)
     else:
+        assert embedder is not None  # the full-text branch above takes a missing model
         vector = (await asyncio.to_thread(embedder.encode, [q]))[0]
         ef_search = max(EF_SEARCH, limit)
         async with session.begin():

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, status
 
 from registry.deps import AdminAccess, PageDep, SessionDep, record_audit
 from registry.errors import NotFound
+from registry.resources import ResourcesDep
 from registry.schemas import Page, TokenCreate, TokenCreated, TokenOut
 from registry.store import tokens
 
@@ -37,7 +38,9 @@ async def list_tokens(session: SessionDep, page: PageDep, who: AdminAccess) -> P
 
 
 @router.delete("/{token_id}", name="token.revoke")
-async def revoke_token(token_id: uuid.UUID, request: Request, session: SessionDep, who: AdminAccess) -> TokenOut:
+async def revoke_token(
+    token_id: uuid.UUID, request: Request, session: SessionDep, resources: ResourcesDep, who: AdminAccess
+) -> TokenOut:
     async with session.begin():
         row = await tokens.revoke(session, token_id=token_id)
         if row is None:
@@ -45,5 +48,5 @@ async def revoke_token(token_id: uuid.UUID, request: Request, session: SessionDe
         await record_audit(
             request, session, action="token.revoke", entity_type="token", entity_id=token_id, status_code=200
         )
-    request.app.state.token_cache.clear()
+    resources.token_cache.clear()
     return TokenOut.model_validate(row)

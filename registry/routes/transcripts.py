@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from core import formats
 from registry import idempotency, metrics
-from registry.batching import PushBatcher, WriteAlone
+from registry.batching import WriteAlone
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
 from registry.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
+from registry.resources import Resources, ResourcesDep
 from registry.schemas import (
     Page,
     QueryDatetime,
@@ -41,21 +42,25 @@ RENDERED = {
     response_model=TranscriptOut,
     responses={200: {"model": TranscriptOut, "description": "Replay: this job_id was stored before."}},
 )
-async def create_transcript(body: TranscriptIn, request: Request, who: IngestAccess) -> Response:
+async def create_transcript(
+    body: TranscriptIn, request: Request, resources: ResourcesDep, who: IngestAccess
+) -> Response:
     """Store a finished transcription. Pushing the same job_id again with the same content stores nothing and returns
     the first (200, Idempotent-Replayed); with other content it is refused (409 idempotency-mismatch, naming the stored
     transcript and what differs)."""
     response = await store(
-        request.app.state, body, who.actor, getattr(request.state, "request_id", None), request.method, request.url.path
+        resources, body, who.actor, getattr(request.state, "request_id", None), request.method, request.url.path
     )
     request.state.audited = True
     return response
 
 
-async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str) -> Response:
+async def store(
+    resources: Resources, body: TranscriptIn, actor: str, request_id: str | None, method: str, path: str
+) -> Response:
     """The push itself, audited in its own statement (also called by registry.hotpath)."""
     context = {"actor": actor, "request_id": request_id, "method": method, "path": path}
-    status, transcript_id, content = await _push_or_replay(state, body, context)
+    status, transcript_id, content = await _push_or_replay(resources, body, context)
     (metrics.TRANSCRIPTS_CREATED if status == 201 else metrics.TRANSCRIPT_REPLAYS).inc()
     headers = {"Location": f"/v1/transcripts/{transcript_id}"}
     if status == 200:
@@ -63,14 +68,16 @@ async def store(state: Any, body: TranscriptIn, actor: str, request_id: str | No
     return Response(content, status_code=status, headers=headers, media_type="application/json")
 
 
-async def _push_or_replay(state: Any, body: TranscriptIn, context: dict[str, Any]) -> tuple[int, uuid.UUID, bytes]:
+async def _push_or_replay(
+    resources: Resources, body: TranscriptIn, context: dict[str, Any]
+) -> tuple[int, uuid.UUID, bytes]:
     """(201, id, JSON) when stored now; (200, id, JSON of the first) when the job_id was stored before with the same
     content (registry.idempotency); IdempotencyMismatch when with other content."""
     for _ in range(PUSH_ATTEMPTS):  # a replayed job's transcript can be deleted in between: push again
-        pushed = await _push(state, body, context)
+        pushed = await _push(resources, body, context)
         if pushed is not None:
             return 201, pushed.transcript_id, transcripts.pushed_json(pushed, context["actor"])
-        async with state.pg.connection() as connection:
+        async with resources.pg.connection() as connection:
             found = await transcripts.stored_for_job(connection, job_id=body.job_id)
             if found is None:
                 continue
@@ -106,9 +113,9 @@ def _same_content(body: TranscriptIn, transcript_id: uuid.UUID, stored: dict[str
     )
 
 
-async def _push(state: Any, body: TranscriptIn, context: dict[str, Any]) -> transcripts.Pushed | None:
+async def _push(resources: Resources, body: TranscriptIn, context: dict[str, Any]) -> transcripts.Pushed | None:
     """Store the push with others queued at the same time (registry.batching), or alone."""
-    batcher: PushBatcher | None = state.pushes
+    batcher = resources.pushes
     if batcher is not None:
         try:
             outcome = await batcher.push(body=body, **context)
@@ -118,7 +125,7 @@ async def _push(state: Any, body: TranscriptIn, context: dict[str, Any]) -> tran
             if isinstance(outcome, transcripts.Pushed):
                 transcripts.queue_wakeups(outcome)  # the writer pushed it outside this request's context
             return _stored(outcome)
-    async with state.pg.connection() as connection:
+    async with resources.pg.connection() as connection:
         return _stored(await transcripts.try_push(connection, body=body, **context))
 
 
@@ -160,12 +167,12 @@ async def list_transcripts(
     responses={200: {"content": RENDERED, "description": "JSON, or the rendering asked by `format`."}},
 )
 async def get_transcript(
-    transcript_id: uuid.UUID, request: Request, who: ReadAccess, format: TranscriptFormat = "json"
+    transcript_id: uuid.UUID, resources: ResourcesDep, who: ReadAccess, format: TranscriptFormat = "json"
 ) -> TranscriptOut:
     """The transcript with its segments; `format` renders it as text, srt, vtt or tsv instead."""
     if format == "json":
-        return await read_json(request.app.state, transcript_id)  # type: ignore[return-value]
-    async with request.app.state.sessions() as session:
+        return await read_json(resources, transcript_id)  # type: ignore[return-value]
+    async with resources.sessions() as session:
         stored = await transcripts.get(session, transcript_id=transcript_id)
     if stored is None:
         raise NotFound(f"No transcript {transcript_id}.")
@@ -183,9 +190,9 @@ async def get_speakers(transcript_id: uuid.UUID, session: SessionDep, who: ReadA
     return TranscriptSpeakers(transcript_id=transcript_id, items=[SpeakerTalk.model_validate(r) for r in rows])
 
 
-async def read_json(state: Any, transcript_id: uuid.UUID) -> Response:
+async def read_json(resources: Resources, transcript_id: uuid.UUID) -> Response:
     """The transcript as the API's JSON, rendered by the database (also called by registry.hotpath)."""
-    async with state.pg.connection() as connection:
+    async with resources.pg.connection() as connection:
         body = await transcripts.get_json(connection, transcript_id=transcript_id)
     if body is None:
         raise NotFound(f"No transcript {transcript_id}.")

@@ -10,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from core.egress import AddressPolicy, Blocked
-from registry.deps import AdminAccess, PageDep, SessionDep, record_audit
+from registry.deps import AdminAccess, PageDep, SessionDep, SettingsDep, record_audit
 from registry.errors import InvalidRequest, NotFound
 from registry.schemas import AttemptOut, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut
 from registry.store import webhooks
@@ -20,15 +20,15 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
 @router.post("", name="webhook.create", status_code=201)
-async def create_webhook(body: WebhookIn, request: Request, session: SessionDep, who: AdminAccess) -> WebhookCreated:
+async def create_webhook(
+    body: WebhookIn, request: Request, session: SessionDep, settings: SettingsDep, who: AdminAccess
+) -> WebhookCreated:
     """Subscribe `url` to `events`; deliveries are signed with the returned secret (shown once). A `url` on an
     internal address (loopback, private, link-local) is refused unless the settings allow its network; the
     dispatcher checks again at every delivery, as names can change what they resolve to."""
-    await _check_target(str(body.url), address_policy(request.app.state.settings))
+    await _check_target(str(body.url), address_policy(settings))
     async with session.begin():
-        row, secret = await webhooks.create(
-            session, body=body, created_by=who.actor, box=secret_box(request.app.state.settings)
-        )
+        row, secret = await webhooks.create(session, body=body, created_by=who.actor, box=secret_box(settings))
         await record_audit(
             request,
             session,

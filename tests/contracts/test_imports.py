@@ -108,3 +108,16 @@ def test_the_kubernetes_stand_in_knows_nothing_of_the_product():
     """kubesim is a Kubernetes API, not part of the factory: it imports none of the product's packages."""
     offenders = {module: sorted(names & set(PRODUCT)) for module, names in _imported("kubesim").items()}
     assert not {module: names for module, names in offenders.items() if names}
+
+
+@pytest.mark.parametrize("folder", ["registry/routes", "registry/store", "asr/routes"])
+def test_routes_and_stores_get_their_resources_through_dependencies(folder):
+    """Each service's resources are one typed object (registry.resources.Resources, the ASR's TranscriptionService)
+    that routes get through a dependency: none reads `app.state`."""
+    offenders = []
+    for path in (ROOT / folder).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "state" and isinstance(node.value, ast.Attribute):
+                if node.value.attr == "app":
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from dhg.postgres import free_port
+from registry.resources import resources_of
 from registry.storage import key_for
 from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
@@ -130,8 +131,9 @@ class _DeleteGate:
 def delete_while_reuploading(deleting, uploading, data):
     """`deleting` deletes the asset of `data` while `uploading` receives the same bytes again (the delete paused
     inside the storage meanwhile); the new asset must keep its bytes. Returns (the first asset, the second)."""
-    gate = _DeleteGate(deleting.app.state.storage)
-    deleting.app.state.storage = gate
+    resources = resources_of(deleting.app)
+    gate = _DeleteGate(resources.storage)
+    resources.storage = gate
     try:
         with deleting.client(deleting.admin_token) as a, uploading.client(uploading.admin_token) as b:
             first = upload(a, data).json()
