@@ -117,7 +117,6 @@ def test_routes_and_stores_get_their_resources_through_dependencies(folder):
     offenders = []
     for path in (ROOT / folder).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Attribute) and node.attr == "state" and isinstance(node.value, ast.Attribute):
-                if node.value.attr == "app":
-                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and node.attr == "state" and getattr(node.value, "attr", None) == "app":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders
