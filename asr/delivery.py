@@ -12,8 +12,8 @@ from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings
 from core.failures import RepeatedFailures
 from core.waiting import wait_for_work
-from registry.client import RegistryClient
-from registry.schemas import TranscriptIn
+from dhg_contract.client import RegistryClient
+from dhg_contract.schemas import TranscriptIn
 
 log = logging.getLogger("asr.delivery")
 

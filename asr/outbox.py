@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr import metrics
-from registry.client import RegistryAPIError, RegistryClient
-from registry.schemas import TranscriptIn
+from dhg_contract.client import RegistryAPIError, RegistryClient
+from dhg_contract.schemas import TranscriptIn
 
 log = logging.getLogger("asr.outbox")
 SUFFIX = ".json"

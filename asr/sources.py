@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from core.egress import AddressPolicy, Blocked, guarded_client
-from registry.client import RegistryAPIError, RegistryClient
+from dhg_contract.client import RegistryAPIError, RegistryClient
 
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 

@@ -31,7 +31,7 @@ from core.egress import AddressPolicy
 from core.languages import language_code
 from core.logs import configure_logging
 from core.worker import TERMINATION_MESSAGE_LIMIT, ExitCode, FailureReason, WorkerSummary
-from registry.client import RegistryClient
+from dhg_contract.client import RegistryClient
 
 log = logging.getLogger("asr.worker")
 

@@ -31,7 +31,7 @@ from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
 from controller.reconcile import JobView, Observed, Plan, parse_time, reconcile
 from controller.settings import get_settings
 from core.vocabulary import TERMINAL_PHASES
-from registry.client import AsyncRegistryClient, RegistryAPIError
+from dhg_contract.client import AsyncRegistryClient, RegistryAPIError
 
 PREFIX = GROUP
 SCALE_UP_REASON = "TriggeredScaleUp"  # the cluster autoscaler's Event on a pod it adds a node for

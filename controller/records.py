@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.model import TranscriptionJob
-from registry.schemas import JobIn, JobPatch, JobSource
+from dhg_contract.schemas import JobIn, JobPatch, JobSource
 
 CANCELLED = JobPatch(phase="Cancelled", error="the TranscriptionJob was deleted")
 

@@ -1,4 +1,4 @@
-"""The Registry as the command line uses it: `registry.client.RegistryClient`, whose errors come out as dhg's
+"""The Registry as the command line uses it: `dhg_contract.client.RegistryClient`, whose errors come out as dhg's
 one-line errors (RegistryUnreachable, RegistryRefused)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import httpx
 
 from dhg.errors import RegistryRefused, RegistryUnreachable
-from registry.client import RegistryAPIError, RegistryClient
+from dhg_contract.client import RegistryAPIError, RegistryClient
 
 HINTS = {
     401: "pass a valid token with --token or DHG_TOKEN, or the --data-dir `dhg up` runs with",

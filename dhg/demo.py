@@ -14,8 +14,8 @@ from core.vocabulary import DEVICES, TERMINAL_PHASES
 from dhg.asr_client import AsrClient, Transcription
 from dhg.errors import TranscriptNotStored
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, SEARCH_QUERY, sample_job_id
-from registry.client import RegistryAPIError, RegistryClient
-from registry.schemas import AssetOut, JobIn, JobOut, JobPatch, JobSource, SearchResult, TranscriptOut
+from dhg_contract.client import RegistryAPIError, RegistryClient
+from dhg_contract.schemas import AssetOut, JobIn, JobOut, JobPatch, JobSource, SearchResult, TranscriptOut
 
 STORE_POLL_SECONDS = 0.2
 SEARCH_POLL_SECONDS = 0.2

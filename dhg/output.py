@@ -13,7 +13,7 @@ from dhg.sample import SEARCH_QUERY
 if TYPE_CHECKING:  # types only: `dhg get` and the other quick commands start without these modules
     from dhg.datadir import DataDir
     from dhg.demo import DemoResult
-    from registry.schemas import Page, SearchResult, TokenOut
+    from dhg_contract.schemas import Page, SearchResult, TokenOut
 
 console = Console(highlight=False, soft_wrap=True)
 error_console = Console(highlight=False, soft_wrap=True, stderr=True)

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Literal
 
-Scope = Literal["read", "ingest", "write", "admin"]
-SCOPES: tuple[Scope, ...] = ("read", "ingest", "write", "admin")
+from dhg_contract.schemas import SCOPES as SCOPES  # the scopes are the contract's; what they grant is here
+from dhg_contract.schemas import Scope as Scope
+
 # What each scope grants: `ingest` (the factory's own services: the ASR service, workers, the controller) writes
 # transcripts and job records and nothing else; `write` all data; `admin` also tokens, webhooks and the audit log.
 GRANTS: dict[str, frozenset[str]] = {

@@ -25,13 +25,13 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.problems import problem_response
+from dhg_contract.schemas import TranscriptIn
 from registry import auth
 from registry.deps import check_scope, principal_for
 from registry.errors import RegistryError
 from registry.inputs import PARSED_BODY, read_body, replay
 from registry.resources import resources_of
 from registry.routes import transcripts as transcript_routes
-from registry.schemas import TranscriptIn
 
 log = logging.getLogger("registry.http")
 COLLECTION = "/v1/transcripts"

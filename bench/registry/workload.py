@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench.registry.client import Connection
+from bench.dhg_contract.client import Connection
 from bench.registry.load import Sessions
 from bench.registry.sentences import distinct_sentences
+from dhg_contract.schemas import TranscriptIn
 from registry import pg
-from registry.schemas import TranscriptIn
 from registry.store import transcripts as store
 
 SEGMENTS_PER_TRANSCRIPT = 20

@@ -14,7 +14,7 @@ from dhg.errors import NoToken
 from dhg.settings import get_settings
 
 if TYPE_CHECKING:
-    from registry.client import RegistryClient
+    from dhg_contract.client import RegistryClient
 
 DataDirOption = Annotated[
     Path | None,

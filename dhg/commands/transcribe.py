@@ -31,7 +31,7 @@ from dhg.commands.options import (
 from dhg.errors import DhgError, RegistryRefused
 from dhg.output import error_console
 from dhg.settings import get_settings
-from registry.client import RegistryClient
+from dhg_contract.client import RegistryClient
 
 
 class OutputFormat(StrEnum):

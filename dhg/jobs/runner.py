@@ -43,7 +43,7 @@ from core.failures import RepeatedFailures
 from core.vocabulary import TERMINAL_PHASES, Device
 from core.worker import TERMINATION_LOG
 from dhg.jobs.store import JobStore
-from registry.client import RegistryAPIError, RegistryClient
+from dhg_contract.client import RegistryAPIError, RegistryClient
 
 log = logging.getLogger("dhg.runner")
 

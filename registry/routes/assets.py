@@ -14,12 +14,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from core.problems import problem_response
+from dhg_contract.schemas import AssetLink, AssetOut, Page
 from registry import links, metrics
 from registry.deps import PageDep, ReadAccess, ReadOrLinkAccess, SessionDep, SettingsDep, WriteAccess, record_audit
 from registry.errors import MissingContent, NotFound, RangeNotSatisfiable
 from registry.models import Asset
 from registry.resources import ResourcesDep
-from registry.schemas import AssetLink, AssetOut, Page
 from registry.storage import Storage, key_for
 from registry.store import assets, events
 from registry.uploads import MediaInfo, StagedUpload, probe_async, receive_file

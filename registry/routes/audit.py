@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from dhg_contract.schemas import AuditOut, Page
 from registry.deps import AdminAccess, PageDep, SessionDep
-from registry.schemas import AuditOut, Page
 from registry.store import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])

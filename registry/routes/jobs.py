@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from core.vocabulary import Phase
+from dhg_contract.schemas import JobIn, JobOut, JobPatch, Page
 from registry import idempotency
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, record_audit
 from registry.errors import IdempotencyMismatch, InvalidTransition, NotFound
-from registry.schemas import JobIn, JobOut, JobPatch, Page
 from registry.store import events, jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

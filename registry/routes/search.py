@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from dhg_contract.schemas import SearchHit, SearchMode, SearchResult
 from registry import metrics
 from registry.deps import ReadAccess, SessionDep
 from registry.errors import Unavailable
 from registry.resources import ResourcesDep
-from registry.schemas import SearchHit, SearchMode, SearchResult
 from registry.store import search
 
 router = APIRouter(prefix="/v1/search", tags=["search"])

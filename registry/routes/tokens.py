@@ -6,10 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Request, status
 
+from dhg_contract.schemas import Page, TokenCreate, TokenCreated, TokenOut
 from registry.deps import AdminAccess, PageDep, SessionDep, record_audit
 from registry.errors import NotFound
 from registry.resources import ResourcesDep
-from registry.schemas import Page, TokenCreate, TokenCreated, TokenOut
 from registry.store import tokens
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])

@@ -9,12 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from core import formats
-from registry import idempotency, metrics
-from registry.batching import WriteAlone
-from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
-from registry.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
-from registry.resources import Resources, ResourcesDep
-from registry.schemas import (
+from dhg_contract.schemas import (
     Page,
     QueryDatetime,
     SpeakerTalk,
@@ -24,6 +19,11 @@ from registry.schemas import (
     TranscriptSpeakers,
     TranscriptSummary,
 )
+from registry import idempotency, metrics
+from registry.batching import WriteAlone
+from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit
+from registry.errors import Conflict, IdempotencyMismatch, InvalidRequest, NotFound
+from registry.resources import Resources, ResourcesDep
 from registry.store import events, transcripts
 
 router = APIRouter(prefix="/v1/transcripts", tags=["transcripts"])

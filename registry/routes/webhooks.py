@@ -10,9 +10,9 @@ import httpx
 from fastapi import APIRouter, Request, Response
 
 from core.egress import AddressPolicy, Blocked
+from dhg_contract.schemas import AttemptOut, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut
 from registry.deps import AdminAccess, PageDep, SessionDep, SettingsDep, record_audit
 from registry.errors import InvalidRequest, NotFound
-from registry.schemas import AttemptOut, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut
 from registry.store import webhooks
 from registry.webhooks import address_policy, secret_box
 

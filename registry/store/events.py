@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import any_, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dhg_contract.schemas import EventType
 from registry import wakeup
 from registry.models import Webhook, WebhookDelivery
-from registry.schemas import EventType
 
 
 async def emit(session: AsyncSession, *, event: EventType, data: dict[str, Any]) -> None:

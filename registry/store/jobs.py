@@ -11,8 +11,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.vocabulary import TERMINAL_PHASES, Phase
+from dhg_contract.schemas import EventType, JobIn, JobPatch
 from registry.models import Job
-from registry.schemas import EventType, JobIn, JobPatch
 
 TERMINAL_EVENTS: Final[dict[Phase, EventType]] = {
     "Succeeded": "job.succeeded",

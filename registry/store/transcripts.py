@@ -14,9 +14,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dhg_contract.schemas import SegmentIn, SegmentOut, TranscriptIn, TranscriptOut
 from registry import wakeup
 from registry.models import Job, Segment, Transcript
-from registry.schemas import SegmentIn, SegmentOut, TranscriptIn, TranscriptOut
 
 SUMMARY_COLUMNS = [c for c in Transcript.__table__.c if c.name != "text"]
 SEGMENT_COLUMNS = [

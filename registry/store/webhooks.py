@@ -8,8 +8,8 @@ import uuid
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dhg_contract.schemas import WebhookIn
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
-from registry.schemas import WebhookIn
 from registry.sealing import SecretBox
 
 

@@ -1,7 +1,7 @@
 """Lean installs: each service's entry points import in a process where what its extra does not install cannot
 be imported, so the controller and the worker never pull a database stack or torch, and the Registry never
-pulls Whisper. Imports point one way: services → core, and asr/controller use only the Registry's client and
-schemas."""
+pulls Whisper. Imports point one way: services → core and the wire contract (dhg_contract: the Registry's models
+and client), and asr/controller import nothing of the Registry's own package."""
 
 import ast
 import subprocess
@@ -33,12 +33,12 @@ for entry in sys.argv[1].split(","):
 CASES = {
     "controller": (
         ("controller.__main__", "controller.operator", "controller.crd"),
-        (*DATABASE, *WHISPER, *HTTP_SERVER, "asr", "dhg", "registry.app", "registry.store", "registry.db"),
+        (*DATABASE, *WHISPER, *HTTP_SERVER, "asr", "dhg", "registry"),
     ),
-    "worker": (("asr.worker",), (*DATABASE, *KUBERNETES, "torch", "controller", "dhg", "registry.app", "registry.db")),
+    "worker": (("asr.worker",), (*DATABASE, *KUBERNETES, "torch", "controller", "dhg", "registry")),
     "asr service": (
         ("asr.__main__", "asr.app"),
-        (*DATABASE, *KUBERNETES, "torch", "controller", "dhg", "registry.app", "registry.db"),
+        (*DATABASE, *KUBERNETES, "torch", "controller", "dhg", "registry"),
     ),
     "registry": (
         ("registry.app", "registry.cli", "registry.worker"),

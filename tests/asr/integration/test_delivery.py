@@ -69,8 +69,8 @@ def test_registry_down_then_up_gives_exactly_one_transcript(postgres, tmp_path):
 
 def test_a_result_the_registry_rejects_is_set_aside_with_its_reason(tmp_path, registry, admin):
     from asr.outbox import Deliverer, Outbox
-    from registry.client import RegistryClient
-    from registry.schemas import SegmentIn, TranscriptIn
+    from dhg_contract.client import RegistryClient
+    from dhg_contract.schemas import SegmentIn, TranscriptIn
 
     outbox = Outbox(tmp_path / "outbox")
     bad = TranscriptIn(job_id=uuid.uuid4(), asset_id=uuid.uuid4(), segments=[SegmentIn(start=0, end=1, text="x")])
@@ -92,8 +92,8 @@ def test_a_result_the_registry_rejects_is_set_aside_with_its_reason(tmp_path, re
 
 def test_a_wrong_token_keeps_results_waiting_instead_of_dropping_them(tmp_path, registry):
     from asr.outbox import Deliverer, Outbox
-    from registry.client import RegistryClient
-    from registry.schemas import TranscriptIn
+    from dhg_contract.client import RegistryClient
+    from dhg_contract.schemas import TranscriptIn
 
     outbox = Outbox(tmp_path / "outbox")
     outbox.put(TranscriptIn(job_id=uuid.uuid4(), segments=[]))

@@ -11,8 +11,8 @@ from typing import Any
 
 from controller import operator
 from controller.settings import Settings
-from registry.client import Pushed
-from registry.schemas import JobIn, JobOut, JobPatch
+from dhg_contract.client import Pushed
+from dhg_contract.schemas import JobIn, JobOut, JobPatch
 
 UID = "0e6f3b2a-1111-4c2d-8e9f-0a1b2c3d4e5f"
 BODY = {

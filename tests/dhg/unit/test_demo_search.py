@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dhg.demo import search_sample
-from registry.client import RegistryAPIError
-from registry.schemas import SearchHit, SearchResult
+from dhg_contract.client import RegistryAPIError
+from dhg_contract.schemas import SearchHit, SearchResult
 
 TRANSCRIPT_ID = uuid.uuid4()
 

@@ -10,7 +10,7 @@ import pytest
 
 from dhg.api import one_line_errors, problem_message
 from dhg.errors import RegistryRefused, RegistryUnreachable
-from registry.client import RegistryClient
+from dhg_contract.client import RegistryClient
 
 URL = "http://registry.test"
 PROBLEM = {"type": "https://dhg.ai/problems/unauthorized", "title": "Unauthorized", "detail": "Unknown token."}

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.client import AsyncRegistryClient, AuthError, NotFoundError, RegistryAPIError, RegistryClient
-from registry.schemas import JobIn, JobPatch, SegmentIn, TranscriptIn
+from dhg_contract.client import AsyncRegistryClient, AuthError, NotFoundError, RegistryAPIError, RegistryClient
+from dhg_contract.schemas import JobIn, JobPatch, SegmentIn, TranscriptIn
 from tests.registry.integration.media import sine_wav
 
 
@@ -81,7 +81,7 @@ def long_wav(path: Path, seconds: int) -> Path:
 UPLOAD = """
 import json, sys, tracemalloc
 from pathlib import Path
-from registry.client import RegistryClient
+from dhg_contract.client import RegistryClient
 with RegistryClient(sys.argv[1], sys.argv[2]) as client:
     tracemalloc.start()
     uploaded = client.upload_asset(Path(sys.argv[3]))

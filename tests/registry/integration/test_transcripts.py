@@ -232,8 +232,8 @@ def test_a_transcript_naming_an_unknown_asset_is_refused(writer):
 def test_the_database_rendered_json_matches_the_api_schema_exactly(registry, writer, reader):
     import asyncio
 
+    from dhg_contract.schemas import TranscriptOut
     from registry.db import make_engine, make_sessionmaker
-    from registry.schemas import TranscriptOut
     from registry.store import transcripts as store
 
     created = writer.post("/v1/transcripts", json=transcript()).json()

@@ -196,8 +196,8 @@ async def test_a_push_asks_to_wake_the_dispatcher_only_when_it_queued_deliveries
     """Every write used to wake the dispatcher, which then ran a locking claim query for nothing."""
     import psycopg
 
+    from dhg_contract.schemas import TranscriptIn
     from registry import pg, wakeup
-    from registry.schemas import TranscriptIn
     from registry.store import transcripts
 
     async def push_and_collect(connection):

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from dhg_contract.schemas import JobIn, JobPatch, JobSource, SegmentIn, TranscriptIn
 from registry.models import Job
-from registry.schemas import JobIn, JobPatch, JobSource, SegmentIn, TranscriptIn
 from registry.store.jobs import apply_patch, initial_state, transition_allowed
 
 
@@ -64,6 +64,6 @@ def test_segments_must_end_after_they_start_and_fields_are_strict():
 )  # fmt: skip
 def test_an_outbox_sets_aside_every_4xx_but_auth_timeouts_and_throttling(status, set_aside) -> None:
     """Issue 17: a delivery the Registry refuses as invalid is dead-lettered, never retried forever."""
-    from registry.client import RegistryAPIError
+    from dhg_contract.client import RegistryAPIError
 
     assert RegistryAPIError(status, {}, "refused").rejects_content is set_aside

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from core.vocabulary import Device, Phase
-from registry.auth import Scope
 
 T = TypeVar("T")
+Scope = Literal["read", "ingest", "write", "admin"]
+SCOPES: tuple[Scope, ...] = ("read", "ingest", "write", "admin")
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "tsv"]
 EventType = Literal[
     "asset.created",
