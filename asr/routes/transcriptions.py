@@ -12,7 +12,6 @@ The routes read the form and headers, call the TranscriptionService (asr/service
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import anyio
@@ -20,10 +19,8 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from asr import known_speakers, request_options, responses, transcribe
+from asr import request_options, responses, transcribe
 from asr.deps import ApiKey, ServiceDep
-from asr.diarization import DiarizationOptions
-from asr.engines.base import TEMPERATURE_FALLBACK, Options, Task, VadSettings
 from asr.errors import InvalidRequest
 from asr.jobs import Job, JobView, Spec
 from asr.protocol import (
@@ -36,27 +33,14 @@ from asr.protocol import (
     TRANSCRIPTIONS_PATH,
     TRANSLATIONS_PATH,
 )
+from asr.request_spec import Asked, Extras, Speakers, build_spec
 from asr.responses import Granularity, ResponseFormat
 from asr.service import LANGUAGE_SECONDS, MAX_LANGUAGE_SECONDS, TranscriptionService
-from asr.settings import Settings
 from asr.streaming import SSE_HEADERS, SSE_MEDIA_TYPE
 from asr.uploads import Upload
 from core import speakers as speaker_bounds
-from core.languages import language_code
 
 router = APIRouter(tags=["audio"])
-
-
-def temperatures(start: float) -> tuple[float, ...]:
-    """OpenAI's semantics: start at `temperature`, raise it on failure up to 1.0."""
-    return tuple(t for t in TEMPERATURE_FALLBACK if t >= start) or (start,)
-
-
-def _uuid_header(value: str | None, name: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError as error:
-        raise InvalidRequest(f"{name} must be a UUID") from error
 
 
 class LanguageProbability(BaseModel):
@@ -129,97 +113,6 @@ async def _answer(
         return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers={**headers, **SSE_HEADERS})
     result = await service.transcribe(spec, upload)
     return _render(result, spec, spec.response_format, headers)
-
-
-def _diarization(task: Task, response_format: ResponseFormat, speakers: Speakers | None) -> DiarizationOptions | None:
-    """Speakers are found when diarized_json, known speakers or a speaker count is asked for."""
-    asked = response_format == "diarized_json" or (speakers is not None and speakers.asked)
-    if not asked:
-        return None
-    if task != "transcribe":
-        raise InvalidRequest("speakers (diarized_json, known speakers) are found for transcriptions only")
-    speakers = speakers or Speakers()
-    if (error := speaker_bounds.bounds_error(speakers.min_speakers, speakers.max_speakers)) is not None:
-        raise InvalidRequest(error)
-    return DiarizationOptions(
-        min_speakers=speakers.min_speakers or speaker_bounds.MIN_SPEAKERS,
-        max_speakers=speakers.max_speakers or speaker_bounds.MAX_SPEAKERS,
-        known_speakers=known_speakers.parse(speakers.names, speakers.references),
-    )
-
-
-@dataclass(frozen=True)
-class Extras:
-    """The rest of what a transcription request may ask (asr/request_options.py)."""
-
-    vad: VadSettings = field(default_factory=VadSettings)
-    hotwords: str | None = None
-    include: list[str] = field(default_factory=list)
-    subtitles: request_options.Subtitles = field(default_factory=request_options.Subtitles)
-
-
-@dataclass(frozen=True)
-class Speakers:
-    """What the request says about its speakers (OpenAI's known speakers, our speaker count bounds)."""
-
-    names: list[str] = field(default_factory=list)
-    references: list[str] = field(default_factory=list)
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    diarize: bool = False
-
-    @property
-    def asked(self) -> bool:
-        return bool(self.diarize or self.names or self.references or self.min_speakers or self.max_speakers)
-
-
-def _spec(
-    settings: Settings,
-    task: Task,
-    model: str,
-    language: str | None,
-    prompt: str | None,
-    temperature: float,
-    response_format: ResponseFormat,
-    granularities: list[Granularity],
-    job_id: str | None,
-    asset_id: str | None,
-    speakers: Speakers | None = None,
-    extras: Extras | None = None,
-) -> Spec:
-    try:
-        code = language_code(language)
-    except ValueError as error:
-        raise InvalidRequest(str(error)) from error
-    diarization = _diarization(task, response_format, speakers)
-    extras = extras or Extras()
-    include = request_options.includes(extras.include, response_format)
-    subtitles = extras.subtitles.check(response_format)
-    return Spec(
-        task=task,
-        model=model,
-        options=Options(
-            task=task,
-            language=code,
-            prompt=prompt,
-            temperature=temperatures(temperature),
-            beam_size=settings.beam_size,
-            batch_size=settings.batch_size,
-            # Words place speaker changes inside a segment (asr/diarization/speakers.py), carry the log-probabilities
-            # and make the subtitle lines.
-            word_timestamps="word" in granularities or diarization is not None or bool(include) or subtitles.asked,
-            token_logprobs="logprobs" in include,
-            vad_settings=extras.vad,
-            hotwords=extras.hotwords,
-        ),
-        response_format=response_format,
-        granularities=frozenset(granularities),
-        job_id=_uuid_header(job_id, JOB_HEADER) or uuid.uuid4(),
-        asset_id=_uuid_header(asset_id, ASSET_HEADER),
-        diarization=diarization,
-        include=include,
-        subtitles=subtitles,
-    )
 
 
 FileField = Annotated[UploadFile, File(description="The audio (any format FFmpeg decodes).")]
@@ -311,21 +204,11 @@ async def create_transcription(
         include=include,
         subtitles=request_options.Subtitles(max_line_width, max_line_count, max_words_per_line),
     )
+    asked = Asked(
+        "transcribe", model, language, prompt, temperature, response_format, timestamp_granularities, job_id, asset_id
+    )
     spec = await anyio.to_thread.run_sync(  # known speakers' clips are decoded here
-        lambda: _spec(
-            service.settings,
-            "transcribe",
-            model,
-            language,
-            prompt,
-            temperature,
-            response_format,
-            timestamp_granularities,
-            job_id,
-            asset_id,
-            speakers,
-            extras,
-        )
+        lambda: build_spec(service.settings, asked, speakers, extras)
     )
     return await _answer(request, service, file, spec, stream=stream, prefer=prefer)
 
@@ -347,7 +230,8 @@ async def create_translation(
 ) -> Response:
     """Translate audio into English text (OpenAI-compatible; needs a multilingual model)."""
     settings = service.settings
-    spec = _spec(settings, "translate", model, None, prompt, temperature, response_format, [], job_id, asset_id)
+    asked = Asked("translate", model, None, prompt, temperature, response_format, [], job_id, asset_id)
+    spec = build_spec(settings, asked)
     return await _answer(request, service, file, spec, stream=stream, prefer=prefer)
 
 

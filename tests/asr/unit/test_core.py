@@ -8,8 +8,8 @@ from asr.audio import quiet_cut
 from asr.engines.base import SAMPLE_RATE, Segment, Word
 from asr.errors import DeviceUnavailable, ModelNotFound
 from asr.models import ModelManager
+from asr.request_spec import temperatures
 from asr.responses import render, verbose_json
-from asr.routes.transcriptions import temperatures
 from asr.settings import Settings
 from asr.transcribe import Result
 from core.languages import LANGUAGES, language_name
