@@ -14,7 +14,7 @@ import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -22,9 +22,14 @@ from registry.errors import BadRequest, BodyTooLarge, InvalidRequest, TooLarge, 
 from registry.inputs import text_problem
 from registry.storage import Storage
 
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
 FILE_FIELD = "file"
 PROBE_TIMEOUT_SECONDS = 30
 MEDIA_PREFIXES = ("audio/", "video/")
+FLUSH_BYTES = 1 << 20  # the file part is written to disk in pieces up to this large (plus one network chunk)
+MAX_FIELD_BYTES = 4096  # what the other form fields keep of their value
 
 
 @dataclass
@@ -57,96 +62,142 @@ class _PartState:
     value: bytearray = field(default_factory=bytearray)
 
 
-async def receive_file(
-    stream: AsyncIterator[bytes], *, content_type: str, storage: Storage, max_bytes: int
-) -> StagedUpload:
-    """Parse a multipart/form-data body whose `file` part is streamed to a staged file."""
-    kind, options = parse_options_header(content_type.encode("latin-1"))
-    boundary = options.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        raise UnsupportedMedia("Upload media as multipart/form-data with a 'file' part.")
-    fd, staged = storage.new_staging_file()
-    digest = hashlib.sha256()
-    part = _PartState()
-    result = _FileState()
-    fields: dict[str, str] = {}
-    errors: list[Exception] = []
+class _Receiver:
+    """The multipart parser's callbacks over one upload: the `file` part hashed and size-checked as it arrives and
+    held in `pending` until written to the staged file (off the event loop, `_flush`); the other fields kept, small."""
 
-    def on_part_begin() -> None:
-        nonlocal part
-        part = _PartState()
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.digest = hashlib.sha256()
+        self.part = _PartState()
+        self.file = _FileState()
+        self.fields: dict[str, str] = {}
+        self.errors: list[Exception] = []
+        self.pending = bytearray()
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        part.header_field += data[start:end]
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,  # the closing boundary: without it the body was cut short
+        }
 
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        part.header_value += data[start:end]
+    def on_part_begin(self) -> None:
+        self.part = _PartState()
 
-    def on_header_end() -> None:
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        part = self.part
         part.headers[part.header_field.lower()] = part.header_value
         part.header_field, part.header_value = b"", b""
 
-    def on_headers_finished() -> None:
+    def on_headers_finished(self) -> None:
+        part, file = self.part, self.file
         _, disposition = parse_options_header(part.headers.get(b"content-disposition", b""))
         part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
         raw_filename = disposition.get(b"filename")
         part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
         part.content_type = part.headers.get(b"content-type", b"").decode("latin-1") or None
-        if part.name == FILE_FIELD:
-            if result.seen:
-                errors.append(InvalidRequest("Send exactly one 'file' part."))
-            result.seen = True
-            result.filename = os.path.basename(part.filename) if part.filename else None
-            if result.filename is not None and (problem := text_problem(result.filename)) is not None:
-                errors.append(InvalidRequest(f"The file name cannot be stored: {problem}."))
-            result.content_type = part.content_type
+        if part.name != FILE_FIELD:
+            return
+        if file.seen:
+            self.errors.append(InvalidRequest("Send exactly one 'file' part."))
+        file.seen = True
+        file.filename = os.path.basename(part.filename) if part.filename else None
+        if file.filename is not None and (problem := text_problem(file.filename)) is not None:
+            self.errors.append(InvalidRequest(f"The file name cannot be stored: {problem}."))
+        file.content_type = part.content_type
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
-        if part.name == FILE_FIELD:
-            result.size += len(chunk)
-            if result.size > max_bytes:
-                errors.append(TooLarge(f"The file exceeds {max_bytes} bytes."))
+        if self.part.name == FILE_FIELD:
+            self.file.size += len(chunk)
+            if self.file.size > self.max_bytes:
+                self.errors.append(TooLarge(f"The file exceeds {self.max_bytes} bytes."))
                 return
-            digest.update(chunk)
-            os.write(fd, chunk)
-        elif len(part.value) + len(chunk) <= 4096:
-            part.value.extend(chunk)
+            self.digest.update(chunk)
+            self.pending += chunk
+        elif len(self.part.value) + len(chunk) <= MAX_FIELD_BYTES:
+            self.part.value.extend(chunk)
 
-    def on_part_end() -> None:
-        if part.name and part.name != FILE_FIELD:
-            fields[part.name] = part.value.decode("utf-8", "replace")
+    def on_part_end(self) -> None:
+        if self.part.name and self.part.name != FILE_FIELD:
+            self.fields[self.part.name] = self.part.value.decode("utf-8", "replace")
 
-    def on_end() -> None:
-        result.complete = True
+    def on_end(self) -> None:
+        self.file.complete = True
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-            "on_end": on_end,  # the closing boundary: without it the body was cut short
-        },
-    )
+    def raise_first_error(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+    def check_complete(self) -> None:
+        """The body ended: it had its closing boundary and one non-empty `file` part."""
+        if not self.file.complete:
+            raise BadRequest("The multipart body ends before its closing boundary: the upload is incomplete.")
+        if not self.file.seen:
+            raise InvalidRequest("The form has no 'file' part.")
+        if self.file.size == 0:
+            raise InvalidRequest("The uploaded file is empty.")
+
+    def staged(self, path: Path) -> StagedUpload:
+        file = self.file
+        return StagedUpload(
+            path, self.digest.hexdigest(), file.size, file.filename, file.content_type or "", self.fields
+        )
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+async def _flush(fd: int, pending: bytearray) -> None:
+    """Write what is pending to the staged file in a worker thread (a disk write never stalls the event loop)."""
+    if pending:
+        data = bytes(pending)
+        pending.clear()
+        await asyncio.to_thread(_write_all, fd, data)
+
+
+def _boundary(content_type: str) -> bytes:
+    kind, options = parse_options_header(content_type.encode("latin-1"))
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise UnsupportedMedia("Upload media as multipart/form-data with a 'file' part.")
+    return bytes(boundary)
+
+
+async def receive_file(
+    stream: AsyncIterator[bytes], *, content_type: str, storage: Storage, max_bytes: int
+) -> StagedUpload:
+    """Parse a multipart/form-data body whose `file` part is streamed to a staged file (in memory at most
+    FLUSH_BYTES of it, plus one network chunk)."""
+    boundary = _boundary(content_type)
+    fd, staged = storage.new_staging_file()
+    receiver = _Receiver(max_bytes)
+    parser = MultipartParser(boundary, receiver.callbacks())
     try:
         async for chunk in stream:
             parser.write(chunk)
-            if errors:
-                raise errors[0]
+            receiver.raise_first_error()
+            if len(receiver.pending) >= FLUSH_BYTES:
+                await _flush(fd, receiver.pending)
         parser.finalize()
-        if errors:
-            raise errors[0]
-        if not result.complete:
-            raise BadRequest("The multipart body ends before its closing boundary: the upload is incomplete.")
-        if not result.seen:
-            raise InvalidRequest("The form has no 'file' part.")
-        if result.size == 0:
-            raise InvalidRequest("The uploaded file is empty.")
+        receiver.raise_first_error()
+        await _flush(fd, receiver.pending)
+        receiver.check_complete()
     except Exception as error:
         os.close(fd)
         staged.unlink(missing_ok=True)
@@ -154,14 +205,7 @@ async def receive_file(
             raise
         raise BadRequest(f"The multipart body could not be parsed: {error or type(error).__name__}") from error
     os.close(fd)
-    return StagedUpload(
-        path=staged,
-        sha256=digest.hexdigest(),
-        size_bytes=result.size,
-        filename=result.filename,
-        content_type=result.content_type or "",
-        fields=fields,
-    )
+    return receiver.staged(staged)
 
 
 @dataclass(frozen=True)
