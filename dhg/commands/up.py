@@ -15,7 +15,7 @@ from asr.outbox import Outbox
 from dhg.api import registry_client
 from dhg.asr_client import AsrClient
 from dhg.commands.options import DataDirOption, data_dir_from
-from dhg.datadir import read_viewer_token, write_viewer_token
+from dhg.datadir import DataDir, read_viewer_token, write_viewer_token
 from dhg.demo import DemoResult, run_demo
 from dhg.errors import AsrRefused, AsrUnreachable, DhgError, RegistryRefused, StackError, TranscriptNotStored
 from dhg.output import NextSteps, console, show_demo, show_next_steps
@@ -120,76 +120,130 @@ def _check_model(model: str | None) -> None:
         raise DhgError(f"--model {model!r} is not a model the ASR service serves; choose one of: {', '.join(served)}")
 
 
+RegistryPortOption = Annotated[
+    int | None,
+    typer.Option(help="Port of the Registry on 127.0.0.1 (env DHG_REGISTRY_PORT; default 8000).", show_default=False),
+]
+AsrPortOption = Annotated[
+    int | None,
+    typer.Option(help="Port of the ASR service on 127.0.0.1 (env DHG_ASR_PORT; default 8001).", show_default=False),
+]
+PostgresPortOption = Annotated[
+    int | None, typer.Option(help="Port of Postgres on 127.0.0.1 (default: a free one).", show_default=False)
+]
+ExitAfterSampleOption = Annotated[
+    bool, typer.Option("--exit-after-sample", help="Stop everything after the sample instead of serving.")
+]
+MonitoringOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--monitoring/--no-monitoring",
+        help="Also start Prometheus (the distribution's package) on 127.0.0.1, scraping both services with "
+        "the chart's recording and alerting rules; `dhg status` shows what fires (env DHG_MONITORING).",
+        show_default=False,
+    ),
+]
+PrometheusPortOption = Annotated[
+    int | None,
+    typer.Option(help="Port of Prometheus on 127.0.0.1 (env DHG_PROMETHEUS_PORT; default 9090).", show_default=False),
+]
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        help="TranscriptionJob workers at once (env DHG_PARALLEL; default: one per two cores).",
+        show_default=False,
+        min=1,
+    ),
+]
+DataRootOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where a TranscriptionJob's source.path (/data/...) points here (env DHG_DATA_ROOT; default: the "
+        "current directory); paths outside it are refused.",
+        show_default=False,
+    ),
+]
+StartTimeoutOption = Annotated[
+    float | None,
+    typer.Option(help="Seconds to wait for each service to become ready (default 90).", show_default=False),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The model requests without one (or naming whisper-1 and the other aliases) get: base (multilingual, "
+        "the default) or tiny.en (English only, faster); `dhg models` lists them (env DHG_ASR_DEFAULT_MODEL).",
+        show_default=False,
+    ),
+]
+
+
 def up(
     data_dir: DataDirOption = None,
-    registry_port: Annotated[
-        int | None,
-        typer.Option(
-            help="Port of the Registry on 127.0.0.1 (env DHG_REGISTRY_PORT; default 8000).", show_default=False
-        ),
-    ] = None,
-    asr_port: Annotated[
-        int | None,
-        typer.Option(help="Port of the ASR service on 127.0.0.1 (env DHG_ASR_PORT; default 8001).", show_default=False),
-    ] = None,
-    postgres_port: Annotated[
-        int | None, typer.Option(help="Port of Postgres on 127.0.0.1 (default: a free one).", show_default=False)
-    ] = None,
-    exit_after_sample: Annotated[
-        bool, typer.Option("--exit-after-sample", help="Stop everything after the sample instead of serving.")
-    ] = False,
-    monitoring: Annotated[
-        bool | None,
-        typer.Option(
-            "--monitoring/--no-monitoring",
-            help="Also start Prometheus (the distribution's package) on 127.0.0.1, scraping both services with "
-            "the chart's recording and alerting rules; `dhg status` shows what fires (env DHG_MONITORING).",
-            show_default=False,
-        ),
-    ] = None,
-    prometheus_port: Annotated[
-        int | None,
-        typer.Option(
-            help="Port of Prometheus on 127.0.0.1 (env DHG_PROMETHEUS_PORT; default 9090).", show_default=False
-        ),
-    ] = None,
-    parallel: Annotated[
-        int | None,
-        typer.Option(
-            help="TranscriptionJob workers at once (env DHG_PARALLEL; default: one per two cores).",
-            show_default=False,
-            min=1,
-        ),
-    ] = None,
-    data_root: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where a TranscriptionJob's source.path (/data/...) points here (env DHG_DATA_ROOT; default: the "
-            "current directory); paths outside it are refused.",
-            show_default=False,
-        ),
-    ] = None,
-    start_timeout: Annotated[
-        float | None,
-        typer.Option(help="Seconds to wait for each service to become ready (default 90).", show_default=False),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="The model requests without one (or naming whisper-1 and the other aliases) get: base (multilingual, "
-            "the default) or tiny.en (English only, faster); `dhg models` lists them (env DHG_ASR_DEFAULT_MODEL).",
-            show_default=False,
-        ),
-    ] = None,
+    registry_port: RegistryPortOption = None,
+    asr_port: AsrPortOption = None,
+    postgres_port: PostgresPortOption = None,
+    exit_after_sample: ExitAfterSampleOption = False,
+    monitoring: MonitoringOption = None,
+    prometheus_port: PrometheusPortOption = None,
+    parallel: ParallelOption = None,
+    data_root: DataRootOption = None,
+    start_timeout: StartTimeoutOption = None,
+    model: ModelOption = None,
 ) -> None:
     """Start Postgres, the Registry and the ASR service locally (with --monitoring, Prometheus too), transcribe
     the bundled sample through them, and serve until Ctrl-C."""
-    from dhg.stack import LocalStack  # here: the other commands start without the services' imports
-
     settings = get_settings()
     _check_model(model)
     directory = data_dir_from(data_dir)
-    stack = LocalStack(
+    stack = _stack(
+        directory,
+        settings,
+        registry_port=registry_port,
+        asr_port=asr_port,
+        postgres_port=postgres_port,
+        start_timeout=start_timeout,
+        monitoring=monitoring,
+        prometheus_port=prometheus_port,
+        parallel=parallel,
+        data_root=data_root,
+        model=model,
+    )
+    console.print(f"dhg local mode, data in {escape(str(directory.root))}")
+    _log_to(directory.runner_log)
+    _stop_on_signals()
+    try:
+        stack.start()
+        demo = _demo(stack, settings)
+        _show_next_steps(stack, directory, settings)
+        if demo.refused and exit_after_sample:
+            raise StackError(f"the Registry refused the sample's transcript: {demo.refused}")
+        if not exit_after_sample:
+            _serve(stack)
+    except KeyboardInterrupt:
+        console.print("\nstopping")
+    finally:
+        _ignore_signals()
+        stack.stop()
+
+
+def _stack(
+    directory: DataDir,
+    settings: Settings,
+    *,
+    registry_port: int | None,
+    asr_port: int | None,
+    postgres_port: int | None,
+    start_timeout: float | None,
+    monitoring: bool | None,
+    prometheus_port: int | None,
+    parallel: int | None,
+    data_root: Path | None,
+    model: str | None,
+) -> LocalStack:
+    """The stack the options ask for, each option falling back to its setting (DHG_* environment)."""
+    from dhg.stack import LocalStack  # here: the other commands start without the services' imports
+
+    return LocalStack(
         directory,
         registry_port=registry_port or settings.registry_port,
         asr_port=asr_port or settings.asr_port,
@@ -204,36 +258,30 @@ def up(
         default_model=model,
         report=_report,
     )
-    console.print(f"dhg local mode, data in {escape(str(directory.root))}")
-    _log_to(directory.runner_log)
-    _stop_on_signals()
-    try:
-        stack.start()
-        demo = _demo(stack, settings)
-        assert stack.asr_api_key is not None
-        options = "" if directory.root == default_data_dir().resolve() else f" --data-dir {directory.root}"
-        prometheus = stack.prometheus.url if stack.monitoring else None
-        steps = NextSteps(
-            stack.registry_url,
-            stack.asr_url,
-            stack.admin_token,
-            stack.asr_api_key,
-            _viewer_token(stack, settings),
-            options,
-            prometheus,
-        )
-        show_next_steps(steps, directory)
-        if demo.refused and exit_after_sample:
-            raise StackError(f"the Registry refused the sample's transcript: {demo.refused}")
-        if not exit_after_sample:
-            serving = f"the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}"
-            if prometheus:
-                serving = f"{serving}, monitored by Prometheus on {prometheus}"
-            console.print(f"\nserving {serving}")
-            console.print("press Ctrl-C to stop")
-            stack.wait()
-    except KeyboardInterrupt:
-        console.print("\nstopping")
-    finally:
-        _ignore_signals()
-        stack.stop()
+
+
+def _show_next_steps(stack: LocalStack, directory: DataDir, settings: Settings) -> None:
+    """What to try next: the URLs, the tokens, the viewer's link, the commands with this data dir."""
+    assert stack.asr_api_key is not None
+    options = "" if directory.root == default_data_dir().resolve() else f" --data-dir {directory.root}"
+    prometheus = stack.prometheus.url if stack.monitoring else None
+    steps = NextSteps(
+        stack.registry_url,
+        stack.asr_url,
+        stack.admin_token,
+        stack.asr_api_key,
+        _viewer_token(stack, settings),
+        options,
+        prometheus,
+    )
+    show_next_steps(steps, directory)
+
+
+def _serve(stack: LocalStack) -> None:
+    """Say what serves where, then supervise the stack until Ctrl-C (or SIGTERM, SIGHUP)."""
+    serving = f"the Registry on {stack.registry_url} and the ASR service on {stack.asr_url}"
+    if stack.monitoring:
+        serving = f"{serving}, monitored by Prometheus on {stack.prometheus.url}"
+    console.print(f"\nserving {serving}")
+    console.print("press Ctrl-C to stop")
+    stack.wait()
