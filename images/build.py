@@ -43,7 +43,15 @@ BASE_KEY = hashlib.sha256(f"{BASE_SUITE} {BASE_PACKAGES} {BASE_EXCLUDES} merged-
 BASE_IMAGE = f"localhost/dhg-base:{BASE_SUITE}-{BASE_KEY}"  # a new recipe makes a new base
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 MB = 1000 * 1000  # sizes in MB as `docker images` prints them
-PROJECT_SOURCES = ("pyproject.toml", "README.md", "core", "registry", "asr", "controller", "dhg", "observability")
+
+
+def _project_sources() -> tuple[str, ...]:
+    """What the project's wheel is built from: its metadata and every package pyproject.toml's `include` names."""
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    return ("pyproject.toml", "README.md", *sorted({pattern.rstrip("*") for pattern in find["include"]}))
+
+
+PROJECT_SOURCES = _project_sources()
 SELF_REFERENCE = re.compile(r"^dhg-ai-factory\[([\w,-]+)\]")
 CUDA_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 
