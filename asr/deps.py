@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from asr.errors import AsrError
 from asr.service import TranscriptionService
 from asr.settings import Settings
-from core.secrets import matches
+from dhg_core.secrets import matches
 
 BEARER = HTTPBearer(auto_error=False, description="The service's API key (DHG_ASR_API_KEY), as OpenAI clients send it.")
 

@@ -7,7 +7,7 @@ import logging
 from asr import metrics
 from asr.errors import DeviceUnavailable
 from asr.settings import EngineName
-from core.vocabulary import Device, DeviceChoice
+from dhg_core.vocabulary import Device, DeviceChoice
 
 log = logging.getLogger("asr.devices")
 

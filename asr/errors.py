@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.problems import Problem
+from dhg_core.problems import Problem
 
 
 class AsrError(Problem):

@@ -12,9 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Send
 
 from asr import metrics
 from asr.errors import TooLarge
-from core.http import Exchange
-from core.http import RequestContextMiddleware as SharedRequestContext
-from core.problems import Problem, problem_response
+from dhg_core.http import Exchange
+from dhg_core.http import RequestContextMiddleware as SharedRequestContext
+from dhg_core.problems import Problem, problem_response
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form's other fields and part headers around the file
 

@@ -14,8 +14,8 @@ from asr.catalogue import Entry, Source
 from asr.engines.base import Engine, Options
 from asr.errors import ModelNotFound
 from asr.settings import EngineName, Settings
-from core import whisper
-from core.vocabulary import Device
+from dhg_core import whisper
+from dhg_core.vocabulary import Device
 
 log = logging.getLogger("asr.models")
 

@@ -18,7 +18,7 @@ from asr import bundled
 from asr.convert import model_dimensions, read_model
 from asr.ct2 import load_weights
 from asr.errors import ModelNotFound
-from core.whisper import BUNDLED_MODELS
+from dhg_core.whisper import BUNDLED_MODELS
 
 
 def requantize(model_dir: Path, output_dir: Path, quantization: str) -> Path:

@@ -14,8 +14,8 @@ from asr.jobs import Spec
 from asr.protocol import ASSET_HEADER, JOB_HEADER
 from asr.responses import Granularity, ResponseFormat
 from asr.settings import Settings
-from core import speakers as speaker_bounds
-from core.languages import language_code
+from dhg_core import speakers as speaker_bounds
+from dhg_core.languages import language_code
 
 
 def temperatures(start: float) -> tuple[float, ...]:

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from asr.request_options import Subtitles
 from asr.transcribe import Result
-from core import formats
-from core.languages import language_name
+from dhg_core import formats
+from dhg_core.languages import language_name
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
 Granularity = Literal["segment", "word"]

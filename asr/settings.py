@@ -10,9 +10,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from asr.bundled import PREPARED_ROOT
-from core import whisper
-from core.vocabulary import DeviceChoice
-from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
+from dhg_core import whisper
+from dhg_core.vocabulary import DeviceChoice
+from dhg_core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
 
 EngineName = Literal["faster-whisper", "openai-whisper"]
 
@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     )
     worker_allow_private: bool = Field(
         default=False,
-        description="Worker `url` sources may be on loopback, private and link-local addresses (core/egress.py).",
+        description="Worker `url` sources may be on loopback, private and link-local addresses (dhg_core/egress.py).",
     )
     worker_allowed_networks: list[str] = Field(
         default_factory=list,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from core.egress import AddressPolicy, Blocked, guarded_client
 from dhg_contract.client import RegistryAPIError, RegistryClient
+from dhg_core.egress import AddressPolicy, Blocked, guarded_client
 
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 

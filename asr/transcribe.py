@@ -14,8 +14,8 @@ from asr import audio, metrics
 from asr.diarization import DiarizationSession, label_segments
 from asr.engines.base import SAMPLE_RATE, Engine, Options, Segment
 from asr.errors import AudioTooLong, InvalidRequest
-from core.vocabulary import Device
 from dhg_contract.schemas import SegmentIn, TranscriptIn, Word
+from dhg_core.vocabulary import Device
 
 ProgressCallback = Callable[[float], None]  # seconds of audio done
 SegmentCallback = Callable[[Segment], None]

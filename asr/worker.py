@@ -1,7 +1,7 @@
 """`python -m asr.worker`: what the controller's pods run. One job: fetch the source, transcribe, deliver
 to the Registry, then write a one-line JSON summary to stdout and to the termination-message file.
 
-The exit codes and the summary are the controller's contract (`core.worker`): 0 done; 2 bad input (never
+The exit codes and the summary are the controller's contract (`dhg_core.worker`): 0 done; 2 bad input (never
 retried); 75 transient (the Registry or the source was unreachable, or the device is missing: retry later).
 Once the Registry has stored the result, nothing after it can make the job fail: the transcript's id comes
 from the push's own answer."""
@@ -26,12 +26,12 @@ from asr.errors import AsrError, DeviceUnavailable
 from asr.models import ModelManager
 from asr.outbox import Deliverer, Outbox
 from asr.settings import Settings, get_settings
-from core import speakers as speaker_bounds
-from core.egress import AddressPolicy
-from core.languages import language_code
-from core.logs import configure_logging
-from core.worker import TERMINATION_MESSAGE_LIMIT, ExitCode, FailureReason, WorkerSummary
 from dhg_contract.client import RegistryClient
+from dhg_core import speakers as speaker_bounds
+from dhg_core.egress import AddressPolicy
+from dhg_core.languages import language_code
+from dhg_core.logs import configure_logging
+from dhg_core.worker import TERMINATION_MESSAGE_LIMIT, ExitCode, FailureReason, WorkerSummary
 
 log = logging.getLogger("asr.worker")
 

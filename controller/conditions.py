@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from core.vocabulary import Phase
+from dhg_core.vocabulary import Phase
 
 Status = Literal["True", "False", "Unknown"]
 ORDER = ("Scheduled", "Running", "GPUFallback", "Succeeded", "Failed", "Cancelled")

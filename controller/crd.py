@@ -25,7 +25,7 @@ from controller.model import (
     TranscriptionJobSpec,
     TranscriptionJobStatus,
 )
-from core import speakers
+from dhg_core import speakers
 
 EXACTLY_ONE_SOURCE = "[has(self.url), has(self.assetId), has(self.path)].filter(x, x).size() == 1"
 RULES: dict[str, list[dict[str, str]]] = {  # JSON path of the object in the spec → its CEL rules

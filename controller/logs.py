@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from core.logs import configure_logging
+from dhg_core.logs import configure_logging
 
 KOPF_EXTRAS = ("settings", "k8s_skip", "k8s_ref")
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from controller.model import API_VERSION, KIND, TranscriptionJob
-from core import whisper
-from core.vocabulary import Device
-from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
+from dhg_core import whisper
+from dhg_core.vocabulary import Device
+from dhg_core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG
 
 WORKER_COMMAND = ["python", "-m", "asr.worker"]
 LABEL_JOB = "factory.dhg.ai/transcriptionjob"
@@ -81,7 +81,7 @@ class WorkerConfig(BaseModel):
     scratch_size: str = "4Gi"
     scratch_mount: str = SCRATCH_MOUNT  # the writable emptyDir (with a read-only root filesystem)
     run_as_user: int = 10001
-    # Non-public networks a `source.url` may be on (core/egress.py refuses internal addresses by default).
+    # Non-public networks a `source.url` may be on (dhg_core/egress.py refuses internal addresses by default).
     url_source_allowed_networks: tuple[str, ...] = ()
 
 

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator, model_validator
 
-from core import speakers
-from core.languages import LANGUAGES
-from core.vocabulary import Device, DeviceChoice, Phase
+from dhg_core import speakers
+from dhg_core.languages import LANGUAGES
+from dhg_core.vocabulary import Device, DeviceChoice, Phase
 
 GROUP = "factory.dhg.ai"
 VERSION = "v1alpha1"

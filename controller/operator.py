@@ -30,8 +30,8 @@ from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
 from controller.reconcile import JobView, Observed, Plan, parse_time, reconcile
 from controller.settings import get_settings
-from core.vocabulary import TERMINAL_PHASES
 from dhg_contract.client import AsyncRegistryClient, RegistryAPIError
+from dhg_core.vocabulary import TERMINAL_PHASES
 
 PREFIX = GROUP
 SCALE_UP_REASON = "TriggeredScaleUp"  # the cluster autoscaler's Event on a pod it adds a node for

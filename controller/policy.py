@@ -1,5 +1,5 @@
 """The operator's decisions, as pure functions: where to place an attempt, when to fall back from GPU to CPU,
-and whether a failed attempt is retried (the worker's exit codes and summary: `core.worker`)."""
+and whether a failed attempt is retried (the worker's exit codes and summary: `dhg_core.worker`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from core import whisper
-from core.vocabulary import Device, DeviceChoice
-from core.worker import ExitCode
+from dhg_core import whisper
+from dhg_core.vocabulary import Device, DeviceChoice
+from dhg_core.worker import ExitCode
 
 RETRY_BASE_SECONDS = 10.0
 RETRY_MAX_SECONDS = 300.0

@@ -17,8 +17,8 @@ from controller import conditions, manifests, policy
 from controller.conditions import Change, now_rfc3339
 from controller.manifests import LABEL_ATTEMPT, LABEL_PLACEMENT, WorkerConfig
 from controller.model import Condition, TranscriptionJob, TranscriptionJobStatus
-from core.vocabulary import TERMINAL_PHASES, Device
-from core.worker import WorkerSummary
+from dhg_core.vocabulary import TERMINAL_PHASES, Device
+from dhg_core.worker import WorkerSummary
 
 POLL_SECONDS = 30.0  # a safety net; Job and pod events wake the operator sooner
 # A failed Job's pod may reach the watch cache after the Job does: its exit code (bad input or transient?) decides

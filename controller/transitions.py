@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from controller import metrics
-from core.vocabulary import TERMINAL_PHASES
+from dhg_core.vocabulary import TERMINAL_PHASES
 
 OTHER_MODEL = "other"
 

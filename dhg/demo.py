@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 from asr.evaluation import word_error_rate
 from asr.outbox import Outbox
-from core.vocabulary import DEVICES, TERMINAL_PHASES
 from dhg.asr_client import AsrClient, Transcription
 from dhg.errors import TranscriptNotStored
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, SEARCH_QUERY, sample_job_id
 from dhg_contract.client import RegistryAPIError, RegistryClient
 from dhg_contract.schemas import AssetOut, JobIn, JobOut, JobPatch, JobSource, SearchResult, TranscriptOut
+from dhg_core.vocabulary import DEVICES, TERMINAL_PHASES
 
 STORE_POLL_SECONDS = 0.2
 SEARCH_POLL_SECONDS = 0.2

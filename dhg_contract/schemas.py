@@ -9,7 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from core.vocabulary import Device, Phase
+from dhg_core.vocabulary import Device, Phase
 
 T = TypeVar("T")
 Scope = Literal["read", "ingest", "write", "admin"]

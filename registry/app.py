@@ -14,8 +14,8 @@ from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.apidocs import install_api_docs
-from core.problems import amend_openapi, common_statuses, document_problems, install_problem_handlers
+from dhg_core.apidocs import install_api_docs
+from dhg_core.problems import amend_openapi, common_statuses, document_problems, install_problem_handlers
 from registry import background, heap, links, metrics, pg
 from registry.batching import PushBatcher
 from registry.db import make_engine, make_sessionmaker
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="System of record: media assets, transcripts, jobs, search and the audit log.",
         lifespan=lifespan,
-        docs_url=None,  # core.apidocs serves /docs and /redoc from bundled assets
+        docs_url=None,  # dhg_core.apidocs serves /docs and /redoc from bundled assets
         redoc_url=None,
         # FastAPI's native OpenTelemetry looks up the global providers on every request even when none is
         # configured; it runs only when asked for (Prometheus metrics and JSON logs are always on).
@@ -188,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_worker_app() -> FastAPI:
     """The app of one of several server processes (`serve --workers N`): each sets up its own logging."""
-    from core.logs import configure_logging
+    from dhg_core.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.service_name, settings.log_level)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from core.failures import RepeatedFailures
+from dhg_core.failures import RepeatedFailures
 from registry import embeddings, heap, metrics, wakeup
 from registry.models import Asset, Segment, Transcript
 from registry.resources import Resources

@@ -56,7 +56,7 @@ def serve(
     """Run the API with uvicorn (migrating first unless --no-migrate-first)."""
     import uvicorn
 
-    from core.logs import configure_logging
+    from dhg_core.logs import configure_logging
     from registry.app import create_app
     from registry.metrics import MULTIPROCESS_ENV
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.secrets import matches
+from dhg_core.secrets import matches
 from registry import auth
 from registry.errors import Forbidden, Unauthenticated
 from registry.resources import Resources, resources_of

@@ -13,8 +13,8 @@ from typing import Protocol, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.failures import RepeatedFailures
-from core.waiting import wait_for_work
+from dhg_core.failures import RepeatedFailures
+from dhg_core.waiting import wait_for_work
 from registry import metrics
 from registry.models import EMBEDDING_DIMENSIONS, Segment
 from registry.settings import Settings, set_library_environment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from sqlalchemy import exc as sa
 
-from core.problems import Problem
+from dhg_core.problems import Problem
 
 
 class BodyTooLarge(Exception):

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.problems import problem_response
 from dhg_contract.schemas import TranscriptIn
+from dhg_core.problems import problem_response
 from registry import auth
 from registry.deps import check_scope, principal_for
 from registry.errors import RegistryError

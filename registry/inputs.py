@@ -23,7 +23,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.problems import problem_response
+from dhg_core.problems import problem_response
 from registry.errors import InvalidRequest
 
 _JSON = re.compile(rb"^application/([a-z0-9.+-]+\+)?json\s*(;|$)", re.IGNORECASE)

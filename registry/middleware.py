@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Send
 
-from core.http import REQUEST_ID_HEADER, Exchange
-from core.http import RequestContextMiddleware as SharedRequestContext
-from core.problems import PROBLEM_MEDIA_TYPE, Problem
+from dhg_core.http import REQUEST_ID_HEADER, Exchange
+from dhg_core.http import RequestContextMiddleware as SharedRequestContext
+from dhg_core.problems import PROBLEM_MEDIA_TYPE, Problem
 from registry import metrics, wakeup
 from registry.errors import BodyTooLarge, TooLarge
 from registry.resources import resources_of

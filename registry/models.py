@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.vocabulary import PHASES, sql_in
+from dhg_core.vocabulary import PHASES, sql_in
 
 EMBEDDING_DIMENSIONS = 384
 DELIVERY_STATES = ("pending", "delivered", "dead")

@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     webhook_backoff_base_seconds: float = 2.0
     webhook_backoff_max_seconds: float = 3600.0
     webhook_allow_private: bool = Field(
-        default=False, description="Deliver webhooks to any unicast address, internal ones included (core/egress.py)."
+        default=False,
+        description="Deliver webhooks to any unicast address, internal ones included (dhg_core/egress.py).",
     )
     webhook_secret_key: SecretStr | None = Field(
         default=None,

@@ -1,6 +1,6 @@
 """The transcript viewer at /ui/: a read-only page of the Registry's own API (registry/ui/), served from the package
 under a Content-Security-Policy that allows nothing from another host and no inline script or style. The vocabulary
-it shares with the API (the job phases) is a module written from core/vocabulary.py, `/ui/assets/vocabulary.js`."""
+it shares with the API (the job phases) is a module written from dhg_core/vocabulary.py, `/ui/assets/vocabulary.js`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from importlib.resources import files
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from core.apidocs import BrowserAssets, page, security_headers
-from core.vocabulary import PHASES
+from dhg_core.apidocs import BrowserAssets, page, security_headers
+from dhg_core.vocabulary import PHASES
 
 VIEWER_PATH = "/ui"
 VIEWER_POLICY = (
@@ -23,7 +23,7 @@ VIEWER_POLICY = (
 def vocabulary_module() -> str:
     """The JavaScript module of the vocabulary the viewer shares with the API."""
     return (
-        "// Written by the Registry from core/vocabulary.py (registry/viewer.py): the API's own words.\n"
+        "// Written by the Registry from dhg_core/vocabulary.py (registry/viewer.py): the API's own words.\n"
         f"export const PHASES = Object.freeze({json.dumps(list(PHASES))});\n"
     )
 

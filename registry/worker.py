@@ -11,7 +11,7 @@ import logging
 import typer
 from prometheus_client import start_http_server
 
-from core.logs import configure_logging
+from dhg_core.logs import configure_logging
 from registry import embeddings
 from registry.db import make_engine, make_sessionmaker
 from registry.settings import Settings, get_settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from core import speakers as speaker_bounds
+from dhg_core import speakers as speaker_bounds
 
 DISTANCE_THRESHOLD = 0.30  # cosine distance at which the tree is cut
 SMALL_CLUSTER = 0.08  # a cluster with less than this share of the windows is folded into its nearest

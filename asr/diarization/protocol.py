@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asr.diarization.speakers import Turn
-from core import speakers as speaker_bounds
+from dhg_core import speakers as speaker_bounds
 
 Audio = NDArray[np.float32]
 

@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from core.vocabulary import Device
+from dhg_core.vocabulary import Device
 
 SAMPLE_RATE = 16_000
 Audio = npt.NDArray[np.float32]  # mono, 16 kHz, in [-1, 1]

@@ -19,7 +19,7 @@ from asr.engines.base import (
     TranscriptionInfo,
     Word,
 )
-from core.vocabulary import Device
+from dhg_core.vocabulary import Device
 
 COMPUTE_TYPES = {"cpu": "int8", "gpu": "float16"}
 

@@ -19,7 +19,7 @@ from asr.engines.base import (
     Word,
 )
 from asr.vad import Speech, speech_only
-from core.vocabulary import Device
+from dhg_core.vocabulary import Device
 
 
 def _identity(time: float, is_end: bool) -> float:

@@ -14,7 +14,7 @@ from asr.engines.base import Task
 from asr.protocol import MODEL_PATH, MODELS_PATH
 from asr.service import TranscriptionService
 from asr.settings import EngineName
-from core.vocabulary import Device
+from dhg_core.vocabulary import Device
 
 router = APIRouter(tags=["models"])
 OWNERS: dict[Origin, str] = {"bundled": "openai", "local": "local"}  # Whisper's weights are OpenAI's (MIT)

@@ -38,7 +38,7 @@ from asr.responses import Granularity, ResponseFormat
 from asr.service import LANGUAGE_SECONDS, MAX_LANGUAGE_SECONDS, TranscriptionService
 from asr.streaming import SSE_HEADERS, SSE_MEDIA_TYPE
 from asr.uploads import Upload
-from core import speakers as speaker_bounds
+from dhg_core import speakers as speaker_bounds
 
 router = APIRouter(tags=["audio"])
 

@@ -30,8 +30,8 @@ from asr.bundled import BASE
 from asr.evaluation import EvaluationSet, Utterance, librivox_set, normalise, set_word_error_rate, word_error_rate
 from bench.asr.run import SAMPLE, Service, decoding_kwargs
 from bench.languages import corpus
-from core.languages import language_code
 from dhg.sample import REFERENCE_TEXT as SAMPLE_REFERENCE
+from dhg_core.languages import language_code
 
 BEAM_SIZE = 5
 MIN_SECONDS = 5.0  # the identification target holds for clips this long or longer

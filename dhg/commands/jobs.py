@@ -17,13 +17,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from controller.crd import PRINTER_COLUMNS
 from controller.model import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TranscriptionJob
-from core.vocabulary import TERMINAL_PHASES
 from dhg.commands.options import DataDirOption, data_dir_from
 from dhg.datadir import read_state
 from dhg.errors import DhgError
 from dhg.jobs.manifests import DEFAULT_NAMESPACE, ManifestError, read_documents, spec_of, validate
 from dhg.jobs.store import Applied, JobStore, connection_url
 from dhg.output import console
+from dhg_core.vocabulary import TERMINAL_PHASES
 
 RESOURCE_NAMES = {*SHORT_NAMES, SINGULAR, PLURAL, f"{PLURAL}.{GROUP}"}
 OutputFormat = typer.Option("--output", "-o", help="wide, yaml or json (default: the table).", show_default=False)

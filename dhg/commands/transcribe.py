@@ -15,7 +15,6 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from core import speakers as speaker_bounds
 from dhg.api import one_line_errors
 from dhg.asr_client import AsrClient, Speakers, Transcription
 from dhg.commands.options import (
@@ -32,6 +31,7 @@ from dhg.errors import DhgError, RegistryRefused
 from dhg.output import error_console
 from dhg.settings import get_settings
 from dhg_contract.client import RegistryClient
+from dhg_core import speakers as speaker_bounds
 
 
 class OutputFormat(StrEnum):

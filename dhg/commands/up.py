@@ -57,7 +57,7 @@ class _OneLine(logging.Handler):
 
 def _log_to(path: Path) -> None:
     """What `dhg up` itself logs (its runner, the supervisor) goes to `path` as JSON lines, warnings to the console."""
-    from core.logs import JsonFormatter
+    from dhg_core.logs import JsonFormatter
 
     path.parent.mkdir(parents=True, exist_ok=True)
     to_file = logging.FileHandler(path)

@@ -39,11 +39,11 @@ from controller import records
 from controller.manifests import DATA_MOUNT, WorkerConfig, setting
 from controller.model import TranscriptionJob
 from controller.reconcile import JobView, Observed, PodView, reconcile
-from core.failures import RepeatedFailures
-from core.vocabulary import TERMINAL_PHASES, Device
-from core.worker import TERMINATION_LOG
 from dhg.jobs.store import JobStore
 from dhg_contract.client import RegistryAPIError, RegistryClient
+from dhg_core.failures import RepeatedFailures
+from dhg_core.vocabulary import TERMINAL_PHASES, Device
+from dhg_core.worker import TERMINATION_LOG
 
 log = logging.getLogger("dhg.runner")
 

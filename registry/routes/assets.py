@@ -13,8 +13,8 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from core.problems import problem_response
 from dhg_contract.schemas import AssetLink, AssetOut, Page
+from dhg_core.problems import problem_response
 from registry import links, metrics
 from registry.deps import PageDep, ReadAccess, ReadOrLinkAccess, SessionDep, SettingsDep, WriteAccess, record_audit
 from registry.errors import MissingContent, NotFound, RangeNotSatisfiable

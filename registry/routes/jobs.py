@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from core.vocabulary import Phase
 from dhg_contract.schemas import JobIn, JobOut, JobPatch, Page
+from dhg_core.vocabulary import Phase
 from registry import idempotency
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, record_audit
 from registry.errors import IdempotencyMismatch, InvalidTransition, NotFound

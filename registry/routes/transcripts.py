@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from core import formats
 from dhg_contract.schemas import (
     Page,
     QueryDatetime,
@@ -19,6 +18,7 @@ from dhg_contract.schemas import (
     TranscriptSpeakers,
     TranscriptSummary,
 )
+from dhg_core import formats
 from registry import idempotency, metrics
 from registry.batching import WriteAlone
 from registry.deps import IngestAccess, PageDep, ReadAccess, SessionDep, WriteAccess, record_audit

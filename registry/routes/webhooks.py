@@ -9,8 +9,8 @@ import httpcore
 import httpx
 from fastapi import APIRouter, Request, Response
 
-from core.egress import AddressPolicy, Blocked
 from dhg_contract.schemas import AttemptOut, DeliveryOut, Page, WebhookCreated, WebhookIn, WebhookOut
+from dhg_core.egress import AddressPolicy, Blocked
 from registry.deps import AdminAccess, PageDep, SessionDep, SettingsDep, record_audit
 from registry.errors import InvalidRequest, NotFound
 from registry.store import webhooks

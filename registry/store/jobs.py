@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.vocabulary import TERMINAL_PHASES, Phase
 from dhg_contract.schemas import EventType, JobIn, JobPatch
+from dhg_core.vocabulary import TERMINAL_PHASES, Phase
 from registry.models import Job
 
 TERMINAL_EVENTS: Final[dict[Phase, EventType]] = {

@@ -3,7 +3,7 @@
 // parsed from a string), so nothing a transcript holds can run as markup. The token lives in sessionStorage: this
 // tab only, gone when it closes.
 
-import { PHASES } from "./vocabulary.js"; // the API's phases (core/vocabulary.py), written by the Registry
+import { PHASES } from "./vocabulary.js"; // the API's phases (dhg_core/vocabulary.py), written by the Registry
 
 const TOKEN_KEY = "dhg.viewer.token";
 const PAGE_SIZE = 25;

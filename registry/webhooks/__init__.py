@@ -1,6 +1,6 @@
 """Webhook subscriptions: signed deliveries from a durable outbox in the database."""
 
-from core.egress import AddressPolicy
+from dhg_core.egress import AddressPolicy
 from registry.sealing import SecretBox
 from registry.settings import Settings
 

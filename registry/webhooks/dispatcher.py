@@ -18,9 +18,9 @@ import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.egress import Blocked, guarded_async_client
-from core.failures import RepeatedFailures
-from core.waiting import wait_for_work
+from dhg_core.egress import Blocked, guarded_async_client
+from dhg_core.failures import RepeatedFailures
+from dhg_core.waiting import wait_for_work
 from registry import metrics
 from registry.models import Webhook, WebhookAttempt, WebhookDelivery
 from registry.sealing import SealingError, SecretBox

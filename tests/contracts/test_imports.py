@@ -44,18 +44,18 @@ CASES = {
         ("registry.app", "registry.cli", "registry.worker"),
         (*WHISPER, *KUBERNETES, "asr", "controller", "dhg", "sentence_transformers"),
     ),
-    "core": (
+    "dhg_core": (
         (
-            "core.logs",
-            "core.vocabulary",
-            "core.worker",
-            "core.formats",
-            "core.secrets",
-            "core.waiting",
-            "core.whisper",
-            "core.speakers",
+            "dhg_core.logs",
+            "dhg_core.vocabulary",
+            "dhg_core.worker",
+            "dhg_core.formats",
+            "dhg_core.secrets",
+            "dhg_core.waiting",
+            "dhg_core.whisper",
+            "dhg_core.speakers",
         ),
-        (*DATABASE, *WHISPER, *KUBERNETES, *HTTP_SERVER, "asr", "controller", "dhg", "registry"),
+        (*DATABASE, *WHISPER, *KUBERNETES, *HTTP_SERVER, "asr", "controller", "dhg", "registry", "dhg_contract"),
     ),
 }
 
@@ -94,7 +94,7 @@ def _imported(folder: str) -> dict[str, set[str]]:
     return found
 
 
-PRODUCT = ("core", "registry", "asr", "controller", "dhg", "observability", "images")
+PRODUCT = ("dhg_core", "dhg_contract", "registry", "asr", "controller", "dhg", "observability", "images")
 
 
 @pytest.mark.parametrize("folder", [*PRODUCT, "bench", "kubesim"])
@@ -120,3 +120,14 @@ def test_routes_and_stores_get_their_resources_through_dependencies(folder):
             if isinstance(node, ast.Attribute) and node.attr == "state" and getattr(node.value, "attr", None) == "app":
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders
+
+
+def test_the_distribution_installs_no_generic_import_name():
+    """The wheel's top-level packages: the layout's named folders and dhg-prefixed names (a `core` of ours would
+    collide with any other distribution that ships one)."""
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    names = {pattern.rstrip("*") for pattern in include}
+    assert names == {"dhg_core", "dhg_contract", "dhg", "registry", "asr", "controller", "observability"}
+    assert not (ROOT / "core").exists()

@@ -1,6 +1,6 @@
-"""One speaker-count bound (core/speakers.py) on every surface that takes one: the ASR API's form fields, the worker's
-and the CLI's options, the TranscriptionJob CRD (its schema and CEL rule) and model; each refuses 21 and a minimum
-above the maximum with the same words."""
+"""One speaker-count bound (dhg_core/speakers.py) on every surface that takes one: the ASR API's form fields, the
+worker's and the CLI's options, the TranscriptionJob CRD (its schema and CEL rule) and model; each refuses 21 and a
+minimum above the maximum with the same words."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from asr import worker
 from asr.app import create_app
 from asr.settings import Settings
 from controller.model import Diarization
-from core import speakers
 from dhg.commands.transcribe import _speakers, transcribe
 from dhg.errors import DhgError
+from dhg_core import speakers
 from tests.controller.schema import CRD_PATH
 
 

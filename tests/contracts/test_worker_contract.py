@@ -13,7 +13,7 @@ from asr import worker
 from asr.settings import Settings
 from controller import manifests
 from controller.model import TranscriptionJob
-from core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG, WorkerSummary
+from dhg_core.worker import SETTINGS_ENV_PREFIX, TERMINATION_LOG, WorkerSummary
 from tests.controller.schema import EXAMPLES
 
 SECRET = "dhg_from_the_secret"

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from core.worker import WorkerSummary
 from dhg.postgres import EmbeddedPostgres, free_port
+from dhg_core.worker import WorkerSummary
 from images import build
 from tests.images.buildah import Container
 from tests.images.conftest import UID, ImageRegistry

@@ -28,7 +28,7 @@ from tests.observability.alloy_config import Block, Expression, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "charts" / "observability"
-CONTRACT = {"ts", "level", "service", "msg"}  # on every line (DESIGN §2, core/logs.py)
+CONTRACT = {"ts", "level", "service", "msg"}  # on every line (DESIGN §2, dhg_core/logs.py)
 WHERE_KNOWN = {"job", "request_id"}
 BOUNDED = {"service", "level"}  # a handful of services, five levels
 DISCOVERY_LABELS = {"namespace", "app", "container"}  # bounded by what is deployed
@@ -122,12 +122,12 @@ def service_lines(postgres: Any, tmp_path_factory: pytest.TempPathFactory) -> di
 
 def request_and_job_lines() -> list[dict[str, Any]]:
     """A failed request through the middleware both APIs use (adds request_id), and a Kopf record about a
-    TranscriptionJob through the controller's log filter (adds job), each formatted by core.logs."""
+    TranscriptionJob through the controller's log filter (adds job), each formatted by dhg_core.logs."""
     import asyncio
 
     from controller.logs import KopfRecords
-    from core.http import RequestContextMiddleware
-    from core.logs import JsonFormatter
+    from dhg_core.http import RequestContextMiddleware
+    from dhg_core.logs import JsonFormatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from core.vocabulary import PHASES, sql_in
+from dhg_core.vocabulary import PHASES, sql_in
 
 revision = "0001"
 down_revision = None

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, Thread
 import httpx
 import pytest
 
-from core.worker import ExitCode
 from dhg.postgres import free_port
+from dhg_core.worker import ExitCode
 from tests.asr.service import SAMPLE
 
 EXIT_BAD_INPUT, EXIT_TRANSIENT = ExitCode.BAD_INPUT, ExitCode.TRANSIENT

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core.worker import ExitCode
+from dhg_core.worker import ExitCode
 from tests.asr.integration.test_worker import run_worker
 from tests.asr.service import SAMPLE
 

@@ -16,7 +16,7 @@ from asr.engines.base import Options
 from asr.errors import InvalidRequest, ModelNotFound
 from asr.models import ModelManager
 from asr.settings import Settings
-from core import whisper
+from dhg_core import whisper
 
 
 def _digest(content: bytes) -> str:

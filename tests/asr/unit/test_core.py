@@ -12,7 +12,7 @@ from asr.request_spec import temperatures
 from asr.responses import render, verbose_json
 from asr.settings import Settings
 from asr.transcribe import Result
-from core.languages import LANGUAGES, language_name
+from dhg_core.languages import LANGUAGES, language_name
 
 
 def result(*segments):
@@ -69,7 +69,8 @@ def test_openai_response_shapes():
 
 
 def test_language_names_are_openai_whispers_without_it():
-    """verbose_json names languages from core.languages, which the images (no openai-whisper) carry: the same table."""
+    """verbose_json names languages from dhg_core.languages, which the images (no openai-whisper) carry: the same
+    table."""
     from whisper.tokenizer import LANGUAGES as whispers
 
     assert whispers == LANGUAGES

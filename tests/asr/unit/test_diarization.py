@@ -24,7 +24,7 @@ from asr.errors import InvalidRequest
 from asr.known_speakers import parse
 from asr.responses import render
 from asr.transcribe import Result
-from core.formats import write_vtt
+from dhg_core.formats import write_vtt
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from asr.request_options import Subtitles, hotwords, includes, vad_settings
 from asr.responses import logprobs
 from asr.settings import Settings
 from asr.transcribe import Result
-from core.formats import subtitle_cues, write_srt, write_vtt
+from dhg_core.formats import subtitle_cues, write_srt, write_vtt
 
 
 def test_chunking_strategy_maps_onto_the_vad() -> None:

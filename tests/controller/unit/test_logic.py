@@ -8,7 +8,7 @@ import yaml
 from controller import conditions, manifests, policy
 from controller.conditions import Change
 from controller.model import Diarization, TranscriptionJob
-from core.worker import WorkerSummary
+from dhg_core.worker import WorkerSummary
 from tests.controller.schema import EXAMPLES
 
 T0, T1 = "2026-11-25T07:00:00Z", "2026-11-25T07:05:00Z"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from asr.app import create_app as create_asr_app
 from asr.settings import Settings as AsrSettings
-from core.apidocs import REDOC_LOGO, install_api_docs
+from dhg_core.apidocs import REDOC_LOGO, install_api_docs
 from registry.app import create_app as create_registry_app
 from registry.settings import Settings as RegistrySettings
 

@@ -1,4 +1,4 @@
-"""The address policy (core/egress.py) over real sockets: what it refuses, what an allow-list opens, redirects
+"""The address policy (dhg_core/egress.py) over real sockets: what it refuses, what an allow-list opens, redirects
 into a refused address, names that resolve to one, and both the sync and async clients."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.egress import AddressPolicy, Blocked, guarded_async_client, guarded_client
+from dhg_core.egress import AddressPolicy, Blocked, guarded_async_client, guarded_client
 
 REFUSED = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
            "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1", "::", "fe80::1%eth0",

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from core.failures import RepeatedFailures, failure_kind
+from dhg_core.failures import RepeatedFailures, failure_kind
 
 
 class Clock:

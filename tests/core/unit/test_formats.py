@@ -1,4 +1,4 @@
-from core import formats
+from dhg_core import formats
 
 TRANSCRIPT = {
     "text": "Hello there. General Kenobi.",

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from core.logs import JsonFormatter, request_id_var
+from dhg_core.logs import JsonFormatter, request_id_var
 
 
 def test_log_records_are_one_json_object_with_the_request_id():

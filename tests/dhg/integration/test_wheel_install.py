@@ -51,7 +51,7 @@ def test_the_wheel_carries_the_files_the_services_read(tmp_path: Path) -> None:
         "registry/ui/index.html",
         "registry/ui/viewer.js",
         "registry/migrations/env.py",
-        "core/static/swagger-init.js",
+        "dhg_core/static/swagger-init.js",
         "dhg/samples/sense-and-sensibility.opus",
     ):
         assert needed in names, needed

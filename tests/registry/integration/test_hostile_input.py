@@ -247,7 +247,7 @@ def test_a_database_error_logs_neither_the_statements_parameters_nor_secrets_and
     """Class 6: the statement of a failing query is logged without its parameters (a webhook secret here)."""
     from sqlalchemy import text
 
-    from core.logs import JsonFormatter
+    from dhg_core.logs import JsonFormatter
     from registry.routes import webhooks
 
     secret = "s3cr3t-" + uuid.uuid4().hex
@@ -272,7 +272,7 @@ class FormattedLines(logging.Handler):
     """The JSON log lines as the service writes them: formatted when emitted, in the request's own context."""
 
     def __init__(self) -> None:
-        from core.logs import JsonFormatter
+        from dhg_core.logs import JsonFormatter
 
         super().__init__(logging.DEBUG)
         self.setFormatter(JsonFormatter("registry"))

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from core.egress import AddressPolicy, guarded_async_client
 from dhg.postgres import free_port
+from dhg_core.egress import AddressPolicy, guarded_async_client
 from registry.webhooks.dispatcher import Claimed, send
 from tests.conftest import start_registry
 from tests.registry.integration.test_webhooks import Receiver, subscribe, wait_for

@@ -11,7 +11,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from core.vocabulary import Device
+from dhg_core.vocabulary import Device
 
 TERMINATION_LOG: Final = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT: Final = 4096  # bytes the kubelet keeps of a termination message

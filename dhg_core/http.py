@@ -14,8 +14,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.logs import request_id_var
-from core.problems import Problem, problem_response, report_failure
+from dhg_core.logs import request_id_var
+from dhg_core.problems import Problem, problem_response, report_failure
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class BundledModel:
     name: str
     multilingual: bool
-    language_count: int  # how many of Whisper's languages (core/languages.py's order): 1 is English only
+    language_count: int  # how many of Whisper's languages (dhg_core/languages.py's order): 1 is English only
 
 
 BUNDLED_MODELS: dict[str, BundledModel] = {

@@ -2,7 +2,7 @@
 (the pinned `fastapi-offline` wheel bundles them), never a CDN, under a Content-Security-Policy that says so.
 
 Both services call `install_api_docs(app)` on an app made with `docs_url=None, redoc_url=None`. The pages carry no
-inline script (the initialisers are files in core/static/), so the policy needs no 'unsafe-inline' for scripts.
+inline script (the initialisers are files in dhg_core/static/), so the policy needs no 'unsafe-inline' for scripts.
 """
 
 from __future__ import annotations
@@ -140,6 +140,6 @@ def install_api_docs(app: FastAPI) -> None:
 
     app.mount(  # after the routes above: a mount takes every path under it
         ASSETS_PATH,
-        BrowserAssets(policy=DOCS_POLICY, packages=[("fastapi_offline", "static"), ("core", "static")]),
+        BrowserAssets(policy=DOCS_POLICY, packages=[("fastapi_offline", "static"), ("dhg_core", "static")]),
         name="api-docs-assets",
     )

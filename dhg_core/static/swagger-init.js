@@ -1,4 +1,4 @@
-// Swagger UI for this service's OpenAPI document (core/apidocs.py serves the page, this file and the bundle).
+// Swagger UI for this service's OpenAPI document (dhg_core/apidocs.py serves the page, this file and the bundle).
 "use strict";
 (function () {
   const root = document.getElementById("swagger-ui");
