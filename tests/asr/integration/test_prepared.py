@@ -112,3 +112,21 @@ def test_bad_arguments_are_one_line_and_write_nothing(arguments, message, tmp_pa
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 2 and message in result.stderr.splitlines()[-1]
     assert not (tmp_path / "root").exists()
+
+
+def test_an_image_with_one_model_prepares_and_serves_only_that_one(monkeypatch, tmp_path, capsys) -> None:
+    """EXTRAS without model-base (a smaller image): the build's `python -m asr.quantize` prepares tiny.en alone, and
+    with the wheels gone the catalogue says base is not installed (the chart's asr.models then names tiny.en only)."""
+    from asr import quantize
+
+    monkeypatch.setattr(bundled, "packages_installed", lambda name: name == "tiny.en")
+    assert quantize.main(["--root", str(tmp_path / "root")]) == 0
+    assert sorted(path.name for path in (tmp_path / "root").iterdir()) == ["tiny.en"]
+    assert capsys.readouterr().out.startswith("tiny.en: int8, ")
+    monkeypatch.setattr(bundled, "packages_installed", lambda name: False)  # the image drops the wheels
+    served = {
+        name: catalogue.entry(name, "bundled", aliases=(), default=False, prepared_root=tmp_path / "root")
+        for name in ("tiny.en", "base")
+    }
+    assert (served["tiny.en"].installed, served["tiny.en"].quantization) == (True, "int8")
+    assert served["base"].installed is False
