@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("dhg.commands.jobs", "apply"),
     "get": ("dhg.commands.jobs", "get"),
     "describe": ("dhg.commands.jobs", "describe"),
-    "wait": ("dhg.commands.jobs", "wait"),
-    "logs": ("dhg.commands.jobs", "logs"),
+    "wait": ("dhg.commands.follow", "wait"),
+    "logs": ("dhg.commands.follow", "logs"),
     "delete": ("dhg.commands.jobs", "delete"),
 }
 

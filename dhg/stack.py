@@ -3,11 +3,8 @@ and with monitoring a Prometheus scraping both."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +21,6 @@ from dhg.datadir import (
     StackState,
     load_or_create_admin_token,
     load_or_create_asr_api_key,
-    load_or_create_webhook_secret_key,
     read_state,
     remove_state,
     write_state,
@@ -36,12 +32,20 @@ from dhg.postgres import EmbeddedPostgres, PostgresError
 from dhg.processes import DataDirLock, ensure_port_free, stop_leftover_postgres, stop_leftover_service
 from dhg.services import HOST, ChildService
 from dhg.settings import DEFAULT_PROMETHEUS_PORT, inherited_environment
+from dhg.stack_config import (
+    ASR_ARGUMENTS,
+    REGISTRY_ARGUMENTS,
+    asr_command,
+    asr_environment,
+    model_environment,
+    registry_command,
+    registry_environment,
+    service_tokens,
+)
 from dhg.supervisor import Part, RestartPolicy, Supervisor
 
 log = logging.getLogger("dhg.up")
 
-REGISTRY_ARGUMENTS = ("-m", "registry", "serve")
-ASR_ARGUMENTS = ("-m", "asr")
 STATE_POLL_SECONDS = 0.5
 # SIGTERM or Ctrl-C stops everything within 10 s, whatever state the parts are in: the workers and the services get
 # SIGTERM at once and SIGKILL after SERVICES_STOP_SECONDS; then Postgres, fast, immediate, or killed.
@@ -51,64 +55,6 @@ POSTGRES_STOP_SECONDS = 2.0
 
 def _quiet(message: str) -> None:
     pass
-
-
-def registry_command(port: int) -> list[str]:
-    """How the Registry is started: migrations already ran, so it must not run them again."""
-    return [sys.executable, *REGISTRY_ARGUMENTS, "--host", HOST, "--port", str(port), "--no-migrate-first"]
-
-
-def asr_command(port: int) -> list[str]:
-    return [sys.executable, *ASR_ARGUMENTS, "--host", HOST, "--port", str(port)]
-
-
-LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
-
-
-SERVICES = ("asr", "worker", "controller")  # each gets its own `ingest` token (transcripts and job records only)
-
-
-def service_tokens() -> dict[str, str]:
-    """Fresh tokens for the services of one `dhg up` (nothing keeps them: each start makes new ones)."""
-    return {name: f"dhg_{name}-{secrets.token_urlsafe(32)}" for name in SERVICES}
-
-
-def registry_environment(
-    *, database_url: str, data_dir: DataDir, admin_token: str, services: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Our environment (PATH, any DHG_REGISTRY_* the user set) with the settings local mode decides."""
-    return {
-        **inherited_environment(),
-        **{f"DHG_REGISTRY_SERVICE_TOKENS__{name.upper()}": token for name, token in (services or {}).items()},
-        "DHG_REGISTRY_DATABASE_URL": database_url,
-        "DHG_REGISTRY_STORAGE_DIR": str(data_dir.media),
-        "DHG_REGISTRY_ADMIN_TOKEN": admin_token,
-        "DHG_REGISTRY_WEBHOOK_SECRET_KEY": load_or_create_webhook_secret_key(data_dir),
-        "PYTHONUNBUFFERED": "1",  # so the log has the last lines when the Registry fails at start
-        # On one's own machine, webhook receivers run there too (other internal addresses stay refused).
-        "DHG_REGISTRY_WEBHOOK_ALLOWED_NETWORKS": json.dumps(LOOPBACK_NETWORKS),
-    }
-
-
-def model_environment(default_model: str | None) -> dict[str, str]:
-    """Our environment, with `dhg up --model` as the ASR service's and the workers' default model."""
-    return {**inherited_environment(), **({"DHG_ASR_DEFAULT_MODEL": default_model} if default_model else {})}
-
-
-def asr_environment(
-    *, registry_url: str, data_dir: DataDir, token: str, api_key: str, default_model: str | None = None
-) -> dict[str, str]:
-    """Our environment (any DHG_ASR_* the user set, a model cache of theirs) with what local mode decides:
-    results go to the local Registry through an outbox in the data dir, and callers need the local key."""
-    return {
-        "DHG_ASR_MODEL_CACHE_DIR": str(data_dir.models),
-        **model_environment(default_model),
-        "DHG_ASR_REGISTRY_URL": registry_url,
-        "DHG_ASR_REGISTRY_TOKEN": token,  # an `ingest` token: it pushes transcripts, nothing else
-        "DHG_ASR_OUTBOX_DIR": str(data_dir.asr_outbox),
-        "DHG_ASR_API_KEY": api_key,
-        "PYTHONUNBUFFERED": "1",
-    }
 
 
 @dataclass

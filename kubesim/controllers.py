@@ -15,8 +15,9 @@ from typing import Any
 
 from kubesim import errors
 from kubesim.resources import ResourceType
-from kubesim.store import Event, Store
+from kubesim.store import Store
 from kubesim.timestamps import now
+from kubesim.views import Event
 
 Object = dict[str, Any]
 log = logging.getLogger(__name__)

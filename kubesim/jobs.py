@@ -7,8 +7,8 @@ import datetime
 from typing import Any
 
 from kubesim.controllers import Controller, record_event, resource, tolerate_gone
-from kubesim.store import Event
 from kubesim.timestamps import now, parse
+from kubesim.views import Event
 
 Object = dict[str, Any]
 COMPONENT = "job-controller"

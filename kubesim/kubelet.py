@@ -20,8 +20,9 @@ from typing import Any
 
 from kubesim import containers as containers_module
 from kubesim.controllers import Controller, record_event, resource, tolerate_gone
-from kubesim.store import Event, Store
+from kubesim.store import Store
 from kubesim.timestamps import now
+from kubesim.views import Event
 
 Object = dict[str, Any]
 COMPONENT = "kubelet"

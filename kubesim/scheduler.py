@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any
 
 from kubesim.controllers import Controller, record_event, resource, tolerate_gone
-from kubesim.store import Event
 from kubesim.timestamps import now
+from kubesim.views import Event
 
 Object = dict[str, Any]
 COMPONENT = "default-scheduler"

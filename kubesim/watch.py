@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from kubesim import errors
-from kubesim.store import Event, Store
+from kubesim.store import Store
+from kubesim.views import Event
 
 Object = dict[str, Any]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"

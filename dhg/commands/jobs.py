@@ -4,7 +4,6 @@ kubectl handles them on a cluster (the same manifests, the same validation, the 
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -13,7 +12,6 @@ import psycopg
 import typer
 import yaml
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from controller.crd import PRINTER_COLUMNS
 from controller.model import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, TranscriptionJob
@@ -41,7 +39,7 @@ class NotFound(DhgError):
     pass
 
 
-def _store(data_dir: DataDirOption) -> JobStore:
+def open_store(data_dir: DataDirOption) -> JobStore:
     directory = data_dir_from(data_dir)
     state = read_state(directory)
     if state is None:
@@ -52,7 +50,7 @@ def _store(data_dir: DataDirOption) -> JobStore:
         raise DhgError(f"local mode's PostgreSQL does not answer (is `dhg up` running?): {error}") from error
 
 
-def _resource(name: str) -> None:
+def check_resource(name: str) -> None:
     if name.lower() not in RESOURCE_NAMES:
         raise DhgError(f'the server doesn\'t have a resource type "{name}" (local mode has {PLURAL}, short: tj)')
 
@@ -87,7 +85,7 @@ def apply(
             problems.append(error)
     if problems and not continue_on_error:
         raise InvalidManifest("; ".join(str(p) for p in problems) + " (nothing was applied)")
-    store = _store(data_dir)
+    store = open_store(data_dir)
     try:
         applied = store.apply(manifests, continue_on_error=continue_on_error)
     except ManifestError as error:
@@ -100,11 +98,13 @@ def apply(
     if refused:
         raise InvalidManifest("; ".join(str(r) for r in refused))
     if wait_for_end:
+        from dhg.commands.follow import duration, follow  # it imports this module's helpers
+
         followed = [(r.namespace, r.name) for r in results if isinstance(r, Applied)]
-        _follow(store, followed, _duration(timeout))
+        follow(store, followed, duration(timeout))
 
 
-def _field(document: dict[str, Any], json_path: str) -> Any:
+def field_at(document: dict[str, Any], json_path: str) -> Any:
     value: Any = document
     for part in json_path.lstrip(".").split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -123,7 +123,7 @@ def _age(created: str | None, now: datetime) -> str:
 
 
 def _cell(document: dict[str, Any], column: dict[str, Any], now: datetime) -> str:
-    value = _field(document, column["jsonPath"])
+    value = field_at(document, column["jsonPath"])
     if column["type"] == "date":
         return _age(value, now)
     return "" if value is None else str(value)
@@ -158,10 +158,10 @@ def get(
     data_dir: DataDirOption = None,
 ) -> None:
     """List TranscriptionJobs with the columns `kubectl get tj` shows."""
-    _resource(resource)
+    check_resource(resource)
     if output not in (None, "wide", "yaml", "json"):
         raise DhgError(f"unable to match a printer suitable for the output format {output!r}: wide, yaml, json")
-    store = _store(data_dir)
+    store = open_store(data_dir)
     wanted = namespace or DEFAULT_NAMESPACE
     if name is not None:
         found = store.get(wanted, name)
@@ -191,8 +191,8 @@ def describe(
     data_dir: DataDirOption = None,
 ) -> None:
     """The object's spec, status, conditions and Events, as `kubectl describe tj` shows them."""
-    _resource(resource)
-    store = _store(data_dir)
+    check_resource(resource)
+    store = open_store(data_dir)
     found = store.get(namespace or DEFAULT_NAMESPACE, name)
     if found is None:
         raise NotFound(f'{PLURAL}.{GROUP} "{name}" not found')
@@ -231,8 +231,8 @@ def delete(
     data_dir: DataDirOption = None,
 ) -> None:
     """Delete TranscriptionJobs: a running worker is stopped and its Registry record becomes Cancelled."""
-    _resource(resource)
-    store = _store(data_dir)
+    check_resource(resource)
+    store = open_store(data_dir)
     missing = []
     for name in names:
         found = store.request_deletion(namespace or DEFAULT_NAMESPACE, name)
@@ -258,155 +258,3 @@ def _wait_gone(store: JobStore, namespace: str, name: str) -> None:
         if time.monotonic() > deadline:
             raise DhgError(f'{PLURAL}.{GROUP} "{name}" is still being deleted: is `dhg up` running?')
         time.sleep(0.2)
-
-
-def _duration(text: str) -> float:
-    """kubectl's durations: 90s, 5m, 1h, 1h30m (a bare number is seconds)."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s|ms)?", text.strip())
-    if not text.strip() or "".join(n + (u or "") for n, u in parts) != text.strip():
-        raise DhgError(f"invalid duration {text!r}: e.g. 90s, 5m, 1h")
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "": 1.0}
-    return sum(float(number) * scale[unit] for number, unit in parts)
-
-
-def _references(resources: list[str]) -> list[str]:
-    """`tj/NAME` (or `transcriptionjob/NAME`, ...) → NAME."""
-    names = []
-    for reference in resources:
-        kind, slash, name = reference.partition("/")
-        if not slash or not name:
-            raise DhgError(f"{reference!r}: name the object as tj/NAME")
-        _resource(kind)
-        names.append(name)
-    return names
-
-
-def _condition_met(document: dict[str, Any] | None, wanted: str) -> bool:
-    """`condition=Succeeded`, `condition=Failed=True`, `delete` or `jsonpath={.status.phase}=Succeeded`."""
-    if wanted == "delete":
-        return document is None
-    if document is None:
-        return False
-    status = document.get("status") or {}
-    kind, _, value = wanted.partition("=")
-    if kind == "condition":
-        name, _, state = value.partition("=")
-        return any(
-            c["type"].lower() == name.lower() and c["status"].lower() == (state or "true").lower()
-            for c in status.get("conditions") or []
-        )
-    path, _, expected = value.partition("=")
-    return str(_field(document, path.strip("{}'\""))) == expected
-
-
-def wait(
-    resources: Annotated[list[str], typer.Argument(help="tj/NAME ...", show_default=False)],
-    wait_for: Annotated[
-        str,
-        typer.Option(
-            "--for",
-            help="condition=Succeeded[=True], delete, or jsonpath={.status.phase}=VALUE.",
-            show_default=False,
-        ),
-    ],
-    timeout: Annotated[str, typer.Option(help="How long to wait: 30s, 5m, 1h.")] = "30s",
-    namespace: NamespaceOption = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Wait for TranscriptionJobs to meet a condition, as `kubectl wait` does."""
-    names = _references(resources)
-    if not (wait_for == "delete" or wait_for.startswith(("condition=", "jsonpath="))):
-        raise DhgError(f"unrecognized condition: {wait_for!r} (condition=NAME[=VALUE], delete, jsonpath=...)")
-    store, wanted = _store(data_dir), namespace or DEFAULT_NAMESPACE
-    deadline = time.monotonic() + _duration(timeout)
-    for name in names:
-        while True:
-            found = store.get(wanted, name)
-            if found is None and wait_for != "delete":
-                raise NotFound(f'{PLURAL}.{GROUP} "{name}" not found')
-            if _condition_met(found, wait_for):
-                console.print(f"{SINGULAR}.{GROUP}/{escape(name)} {'deleted' if found is None else 'condition met'}")
-                break
-            if time.monotonic() > deadline:
-                raise DhgError(f"timed out waiting for the condition on {PLURAL}/{name}")
-            time.sleep(0.3)
-
-
-def logs(
-    resource: Annotated[str, typer.Argument(help="tj/NAME", show_default=False)],
-    namespace: NamespaceOption = None,
-    previous: Annotated[
-        bool, typer.Option("--previous", "-p", help="The attempt before the current one (a retried job's failure).")
-    ] = False,
-    data_dir: DataDirOption = None,
-) -> None:
-    """The worker's output of the job's current attempt, as `kubectl logs` shows its pod's (--previous: of the
-    attempt before it)."""
-    (name,) = _references([resource])
-    store, wanted = _store(data_dir), namespace or DEFAULT_NAMESPACE
-    found = store.get(wanted, name)
-    if found is None:
-        raise NotFound(f'{PLURAL}.{GROUP} "{name}" not found')
-    job_name = (found.get("status") or {}).get("jobName")
-    folder = data_dir_from(data_dir).jobs / wanted / name
-    if previous:
-        earlier = sorted(
-            (_attempt_number(path.name), path.name)
-            for path in (folder.iterdir() if folder.is_dir() else ())
-            if path.name != job_name and (path / "output.log").exists()
-        )
-        if not earlier or not job_name:
-            raise DhgError(f"{PLURAL}/{name} has no previous attempt")
-        job_name = earlier[-1][1]
-    output = folder / str(job_name) / "output.log"
-    if not job_name or not output.exists():
-        raise DhgError(f"{PLURAL}/{name} has no worker output yet (phase {found.get('status', {}).get('phase')})")
-    console.print(output.read_text(errors="replace").rstrip(), markup=False)
-
-
-def _attempt_number(job_name: str) -> int:
-    """A worker Job's attempt (its name's last part: <job>-<placement>-<attempt>)."""
-    tail = job_name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
-FOLLOW_POLL_SECONDS = 0.05  # one indexed SELECT on a kept connection
-# A job's phase as a share of its way: the progress bar's steps.
-PHASE_STEPS = {None: 0, "Pending": 1, "Scheduling": 2, "Running": 3}
-DONE_STEPS = 4
-
-
-def _follow(store: JobStore, keys: list[tuple[str, str]], timeout: float) -> None:
-    """A progress bar per job until each has ended; exit status 1 when one failed or was cancelled."""
-    ended: dict[tuple[str, str], dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        tasks = {key: progress.add_task(f"{key[1]}: applied", total=DONE_STEPS) for key in keys}
-        while len(ended) < len(keys):
-            for key, task in tasks.items():
-                if key in ended:
-                    continue
-                found = store.get(*key)
-                status = (found or {}).get("status") or {}
-                phase = status.get("phase") if found else "Deleted"
-                detail = f" on {status['device']}" if status.get("device") else ""
-                progress.update(task, description=f"{escape(key[1])}: {phase or 'applied'}{detail}")
-                if found is None or phase in TERMINAL_PHASES:
-                    ended[key] = status | {"phase": phase}
-                    progress.update(task, completed=DONE_STEPS)
-                else:
-                    progress.update(task, completed=PHASE_STEPS.get(phase, 0))
-            if len(ended) < len(keys):
-                if time.monotonic() > deadline:
-                    raise DhgError(f"timed out following {len(keys) - len(ended)} job(s): `dhg get tj` shows them")
-                time.sleep(FOLLOW_POLL_SECONDS)
-    failed = []
-    for (_, name), status in ended.items():
-        if status["phase"] == "Succeeded":
-            rtf = f", RTF {status['realTimeFactor']}" if status.get("realTimeFactor") is not None else ""
-            console.print(f"{SINGULAR}.{GROUP}/{escape(name)} Succeeded: {escape(str(status.get('message')))}{rtf}")
-        else:
-            failed.append(f"{name} {status['phase']}: {status.get('message') or ''}".strip())
-    if failed:
-        raise DhgError("; ".join(failed))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from controller.manifests import build_job
 from controller.model import TranscriptionJob
-from dhg.jobs.runner import CANNOT_RUN, Attempt, LocalRunner, WarmWorker
+from dhg.jobs.attempts import CANNOT_RUN, Attempt, WarmWorker
+from dhg.jobs.runner import LocalRunner
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 BODY = {

@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from dhg.datadir import DataDir
-from dhg.stack import SERVICES, asr_command, asr_environment, model_environment, registry_environment, service_tokens
+from dhg.stack_config import (
+    SERVICES,
+    asr_command,
+    asr_environment,
+    model_environment,
+    registry_environment,
+    service_tokens,
+)
 
 
 def test_the_asr_service_reports_to_the_local_registry_whatever_the_environment_says(
