@@ -131,3 +131,17 @@ def test_the_distribution_installs_no_generic_import_name():
     names = {pattern.rstrip("*") for pattern in include}
     assert names == {"dhg_core", "dhg_contract", "dhg", "registry", "asr", "controller", "observability"}
     assert not (ROOT / "core").exists()
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_of_the_product_or_the_kubernetes_stand_in_reaches_400_lines():
+    """A module past this does several things: split it by what each part does (tests and benchmarks aside)."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for folder in (*PRODUCT, "kubesim")
+        for path in (ROOT / folder).rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) >= MAX_MODULE_LINES
+    }
+    assert not long, long
