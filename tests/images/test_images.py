@@ -118,17 +118,22 @@ def test_asr_image_serves_its_entry_point(containers: dict[str, Container]) -> N
     assert "--port" in result.stdout
 
 
-def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
-    containers: dict[str, Container], registry_from_image: ImageRegistry, samples: Path
-) -> None:
-    job_id = uuid.uuid4()
-    env = {
-        "DHG_ASR_REGISTRY_URL": registry_from_image.url,
-        "DHG_ASR_REGISTRY_TOKEN": registry_from_image.worker_token,
+def worker_environment(registry: ImageRegistry) -> dict[str, str]:
+    """What the controller gives a worker pod (its Registry, its ingest token), paths inside the container."""
+    return {
+        "DHG_ASR_REGISTRY_URL": registry.url,
+        "DHG_ASR_REGISTRY_TOKEN": registry.worker_token,
         "DHG_ASR_TERMINATION_LOG": "/tmp/termination-log",
         "DHG_ASR_OUTBOX_DIR": "/tmp/outbox",
         "DHG_ASR_CPU_THREADS": "2",
     }
+
+
+def test_asr_image_worker_transcribes_the_bundled_sample_into_the_registry(
+    containers: dict[str, Container], registry_from_image: ImageRegistry, samples: Path
+) -> None:
+    job_id = uuid.uuid4()
+    env = worker_environment(registry_from_image)
     result = containers["asr"].run(
         "python", "-m", "asr.worker", "--job-id", str(job_id), "--path", "/data/sense-and-sensibility.opus",
         "--model", "tiny.en", "--language", "en", "--device", "auto", "--speakers",
@@ -183,13 +188,7 @@ def test_asr_image_worker_hears_german_with_its_default_model(
     subprocess.run(["espeak-ng", "-v", "de", "-s", "130", "-g", "4", "-w", str(raw), GERMAN], check=True)
     tmp_path.chmod(0o755)
     raw.chmod(0o644)
-    env = {
-        "DHG_ASR_REGISTRY_URL": registry_from_image.url,
-        "DHG_ASR_REGISTRY_TOKEN": registry_from_image.worker_token,
-        "DHG_ASR_TERMINATION_LOG": "/tmp/termination-log",
-        "DHG_ASR_OUTBOX_DIR": "/tmp/outbox",
-        "DHG_ASR_CPU_THREADS": "2",
-    }
+    env = worker_environment(registry_from_image)
     result = containers["asr"].run(
         "python", "-m", "asr.worker", "--job-id", str(uuid.uuid4()), "--path", "/data/de-espeak.wav",
         env=env, volumes=[f"{tmp_path}:/data:ro"],
