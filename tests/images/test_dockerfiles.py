@@ -154,16 +154,51 @@ def test_every_image_the_chart_runs_is_one_built_here() -> None:
     assert {built["asr"], built["asr-cuda"], built["controller"]} <= references(with_search)
 
 
-def test_asr_cuda_installs_the_same_extras_from_a_wheelhouse_for_its_python(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_the_cpu_and_gpu_asr_images_are_one_dockerfile_apart_only_in_base_and_device() -> None:
+    """One Dockerfile builds both ASR images: the GPU one passes NVIDIA's base (pinned by digest) and DEVICE=gpu, and
+    nothing else differs but the tag (VERSION); the device reaches the service as DHG_ASR_DEVICE."""
+    cpu, gpu = build.IMAGES["asr"], build.IMAGES["asr-cuda"]
+    assert cpu.dockerfile == gpu.dockerfile == ROOT / "images" / "asr" / "Dockerfile"
+    assert not (ROOT / "images" / "asr-cuda").exists()
+    assert PINNED.match(gpu.base_image), gpu.base_image
+    cpu_arguments = cpu.build_arguments("localhost/base", "0.1.0", "abc")
+    gpu_arguments = gpu.build_arguments("localhost/base", "0.1.0", "abc")
+    keys = cpu_arguments.keys() | gpu_arguments.keys()
+    differ = {key for key in keys if cpu_arguments.get(key) != gpu_arguments.get(key)}
+    assert differ == {"BASE_IMAGE", "DEVICE", "VERSION"}
+    assert (gpu_arguments["BASE_IMAGE"], gpu_arguments["DEVICE"], gpu_arguments["VERSION"]) == (
+        gpu.base_image,
+        "gpu",
+        "0.1.0-cuda",
+    )
+    assert (cpu_arguments["BASE_IMAGE"], cpu_arguments["DEVICE"]) == ("localhost/base", "cpu")
+    path = cpu.dockerfile
+    assert arg_default(path, "DEVICE") == "cpu"
+    final = stages(path)[-1]
+    (env,) = [args for keyword, args in final if keyword == "ENV"]
+    assert "DHG_ASR_DEVICE=${DEVICE}" in env
+    # Every ARG the Dockerfile declares has its default or is one of those; build.py passes no ARG it lacks.
+    declared = {args.split("=", 1)[0] for keyword, args in instructions(path) if keyword == "ARG"}
+    assert set(gpu_arguments) <= declared, set(gpu_arguments) - declared
+
+
+def test_python_comes_from_the_bases_distribution_only_where_the_base_has_none() -> None:
+    """The python image and the local Debian base have Python with venv: their build reaches no archive. NVIDIA's
+    base has none: the first stage installs the distribution's python3 with venv (Ubuntu 24.04's: 3.12)."""
+    runtime = stages(build.IMAGES["asr"].dockerfile)[0]
+    (install,) = [args for keyword, args in runtime if keyword == "RUN"]
+    assert install.startswith('if ! python3 -c "import ensurepip"')
+    assert "apt-get install -y --no-install-recommends python3 python3-venv" in install
+    assert "python3 -m venv /opt/venv" in build.IMAGES["asr"].dockerfile.read_text()
+
+
+def test_the_gpu_images_wheelhouse_is_for_its_python_and_says_how_to_build_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The CUDA base cannot be fetched here: its Dockerfile is linted above, and its wheelhouse step is checked to
-    ask for binary cp312 wheels of the asr extra (the Python of Ubuntu 24.04, which its Dockerfile installs)."""
+    """The CUDA base cannot be fetched here: its wheelhouse step is checked to ask for binary cp312 wheels of the asr
+    extras (the Python of Ubuntu 24.04), and `--wheels-only` prints the docker build that uses it."""
     image = build.IMAGES["asr-cuda"]
-    dockerfile = image.dockerfile.read_text()
-    assert f"python{image.python} -m venv /opt/venv" in dockerfile
-    assert f"python{image.python}-venv" in dockerfile
-    assert image.extras == build.IMAGES["asr"].extras
+    assert image.python == "3.12" and image.extras == build.IMAGES["asr"].extras
     commands: list[list[str]] = []
     monkeypatch.setattr(build, "run", lambda args, **kwargs: commands.append(list(args)))
     wheel = tmp_path / "dhg_ai_factory-0.1.0-py3-none-any.whl"
@@ -175,6 +210,14 @@ def test_asr_cuda_installs_the_same_extras_from_a_wheelhouse_for_its_python(
     assert "--python-version=312" in download and "--abi=cp312" in download
     assert download[-1] == f"{wheel}[diarization,model-base,model-tiny-en]"
     assert (context / wheel.name).exists()
+    monkeypatch.setattr(build, "project_wheel", lambda: wheel)
+    monkeypatch.setattr(build, "wheelhouse", lambda image, wheel: context)
+    assert build.main(["asr-cuda", "--wheels-only"]) == 0
+    command, folder = capsys.readouterr().out.splitlines()[-2:]
+    assert folder == str(context)  # the last line: what the Tiltfile reads
+    assert command.startswith("docker build -f images/asr/Dockerfile ")
+    assert f"--build-arg BASE_IMAGE={image.base_image}" in command and "--build-arg DEVICE=gpu" in command
+    assert command.split()[-3:-1] == ["-t", image.tag(build.version())]
 
 
 def test_build_fails_when_an_image_is_over_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
