@@ -84,10 +84,11 @@ def test_image_labels_name_source_version_and_revision(
 ) -> None:
     labels = containers[name].config()["Labels"]
     assert isinstance(labels, dict)
-    assert labels["org.opencontainers.image.version"] == build.version()
+    tag_version = f"{build.version()}{built_images[name].image.suffix}"  # the tag's: 0.1.0-embeddings, 0.1.0-cuda
+    assert labels["org.opencontainers.image.version"] == tag_version
     assert labels["org.opencontainers.image.revision"] == build.revision()
     assert labels["org.opencontainers.image.source"].startswith("https://")
-    assert built_images[name].tag.endswith(f":{build.version()}{built_images[name].image.suffix}")
+    assert built_images[name].tag.endswith(f":{tag_version}")
 
 
 def test_registry_image_migrates_and_serves_readyz(registry_from_image: ImageRegistry) -> None:
