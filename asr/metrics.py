@@ -49,6 +49,26 @@ IN_PROGRESS = Gauge("dhg_asr_transcriptions_in_progress", "Transcriptions being 
 OUTBOX_DEPTH = Gauge("dhg_asr_outbox_depth", "Results on disk waiting for the Registry to accept them.")
 DELIVERY_FAILURES = Counter("dhg_asr_delivery_failures_total", "Failed deliveries to the Registry, by kind.", ["kind"])
 DELIVERIES = Counter("dhg_asr_deliveries_total", "Results the Registry accepted (created or replayed).", ["outcome"])
+# Cross-request batching (asr/batching.py): how many 30 s windows each decode takes together, how long a window
+# waited for its batch, and how long a batch took; by model and device.
+BATCH_SIZE = Histogram(
+    "dhg_asr_batch_size",
+    "Windows (up to 30 s of audio each, from one or many requests) decoded together in one batch.",
+    ["model", "device"],
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32),
+)
+BATCH_WAIT = Histogram(
+    "dhg_asr_batch_wait_seconds",
+    "Time a window waited between being submitted and its batch starting.",
+    ["model", "device"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_SECONDS = Histogram(
+    "dhg_asr_batch_seconds",
+    "Time to decode one batch of windows.",
+    ["model", "device"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
+)
 JOBS = Gauge("dhg_asr_jobs", "Async transcription jobs held by this process, by status.", ["status"])
 
 # Outcomes known in advance start at zero, so that rates and ratios over them exist before the first one happens.

@@ -57,7 +57,7 @@ def load(engine: EngineName, name: str, source: str, device: Device, settings: S
     if engine == "faster-whisper":
         if not (path / "model.bin").is_file():
             raise ModelNotFound(f"model '{name}' ({path}) is not a CTranslate2 model directory")
-        from asr.engines.faster import FasterWhisperEngine, compute_type
+        from asr.engines.faster import Batching, FasterWhisperEngine, compute_type
 
         return FasterWhisperEngine(
             str(path),
@@ -65,6 +65,7 @@ def load(engine: EngineName, name: str, source: str, device: Device, settings: S
             device=device,
             compute_type=compute_type(device, bundled.stored_quantization(path)),
             cpu_threads=settings.cpu_threads,
+            batching=Batching(settings.batch_size, settings.batch_wait_ms / 1000, settings.batch_across_requests),
         )
     from asr.engines.openai import OpenAIWhisperEngine
 

@@ -84,7 +84,7 @@ class TranscriptionService:
         return cls(
             settings=settings,
             models=ModelManager(settings),
-            admission=Admission(settings.concurrency, settings.queue_size, settings.retry_after_seconds),
+            admission=Admission(settings.decoders, settings.queue_size, settings.retry_after_seconds),
             delivery=make_delivery(settings),
             jobs=JobTable(settings.job_retention_seconds),
         )

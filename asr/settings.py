@@ -50,10 +50,26 @@ class Settings(BaseSettings):
     beam_size: int = 5
     batch_size: int = Field(
         default=1,
-        description="Above 1, decode with faster-whisper's batched pipeline: VAD splits the audio and that many "
-        "pieces are decoded at once (faster on long audio; bench/asr measures it). 1 decodes in sequence.",
+        description="Above 1, decode faster-whisper's 30 s windows (VAD splits the audio) through the model's "
+        "batcher, at most this many at once: the windows of every request waiting on the model, and of one long "
+        "file, share batches (asr/batching.py; bench/asr measures it). 1 decodes each request in sequence.",
     )
-    concurrency: int = 1
+    batch_wait_ms: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long the batcher waits after a window arrives for others to fill its batch.",
+    )
+    batch_across_requests: bool = Field(
+        default=True,
+        description="Off: a batch holds one request's windows only (faster-whisper's batched pipeline, one request "
+        "at a time: the benchmark's baseline).",
+    )
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Transcriptions decoded at once (each in its own thread; with batching, their windows meet in "
+        "the model's batcher). Unset: batch_size, which is 1 without batching.",
+    )
     queue_size: int = 8
     retry_after_seconds: int = 5
     max_upload_bytes: int = 1024**3
@@ -97,6 +113,11 @@ class Settings(BaseSettings):
     # `job`, as the controller's lines about the job do, so that Loki finds both by one filter.
     job: str | None = None
     service_name: str = "asr"
+
+    @property
+    def decoders(self) -> int:
+        """How many transcriptions run at once: `concurrency`, or as many as one batch holds."""
+        return self.concurrency if self.concurrency is not None else max(1, self.batch_size)
 
     @field_validator("model_aliases")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import BinaryIO
 
 from asr import audio, metrics
 from asr.diarization import DiarizationSession, label_segments
-from asr.engines.base import SAMPLE_RATE, Engine, Options, Segment
+from asr.engines.base import SAMPLE_RATE, Audio, Engine, Options, Segment, Transcription, TranscriptionInfo
 from asr.errors import AudioTooLong, InvalidRequest
 from dhg_contract.schemas import SegmentIn, TranscriptIn, Word
 from dhg_core.vocabulary import Device
@@ -117,42 +118,63 @@ def run(
     started = time.perf_counter()
     check(engine, source, options, max_seconds=max_seconds)
     segments: list[Segment] = []
+    held = options.language is not None
     language, duration = options.language or "", 0.0
     language_probability: float | None = None
     decode_seconds = diarization_seconds = 0.0
     emit = on_segment if diarization is None else None
     pieces = audio.chunks(source, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
-    while True:
-        decode_started = time.perf_counter()
-        piece = next(pieces, None)
-        decode_seconds += time.perf_counter() - decode_started
-        if piece is None:
-            break
-        offset, samples = piece
-        transcription = engine.transcribe(samples, options)
-        heard = 0
-        for raw in transcription.segments:
-            segment = raw.shifted(offset)
-            segments.append(segment)
-            heard += 1
-            if emit:
-                emit(segment)
+    # An engine that queues a piece's windows before its segments are read (the batcher's) gets the next piece
+    # while this one decodes: the windows of one long file fill batches across pieces too.
+    ahead = 1 if getattr(engine, "prefetches", False) else 0
+    started_pieces: deque[tuple[float, Audio, Transcription]] = deque()
+
+    def hold(info: TranscriptionInfo) -> None:
+        # The language detected on the first piece that holds speech is held: one language for the whole file (a
+        # piece of silence or music before it decides nothing; until then, the last guess stands).
+        nonlocal held, language, language_probability, options
+        held, language, language_probability = True, info.language, info.language_probability
+        options = replace(options, language=language)
+
+    try:
+        while True:
+            decode_started = time.perf_counter()
+            piece = next(pieces, None)
+            decode_seconds += time.perf_counter() - decode_started
+            if piece is not None:
+                transcription = engine.transcribe(piece[1], options)
+                if ahead and not held and transcription.info.speech_seconds:
+                    hold(transcription.info)  # known before its segments: the next piece is decoded in it
+                started_pieces.append((*piece, transcription))
+                if len(started_pieces) <= ahead:
+                    continue
+            if not started_pieces:
+                break
+            offset, samples, transcription = started_pieces[0]
+            heard = 0
+            for raw in transcription.segments:
+                segment = raw.shifted(offset)
+                segments.append(segment)
+                heard += 1
+                if emit:
+                    emit(segment)
+                if on_progress:
+                    on_progress(segment.end)
+            if not held:
+                language, language_probability = transcription.info.language, transcription.info.language_probability
+                if heard:
+                    hold(transcription.info)
+            if diarization is not None:
+                diarize_started = time.perf_counter()
+                diarization.add(offset, samples)
+                diarization_seconds += time.perf_counter() - diarize_started
+            duration = offset + len(samples) / SAMPLE_RATE
             if on_progress:
-                on_progress(segment.end)
-        if options.language is None and (heard or not language):
-            # Detected on the first chunk that holds speech, then held: one language for the whole file (a chunk of
-            # silence or music before it decides nothing; until then, the last guess stands).
-            language = transcription.info.language
-            language_probability = transcription.info.language_probability
-            if heard:
-                options = replace(options, language=language)
-        if diarization is not None:
-            diarize_started = time.perf_counter()
-            diarization.add(offset, samples)
-            diarization_seconds += time.perf_counter() - diarize_started
-        duration = offset + len(samples) / SAMPLE_RATE
-        if on_progress:
-            on_progress(duration)
+                on_progress(duration)
+            started_pieces.popleft()[2].close()
+    finally:
+        for _, _, unread in started_pieces:  # stopped early (cancelled, failed): their queued windows are dropped
+            unread.close()
     timings = {"decode_seconds": round(decode_seconds, 4)}
     if diarization is not None:
         diarize_started = time.perf_counter()

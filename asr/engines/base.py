@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -83,6 +83,7 @@ class TranscriptionInfo:
     language: str
     language_probability: float
     duration: float
+    speech_seconds: float | None = None  # what VAD kept, where it is known before the segments are read
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,15 @@ class Transcription:
     segments: Iterator[Segment]
     info: TranscriptionInfo
     extra: dict[str, float] = field(default_factory=dict)
+    on_close: Callable[[], None] | None = None  # drops what the engine queued for it (the batcher's windows)
+
+    def close(self) -> None:
+        """No more of it will be read: what is queued for it and not decoded yet is dropped (idempotent)."""
+        if self.on_close is not None:
+            self.on_close()
+        close = getattr(self.segments, "close", None)
+        if close is not None:
+            close()
 
 
 class Engine(Protocol):

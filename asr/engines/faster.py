@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from asr.batching import Batcher
 from asr.devices import torch_name
 from asr.engines.base import (
     SAMPLE_RATE,
@@ -19,6 +20,7 @@ from asr.engines.base import (
     TranscriptionInfo,
     Word,
 )
+from asr.engines.windows import Decoded, Window, WindowDecoder, submitting_pipeline
 from dhg_core.vocabulary import Device
 
 COMPUTE_TYPES = {"cpu": "int8", "gpu": "float16"}
@@ -84,11 +86,28 @@ def _with_token_logprobs(
         yield replace(segment, tokens=tuple(scored))
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How the model's batcher batches (asr/batching.py): at most `max_size` windows at once, waiting at most
+    `max_wait` seconds for a batch to fill; across requests, or (`across_requests` off) only a request's own."""
+
+    max_size: int = 8
+    max_wait: float = 0.01
+    across_requests: bool = True
+
+
 class FasterWhisperEngine:
     name = "faster-whisper"
 
     def __init__(
-        self, model_path: str, *, model: str, device: Device, compute_type: str | None = None, cpu_threads: int = 0
+        self,
+        model_path: str,
+        *,
+        model: str,
+        device: Device,
+        compute_type: str | None = None,
+        cpu_threads: int = 0,
+        batching: Batching | None = None,
     ) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -105,6 +124,23 @@ class FasterWhisperEngine:
         )
         self._batched = BatchedInferencePipeline(self._model)
         self.multilingual = bool(self._model.model.is_multilingual)
+        self.batching = batching
+        self.batcher: Batcher[Window, Decoded] | None = None
+        if batching is not None and batching.max_size > 1:
+            self.batcher = Batcher(
+                WindowDecoder(self._model),
+                max_size=batching.max_size,
+                max_wait=batching.max_wait,
+                model=model,
+                device=device,
+                across_sessions=batching.across_requests,
+            )
+
+    @property
+    def prefetches(self) -> bool:
+        """Whether `transcribe` queues its windows before its segments are read (transcribe.run then prepares the
+        next piece while this one decodes, so one long file fills batches too)."""
+        return self.batcher is not None
 
     def transcribe(self, audio: Audio, options: Options) -> Transcription:
         kwargs: dict[str, Any] = {
@@ -123,14 +159,26 @@ class FasterWhisperEngine:
         }
         if options.vad and (vad_parameters := options.vad_settings.parameters()):
             kwargs["vad_parameters"] = vad_parameters
-        if options.batch_size > 1:
+        speech: float | None = None
+        close = None
+        windowed = options.batch_size > 1 and options.vad and not options.condition_on_previous_text
+        if self.batcher is not None and windowed:
+            # Windows through the model's batcher: no text carries from window to window, so any may be in any batch.
+            del kwargs["condition_on_previous_text"]
+            pipeline, close = submitting_pipeline(self._model, self.batcher, options.temperature)
+            raw, info = pipeline.transcribe(audio, without_timestamps=False, **kwargs)
+            speech = float(info.duration_after_vad)
+        elif options.batch_size > 1:
             raw, info = self._batched.transcribe(audio, batch_size=options.batch_size, **kwargs)
         else:
             raw, info = self._model.transcribe(audio, **kwargs)
-        summary = TranscriptionInfo(info.language, float(info.language_probability), float(info.duration))
+        summary = TranscriptionInfo(
+            info.language, float(info.language_probability), float(info.duration), speech_seconds=speech
+        )
+        segments = _segments(raw)
         if options.token_logprobs:
-            return Transcription(_with_token_logprobs(self, audio, raw, options.task, info.language), summary)
-        return Transcription(_segments(raw), summary)
+            segments = _with_token_logprobs(self, audio, raw, options.task, info.language)
+        return Transcription(segments, summary, on_close=close)
 
     def prompt_tokens(self, prompt: str) -> int:
         return len(self._model.hf_tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids)

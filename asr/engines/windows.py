@@ -1,0 +1,261 @@
+"""faster-whisper's windows through the model's batcher: one piece of audio split by VAD into windows of at most
+30 s (faster-whisper's batched pipeline prepares them: speech timestamps, features, the language), each window
+decoded in whatever batch the batcher puts it (asr/batching.py), with other requests' windows beside it.
+
+Unlike faster-whisper's own batched pipeline, a window keeps Whisper's timestamps (segments of a sentence or so,
+not one per window), falls back to the next temperature on its own when it fails the compression-ratio or
+log-probability thresholds (in a batch of such windows), and is dropped when the model hears no speech in it;
+and a window's result never depends on the batch it was in (the benchmark checks greedy transcripts are the same)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from asr.batching import Batcher, Session
+
+WINDOW_PROMPT_KEYS = (
+    "beam_size",
+    "best_of",
+    "patience",
+    "length_penalty",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "initial_prompt",
+    "hotwords",
+    "word_timestamps",
+    "without_timestamps",
+    "suppress_blank",
+    "max_new_tokens",
+    "prepend_punctuations",
+    "append_punctuations",
+)
+
+
+@dataclass
+class Words:
+    """Where the last word heard ended, carried from window to window of one piece (faster-whisper's word timing
+    uses it to trim a first word after a pause)."""
+
+    last_speech_timestamp: float = 0.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window to decode: its features (80 or 128 mels by 3000 frames), where it lies in the piece, how to decode
+    it, and at which temperature."""
+
+    features: np.ndarray
+    metadata: dict[str, Any]
+    tokenizer: Any
+    options: Any  # faster-whisper's TranscriptionOptions
+    temperature: float
+    words: Words = field(default_factory=Words)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A window's outcome: its segments (faster-whisper's dicts) and the scores that decide a fallback."""
+
+    segments: list[dict[str, Any]]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+
+
+def key_of(window: Window, session: Session[Window, Decoded]) -> Hashable:
+    """What must match for two windows to share a batch: the prompt (language, task, initial prompt, hotwords),
+    every decoding option, the temperature; with word timestamps, also the request (word timing carries from one
+    window of a piece to the next)."""
+    options = window.options
+    tokenizer = window.tokenizer
+    decoding = tuple(_hashable(getattr(options, name)) for name in WINDOW_PROMPT_KEYS)
+    suppress = tuple(options.suppress_tokens or ())
+    own = session.number if options.word_timestamps else 0
+    return (tokenizer.language_code, tokenizer.task, decoding, suppress, window.temperature, own)
+
+
+def _hashable(value: object) -> Hashable:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class WindowDecoder:
+    """The batcher's decode function for one faster-whisper model: encode the stacked windows once, generate them
+    together, split each window's tokens into timestamped segments (and words)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model  # faster_whisper.WhisperModel
+
+    def __call__(self, key: Hashable, windows: Sequence[Window]) -> list[Decoded]:
+        from faster_whisper.transcribe import get_compression_ratio
+
+        model = self.model
+        first = windows[0]
+        tokenizer, options, temperature = first.tokenizer, first.options, first.temperature
+        prompt = model.get_prompt(
+            tokenizer,
+            previous_tokens=tokenizer.encode(options.initial_prompt) if options.initial_prompt is not None else [],
+            without_timestamps=options.without_timestamps,
+            hotwords=options.hotwords,
+        )
+        max_length = model.max_length if options.max_new_tokens is None else len(prompt) + options.max_new_tokens
+        encoder_output = model.encode(np.stack([window.features for window in windows]))
+        sampling: dict[str, Any] = {"beam_size": options.beam_size, "patience": options.patience}
+        if temperature > 0:  # sampled, best of `best_of`, as faster-whisper's sequential fallback does
+            sampling = {"beam_size": 1, "num_hypotheses": options.best_of, "sampling_topk": 0}
+        results = model.model.generate(
+            encoder_output,
+            [list(prompt) for _ in windows],
+            length_penalty=options.length_penalty,
+            max_length=max_length,
+            suppress_blank=options.suppress_blank,
+            suppress_tokens=options.suppress_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            sampling_temperature=temperature,
+            repetition_penalty=options.repetition_penalty,
+            no_repeat_ngram_size=options.no_repeat_ngram_size,
+            **sampling,
+        )
+        decoded: list[Decoded] = []
+        sizes: list[int] = []
+        for window, result in zip(windows, results, strict=True):
+            tokens = result.sequences_ids[0]
+            length = len(tokens)
+            avg_logprob = result.scores[0] * (length**options.length_penalty) / (length + 1)
+            duration = window.metadata["duration"]
+            size = int(np.ceil(duration) * model.frames_per_second)
+            sizes.append(size)
+            pieces, _, _ = model._split_segments_by_timestamps(
+                tokenizer=tokenizer,
+                tokens=tokens,
+                time_offset=window.metadata["offset"],
+                segment_size=size,
+                segment_duration=duration,
+                seek=0,
+            )
+            seek = int(window.metadata["offset"] * model.frames_per_second)
+            segments = []
+            for piece in pieces:
+                text = tokenizer.decode(piece["tokens"])
+                segments.append(
+                    {
+                        "text": text,
+                        "tokens": piece["tokens"],
+                        "start": piece["start"],
+                        "end": piece["end"],
+                        "seek": seek,
+                        "compression_ratio": get_compression_ratio(text),
+                    }
+                )
+            text = tokenizer.decode([token for token in tokens if token < tokenizer.eot])
+            decoded.append(Decoded(segments, float(avg_logprob), float(result.no_speech_prob), _ratio(text)))
+        if options.word_timestamps:  # one request's windows (key_of), in their order
+            words = first.words
+            words.last_speech_timestamp = (
+                model.add_word_timestamps(
+                    [item.segments for item in decoded],
+                    tokenizer,
+                    encoder_output,
+                    sizes,
+                    options.prepend_punctuations,
+                    options.append_punctuations,
+                    words.last_speech_timestamp,
+                )
+                or words.last_speech_timestamp
+            )
+        return decoded
+
+
+def _ratio(text: str) -> float:
+    from faster_whisper.transcribe import get_compression_ratio
+
+    return float(get_compression_ratio(text)) if text else 0.0
+
+
+def needs_fallback(decoded: Decoded, options: Any) -> bool:
+    """faster-whisper's sequential rule: too repetitive or too unlikely, unless it is silence."""
+    failed = (
+        options.compression_ratio_threshold is not None
+        and decoded.compression_ratio > options.compression_ratio_threshold
+    ) or (options.log_prob_threshold is not None and decoded.avg_logprob < options.log_prob_threshold)
+    silent = (
+        options.no_speech_threshold is not None
+        and decoded.no_speech_prob > options.no_speech_threshold
+        and options.log_prob_threshold is not None
+        and decoded.avg_logprob < options.log_prob_threshold
+    )
+    return failed and not silent
+
+
+def is_silence(decoded: Decoded, options: Any) -> bool:
+    """faster-whisper's no-speech skip: the model is sure it heard nothing and what it wrote is unlikely."""
+    if options.no_speech_threshold is None or decoded.no_speech_prob <= options.no_speech_threshold:
+        return False
+    return options.log_prob_threshold is None or decoded.avg_logprob <= options.log_prob_threshold
+
+
+def submitting_pipeline(
+    model: Any, batcher: Batcher[Window, Decoded], temperatures: Sequence[float]
+) -> tuple[Any, Callable[[], None]]:
+    """A faster-whisper BatchedInferencePipeline whose windows go to `batcher` (submitted as soon as it has prepared
+    them, before its segments are read), and the function that drops those still waiting."""
+    from faster_whisper import BatchedInferencePipeline
+    from faster_whisper.transcribe import Segment, Word
+
+    session = batcher.session()
+    fallbacks = tuple(temperatures) or (0.0,)
+
+    class Submitting(BatchedInferencePipeline):  # type: ignore[misc]
+        def _batched_segments_generator(  # faster-whisper calls it with what it prepared
+            self, features: Any, tokenizer: Any, chunks_metadata: Any, batch_size: int, options: Any, progress: Any
+        ) -> Iterator[Any]:
+            words = Words()
+            windows = [
+                Window(feature, metadata, tokenizer, options, fallbacks[0], words)
+                for feature, metadata in zip(features, chunks_metadata, strict=False)
+            ]
+            futures = [session.submit(key_of(window, session), window) for window in windows]
+            return _segments(windows, futures)
+
+    def _segments(windows: list[Window], futures: list[Any]) -> Iterator[Any]:
+        number = 0
+        try:
+            for window, future in zip(windows, futures, strict=True):
+                decoded, temperature = future.result(), window.temperature
+                for next_temperature in fallbacks[1:]:
+                    if not needs_fallback(decoded, window.options):
+                        break
+                    retry = Window(
+                        window.features,
+                        window.metadata,
+                        window.tokenizer,
+                        window.options,
+                        next_temperature,
+                        window.words,
+                    )
+                    decoded, temperature = session.submit(key_of(retry, session), retry).result(), next_temperature
+                if is_silence(decoded, window.options):
+                    continue
+                for segment in decoded.segments:
+                    number += 1
+                    yield Segment(
+                        id=number,
+                        seek=segment["seek"],
+                        start=round(segment["start"], 3),
+                        end=round(segment["end"], 3),
+                        text=segment["text"],
+                        tokens=segment["tokens"],
+                        avg_logprob=decoded.avg_logprob,
+                        compression_ratio=segment["compression_ratio"],
+                        no_speech_prob=decoded.no_speech_prob,
+                        words=[Word(**word) for word in segment["words"]] if "words" in segment else None,
+                        temperature=temperature,
+                    )
+        finally:
+            session.close()
+
+    return Submitting(model), session.close
