@@ -1,0 +1,126 @@
+"""Cross-request batching on the real tiny.en and real speech (LibriVox): two requests that wait at once are decoded
+in one batch, the batch-size metric says so, and each gets exactly its own transcript, the one it gets alone.
+
+A batch here starts only when it is full (its wait is longer than any test), so which windows share one does not
+depend on how fast this machine is."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from asr import audio, bundled
+from asr.engines.base import Options
+from asr.engines.faster import Batching, FasterWhisperEngine
+from asr.evaluation import librivox_set, word_error_rate
+from tests.asr.service import start_asr
+
+FULL_ONLY = 120.0  # seconds: a wait no test reaches (a batch of these tests fills at once)
+GREEDY = Options(beam_size=1, temperature=(0.0,), batch_size=2, language="en")
+
+
+def batch_samples(model: str) -> tuple[float, float]:
+    labels = {"model": model, "device": "cpu"}
+    count = REGISTRY.get_sample_value("dhg_asr_batch_size_count", labels) or 0.0
+    total = REGISTRY.get_sample_value("dhg_asr_batch_size_sum", labels) or 0.0
+    return count, total
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[tuple[Path, str]]:
+    """Two different utterances of the LibriVox set, each under 30 s (one window each), with their references."""
+    utterances = librivox_set().utterances
+    return [(utterances[0].path, utterances[0].reference), (utterances[2].path, utterances[2].reference)]
+
+
+def text(engine: FasterWhisperEngine, path: Path, options: Options = GREEDY) -> str:
+    samples = audio.read(path, max_seconds=60)
+    return " ".join(segment.text.strip() for segment in engine.transcribe(samples, options).segments)
+
+
+def assert_each_its_own(hypotheses: list[str], references: list[str]) -> None:
+    """Each transcript is of its own clip: close to its reference, and closer to it than to the other's."""
+    own = [word_error_rate(reference, hypothesis) for hypothesis, reference in zip(hypotheses, references, strict=True)]
+    other = [
+        word_error_rate(reference, hypothesis)
+        for hypothesis, reference in zip(hypotheses, references[::-1], strict=True)
+    ]
+    assert all(rate <= 0.35 for rate in own) and all(a < b for a, b in zip(own, other, strict=True)), (
+        hypotheses,
+        own,
+        other,
+    )
+
+
+def test_two_concurrent_transcriptions_share_one_batch_and_each_gets_its_own_transcript(
+    clips: list[tuple[Path, str]],
+) -> None:
+    path = str(bundled.tiny_en_dir())
+    alone = FasterWhisperEngine(path, model="tiny.en", device="cpu", batching=Batching(2, 0.0))
+    expected = [text(alone, clip) for clip, _ in clips]
+    together = FasterWhisperEngine(path, model="batched-pair", device="cpu", batching=Batching(2, FULL_ONLY))
+    before = batch_samples("batched-pair")
+    barrier = threading.Barrier(2)
+
+    def transcribe(clip: Path) -> str:
+        barrier.wait(30)
+        return text(together, clip)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(transcribe, [clip for clip, _ in clips]))
+    after = batch_samples("batched-pair")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)  # one batch, of both windows
+    assert got == expected  # each its own, word for word what it gets alone (greedy)
+    assert_each_its_own(got, [reference for _, reference in clips])
+
+
+def test_beam_search_in_a_batch_hears_as_well_as_alone(clips: list[tuple[Path, str]]) -> None:
+    """Beam 5 in a shared batch: the same words as alone, within a word of each utterance."""
+    path = str(bundled.tiny_en_dir())
+    beam = Options(beam_size=5, batch_size=2, language="en")
+    alone = FasterWhisperEngine(path, model="tiny.en", device="cpu", batching=Batching(2, 0.0))
+    together = FasterWhisperEngine(path, model="batched-beam", device="cpu", batching=Batching(2, FULL_ONLY))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda clip: text(together, clip, beam), [clip for clip, _ in clips]))
+    assert batch_samples("batched-beam")[1] == 2
+    for hypothesis, (clip, reference) in zip(got, clips, strict=True):
+        single = text(alone, clip, beam)
+        assert abs(word_error_rate(reference, hypothesis) - word_error_rate(reference, single)) <= 0.05
+
+
+def test_the_service_decodes_two_concurrent_requests_in_one_batch(clips: list[tuple[Path, str]]) -> None:
+    """Over real HTTP: two requests at once reach one batch of the service's model (its /metrics says so); each
+    response is its own clip's transcript."""
+    service = start_asr(batch_size=2, batch_wait_ms=FULL_ONLY * 1000, beam_size=1)
+    try:
+        metric = 'dhg_asr_batch_size_count{device="cpu",model="tiny.en"}'
+
+        def batches() -> float:
+            for line in httpx.get(f"{service.url}/metrics/").text.splitlines():
+                if line.startswith(metric):
+                    return float(line.split()[-1])
+            return 0.0
+
+        before = batches()
+
+        def post(clip: Path) -> httpx.Response:
+            with clip.open("rb") as file:
+                return httpx.post(
+                    f"{service.url}/v1/audio/transcriptions",
+                    files={"file": (clip.name, file, "audio/wav")},
+                    data={"model": "tiny.en", "language": "en", "temperature": "0"},
+                    timeout=120,
+                )
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            responses = list(pool.map(post, [clip for clip, _ in clips]))
+        assert [response.status_code for response in responses] == [200, 200], [r.text for r in responses]
+        assert batches() - before == 1
+        assert_each_its_own([response.json()["text"] for response in responses], [ref for _, ref in clips])
+    finally:
+        service.stop()
