@@ -1,0 +1,76 @@
+"""What decides a window's batch, its fallback and its silence (asr/engines/windows.py), on plain stand-ins of
+faster-whisper's options and tokenizer; the decoding itself runs on the real model in
+tests/asr/integration/test_batching.py."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from asr.batching import Batcher
+from asr.engines.windows import Decoded, Window, is_silence, key_of, needs_fallback
+
+THRESHOLDS = SimpleNamespace(compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
+
+
+def decoded(avg_logprob: float, no_speech_prob: float = 0.1, compression_ratio: float = 1.2) -> Decoded:
+    return Decoded([], avg_logprob, no_speech_prob, compression_ratio)
+
+
+def options(**overrides: object) -> SimpleNamespace:
+    fields: dict[str, object] = {
+        "beam_size": 5,
+        "best_of": 5,
+        "patience": 1.0,
+        "length_penalty": 1.0,
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
+        "initial_prompt": None,
+        "hotwords": None,
+        "word_timestamps": False,
+        "without_timestamps": False,
+        "suppress_blank": True,
+        "max_new_tokens": None,
+        "prepend_punctuations": "'",
+        "append_punctuations": ".",
+        "suppress_tokens": [-1, 50256],
+    }
+    return SimpleNamespace(**{**fields, **overrides})
+
+
+def window(language: str = "en", temperature: float = 0.0, **option_overrides: object) -> Window:
+    tokenizer = SimpleNamespace(language_code=language, task="transcribe")
+    return Window(np.zeros((80, 3000), np.float32), {}, tokenizer, options(**option_overrides), temperature)
+
+
+def test_a_window_falls_back_when_too_repetitive_or_too_unlikely_but_not_when_silent() -> None:
+    assert not needs_fallback(decoded(-0.3), THRESHOLDS)
+    assert needs_fallback(decoded(-0.3, compression_ratio=2.6), THRESHOLDS)
+    assert needs_fallback(decoded(-1.4), THRESHOLDS)
+    assert not needs_fallback(decoded(-1.4, no_speech_prob=0.9), THRESHOLDS)  # silence: nothing to retry
+
+
+def test_a_window_is_silence_when_the_model_hears_none_and_wrote_something_unlikely() -> None:
+    assert is_silence(decoded(-1.4, no_speech_prob=0.9), THRESHOLDS)
+    assert not is_silence(decoded(-0.2, no_speech_prob=0.9), THRESHOLDS)  # a confident transcript is kept
+    assert not is_silence(decoded(-1.4, no_speech_prob=0.2), THRESHOLDS)
+
+
+def test_windows_share_a_key_only_when_everything_that_shapes_their_decoding_matches() -> None:
+    batcher: Batcher[Window, Decoded] = Batcher(lambda key, windows: [], max_size=2, max_wait=0.0)
+    one, two = batcher.session(), batcher.session()
+    same = key_of(window(), one)
+    assert key_of(window(), two) == same  # two requests, one batch
+    for different in (
+        window(language="de"),
+        window(temperature=0.2),
+        window(beam_size=1),
+        window(initial_prompt="Dashwood"),
+        window(hotwords="Dashwood"),
+        window(suppress_tokens=[-1]),
+    ):
+        assert key_of(different, one) != same
+    # With word timestamps the timing carries from window to window of one request: never another request's batch.
+    assert key_of(window(word_timestamps=True), one) != key_of(window(word_timestamps=True), two)
+    assert key_of(window(word_timestamps=True), one) == key_of(window(word_timestamps=True), one)
