@@ -66,6 +66,9 @@ class WorkerConfig(BaseModel):
     models: dict[str, str] = Field(default_factory=whisper.default_models)  # name → "bundled" or a path
     default_model: str = whisper.DEFAULT_MODEL  # what a job without spec.model gets
     model_aliases: dict[str, str] = Field(default_factory=whisper.default_aliases)  # alias → model ('': the default)
+    # The worker's DHG_ASR_BATCH_SIZE (the chart's asr.batchSize, as the ASR service's): above 1, a long file's
+    # windows are decoded in batches with each other (asr/batching.py).
+    batch_size: int = Field(default=1, ge=1)
 
     @field_validator("model_aliases")
     @classmethod
@@ -163,6 +166,7 @@ def _env(job: TranscriptionJob, config: WorkerConfig) -> list[dict[str, Any]]:
         setting("models", json.dumps(config.models)),
         setting("default_model", config.default_model),
         setting("model_aliases", json.dumps(config.model_aliases)),
+        setting("batch_size", str(config.batch_size)),
         setting("worker_allowed_roots", json.dumps([DATA_MOUNT])),
         setting("termination_log", TERMINATION_LOG),
         *([setting("worker_allowed_networks", json.dumps(list(networks)))] if networks else []),

@@ -126,6 +126,21 @@ def test_the_models_values_reach_the_asr_service_and_the_workers_alike(monkeypat
     assert worker.served_model(None) == "tiny.en" and worker.served_model("gpt-4o-transcribe") == "base"
 
 
+def test_the_batch_size_reaches_the_asr_service_and_the_workers_alike(monkeypatch):
+    documents = render("asr.batchSize=8", "asr.batchWaitMs=25", "asr.concurrency=8")
+    worker = settings_from(controller_env(documents), monkeypatch).worker
+    (deployment,) = find(documents, "Deployment", "dhg-asr")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for item in container["env"]:
+        if item["name"].startswith("DHG_ASR_") and "value" in item:
+            monkeypatch.setenv(item["name"], item["value"])
+    from asr.settings import Settings as AsrSettings
+
+    served = AsrSettings()
+    assert (served.batch_size, served.batch_wait_ms, served.decoders) == (8, 25.0, 8)
+    assert worker.batch_size == 8  # the workers' DHG_ASR_BATCH_SIZE (tests/controller/unit/test_reconcile.py)
+
+
 def test_a_default_model_that_is_not_served_is_refused():
     with pytest.raises(AssertionError, match=r'asr.defaultModel "large-v3" is not one of asr.models \(base, tiny.en\)'):
         render("asr.defaultModel=large-v3")
