@@ -26,7 +26,7 @@ from asr.errors import JobCancelled, JobNotFound
 from asr.protocol import JOB_RESULT_PATH
 from asr.request_options import Subtitles
 from asr.responses import ResponseFormat
-from asr.transcribe import Result
+from asr.transcribe import Cancellation, Result
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -86,6 +86,7 @@ class Job:
     result: Result | None = None
     error: dict[str, Any] | None = None
     cancel_requested: bool = False
+    cancellation: Cancellation = field(default_factory=Cancellation)  # drops its queued windows when cancelled
 
     @property
     def id(self) -> uuid.UUID:

@@ -140,6 +140,7 @@ class TranscriptionService:
         *,
         on_segment: Callable[[Segment], None] | None = None,
         on_progress: Callable[[float], None] | None = None,
+        cancellation: transcribe.Cancellation | None = None,
     ) -> Result:
         """Load the model, transcribe `source` in a thread, hand the result to the Registry delivery.
 
@@ -160,6 +161,7 @@ class TranscriptionService:
                     on_segment=on_segment,
                     on_progress=on_progress,
                     diarization=diarization,
+                    cancellation=cancellation,
                 )
             )
         finally:
@@ -272,7 +274,7 @@ class TranscriptionService:
                 raise JobCancelled(f"job {job.id} was cancelled before it started")
             job.status, job.started_at = "running", datetime.now(UTC)
             self.jobs.changed()
-            job.result = await self.execute(job.spec, job.path, on_progress=job.advance)
+            job.result = await self.execute(job.spec, job.path, on_progress=job.advance, cancellation=job.cancellation)
 
     def job(self, job_id: uuid.UUID) -> Job:
         """An async job of this process (JobNotFound, 404, once forgotten)."""
@@ -296,6 +298,7 @@ class TranscriptionService:
         job = self.jobs.get(job_id)
         if job.status not in FINISHED:
             job.cancel_requested = True
+            job.cancellation.cancel()
         return job
 
     async def detect_language(self, upload: Upload, model: str, seconds: float = LANGUAGE_SECONDS) -> LanguageGuess:

@@ -3,10 +3,12 @@ report progress, count metrics. The HTTP service and the worker both call `run`.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -14,12 +16,35 @@ from typing import BinaryIO
 from asr import audio, metrics
 from asr.diarization import DiarizationSession, label_segments
 from asr.engines.base import SAMPLE_RATE, Audio, Engine, Options, Segment, Transcription, TranscriptionInfo
-from asr.errors import AudioTooLong, InvalidRequest
+from asr.errors import AudioTooLong, InvalidRequest, JobCancelled
 from dhg_contract.schemas import SegmentIn, TranscriptIn, Word
 from dhg_core.vocabulary import Device
 
 ProgressCallback = Callable[[float], None]  # seconds of audio done
 SegmentCallback = Callable[[Segment], None]
+
+
+class Cancellation:
+    """Stops a transcription from another thread (an async job cancelled): what its engine queued and has not
+    decoded yet is dropped at once (the batcher's windows), and the decoding stops at its next window or segment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+        self.cancelled = False
+
+    def add(self, closer: Callable[[], None]) -> None:
+        with self._lock:
+            if not self.cancelled:
+                self._closers.append(closer)
+                return
+        closer()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled, closers, self._closers = True, self._closers, []
+        for closer in closers:
+            closer()
 
 
 @dataclass
@@ -111,6 +136,7 @@ def run(
     on_segment: SegmentCallback | None = None,
     on_progress: ProgressCallback | None = None,
     diarization: DiarizationSession | None = None,
+    cancellation: Cancellation | None = None,
 ) -> Result:
     """Transcribe `source` chunk by chunk (memory stays flat in the audio's length), once `check` passes. With a
     `diarization` session, each chunk also goes to it, and the segments get their speakers at the end (they reach
@@ -142,7 +168,11 @@ def run(
             piece = next(pieces, None)
             decode_seconds += time.perf_counter() - decode_started
             if piece is not None:
+                if cancellation is not None and cancellation.cancelled:
+                    raise JobCancelled("the transcription was cancelled")
                 transcription = engine.transcribe(piece[1], options)
+                if cancellation is not None and transcription.on_close is not None:
+                    cancellation.add(transcription.on_close)
                 if ahead and not held and transcription.info.speech_seconds:
                     hold(transcription.info)  # known before its segments: the next piece is decoded in it
                 started_pieces.append((*piece, transcription))
@@ -172,6 +202,10 @@ def run(
             if on_progress:
                 on_progress(duration)
             started_pieces.popleft()[2].close()
+    except CancelledError:  # a window dropped by the cancellation while this thread waited for it
+        if cancellation is not None and cancellation.cancelled:
+            raise JobCancelled("the transcription was cancelled") from None
+        raise
     finally:
         for _, _, unread in started_pieces:  # stopped early (cancelled, failed): their queued windows are dropped
             unread.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -122,5 +123,36 @@ def test_the_service_decodes_two_concurrent_requests_in_one_batch(clips: list[tu
         assert [response.status_code for response in responses] == [200, 200], [r.text for r in responses]
         assert batches() - before == 1
         assert_each_its_own([response.json()["text"] for response in responses], [ref for _, ref in clips])
+    finally:
+        service.stop()
+
+
+def test_a_cancelled_job_drops_its_waiting_windows_at_once(clips: list[tuple[Path, str]]) -> None:
+    """An async job whose window waits in the batcher (a batch starts only when full, and nothing else comes) is
+    cancelled: it ends cancelled long before the batch's wait would end, and its window is never decoded."""
+    service = start_asr(batch_size=2, batch_wait_ms=FULL_ONLY * 1000)
+    try:
+        clip = clips[0][0]
+        with clip.open("rb") as file:
+            accepted = httpx.post(
+                f"{service.url}/v1/audio/transcriptions",
+                headers={"Prefer": "respond-async"},
+                files={"file": (clip.name, file, "audio/wav")},
+                data={"model": "tiny.en", "language": "en"},
+                timeout=60,
+            )
+        assert accepted.status_code == 202, accepted.text
+        job = f"{service.url}/v1/audio/jobs/{accepted.json()['id']}"
+        engine = service.app.state.service.models.get("tiny.en")  # type: ignore[attr-defined]
+        deadline = time.monotonic() + FULL_ONLY / 2
+        while engine.batcher.waiting() == 0:  # its window is queued
+            assert time.monotonic() < deadline, httpx.get(job).json()
+            time.sleep(0.05)
+        assert httpx.delete(job).status_code == 200
+        while (view := httpx.get(job).json())["status"] not in ("succeeded", "failed", "cancelled"):
+            assert time.monotonic() < deadline, view  # well before the batch's wait would have ended
+            time.sleep(0.05)
+        assert view["status"] == "cancelled", view
+        assert engine.batcher.waiting() == 0 and engine.batcher.batches == 0  # dropped, never decoded
     finally:
         service.stop()
