@@ -65,7 +65,9 @@ def load(engine: EngineName, name: str, source: str, device: Device, settings: S
             device=device,
             compute_type=compute_type(device, bundled.stored_quantization(path)),
             cpu_threads=settings.cpu_threads,
-            batching=Batching(settings.batch_size, settings.batch_wait_ms / 1000, settings.batch_across_requests),
+            batching=Batching(
+                settings.batch_size, settings.batch_wait_ms / 1000, settings.batch_across_requests, settings.batch_trim
+            ),
         )
     from asr.engines.openai import OpenAIWhisperEngine
 

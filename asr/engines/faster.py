@@ -94,6 +94,7 @@ class Batching:
     max_size: int = 8
     max_wait: float = 0.01
     across_requests: bool = True
+    trim: bool = False  # encode a short window's audio (and a margin) only, not all 30 s (asr/engines/windows.py)
 
 
 class FasterWhisperEngine:
@@ -165,7 +166,8 @@ class FasterWhisperEngine:
         if self.batcher is not None and windowed:
             # Windows through the model's batcher: no text carries from window to window, so any may be in any batch.
             del kwargs["condition_on_previous_text"]
-            pipeline, close = submitting_pipeline(self._model, self.batcher, options.temperature)
+            trim = self.batching is not None and self.batching.trim
+            pipeline, close = submitting_pipeline(self._model, self.batcher, options.temperature, trim=trim)
             raw, info = pipeline.transcribe(audio, without_timestamps=False, **kwargs)
             speech = float(info.duration_after_vad)
         elif options.batch_size > 1:

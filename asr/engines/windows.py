@@ -5,12 +5,17 @@ decoded in whatever batch the batcher puts it (asr/batching.py), with other requ
 Unlike faster-whisper's own batched pipeline, a window keeps Whisper's timestamps (segments of a sentence or so,
 not one per window), falls back to the next temperature on its own when it fails the compression-ratio or
 log-probability thresholds (in a batch of such windows), and is dropped when the model hears no speech in it;
-and a window's result never depends on the batch it was in (the benchmark checks greedy transcripts are the same)."""
+and a window's result never depends on the batch it was in (the benchmark checks greedy transcripts are the same).
+
+Trimmed (DHG_ASR_BATCH_TRIM), a window shorter than 30 s is encoded from its own frames and a margin only (CTranslate2
+takes fewer than 3000), rounded up to 5 s so that windows of about one length share a batch: on a CPU the encoder is
+most of a short request's cost and does not get cheaper per window in a batch, so this halves the time of short
+requests, at a little accuracy (Whisper learnt on 30 s windows); bench/README.md has the figures."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +40,18 @@ WINDOW_PROMPT_KEYS = (
 )
 
 
+FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
+TRIM_STEP = 500  # trimmed windows are cut to a multiple of 5 s, so that windows of about one length share a batch
+TRIM_MARGIN = 100  # and keep at least 1 s past their audio
+
+
+def trimmed_frames(duration: float) -> int:
+    """The encoder input a window of `duration` seconds of audio needs when trimmed: its frames and a margin, rounded
+    up to TRIM_STEP (at most the whole window)."""
+    needed = int(np.ceil(duration * 100)) + TRIM_MARGIN
+    return min(FRAMES, -(-needed // TRIM_STEP) * TRIM_STEP)
+
+
 @dataclass
 class Words:
     """Where the last word heard ended, carried from window to window of one piece (faster-whisper's word timing
@@ -54,6 +71,11 @@ class Window:
     options: Any  # faster-whisper's TranscriptionOptions
     temperature: float
     words: Words = field(default_factory=Words)
+    frames: int = FRAMES  # the encoder's input: all 30 s, or (trimmed) the window's audio and a margin
+
+    def retried(self, temperature: float) -> Window:
+        """The same window again at a higher temperature (a fallback)."""
+        return replace(self, temperature=temperature)
 
 
 @dataclass(frozen=True)
@@ -75,7 +97,7 @@ def key_of(window: Window, session: Session[Window, Decoded]) -> Hashable:
     decoding = tuple(_hashable(getattr(options, name)) for name in WINDOW_PROMPT_KEYS)
     suppress = tuple(options.suppress_tokens or ())
     own = session.number if options.word_timestamps else 0
-    return (tokenizer.language_code, tokenizer.task, decoding, suppress, window.temperature, own)
+    return (tokenizer.language_code, tokenizer.task, decoding, suppress, window.temperature, window.frames, own)
 
 
 def _hashable(value: object) -> Hashable:
@@ -102,7 +124,7 @@ class WindowDecoder:
             hotwords=options.hotwords,
         )
         max_length = model.max_length if options.max_new_tokens is None else len(prompt) + options.max_new_tokens
-        encoder_output = model.encode(np.stack([window.features for window in windows]))
+        encoder_output = model.encode(np.stack([window.features[:, : window.frames] for window in windows]))
         sampling: dict[str, Any] = {"beam_size": options.beam_size, "patience": options.patience}
         if temperature > 0:  # sampled, best of `best_of`, as faster-whisper's sequential fallback does
             sampling = {"beam_size": 1, "num_hypotheses": options.best_of, "sampling_topk": 0}
@@ -199,7 +221,7 @@ def is_silence(decoded: Decoded, options: Any) -> bool:
 
 
 def submitting_pipeline(
-    model: Any, batcher: Batcher[Window, Decoded], temperatures: Sequence[float]
+    model: Any, batcher: Batcher[Window, Decoded], temperatures: Sequence[float], *, trim: bool = False
 ) -> tuple[Any, Callable[[], None]]:
     """A faster-whisper BatchedInferencePipeline whose windows go to `batcher` (submitted as soon as it has prepared
     them, before its segments are read), and the function that drops those still waiting."""
@@ -215,7 +237,15 @@ def submitting_pipeline(
         ) -> Iterator[Any]:
             words = Words()
             windows = [
-                Window(feature, metadata, tokenizer, options, fallbacks[0], words)
+                Window(
+                    feature,
+                    metadata,
+                    tokenizer,
+                    options,
+                    fallbacks[0],
+                    words,
+                    trimmed_frames(metadata["duration"]) if trim else FRAMES,
+                )
                 for feature, metadata in zip(features, chunks_metadata, strict=False)
             ]
             futures = [session.submit(key_of(window, session), window) for window in windows]
@@ -229,14 +259,7 @@ def submitting_pipeline(
                 for next_temperature in fallbacks[1:]:
                     if not needs_fallback(decoded, window.options):
                         break
-                    retry = Window(
-                        window.features,
-                        window.metadata,
-                        window.tokenizer,
-                        window.options,
-                        next_temperature,
-                        window.words,
-                    )
+                    retry = window.retried(next_temperature)
                     decoded, temperature = session.submit(key_of(retry, session), retry).result(), next_temperature
                 if is_silence(decoded, window.options):
                     continue

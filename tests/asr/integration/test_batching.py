@@ -156,3 +156,17 @@ def test_a_cancelled_job_drops_its_waiting_windows_at_once(clips: list[tuple[Pat
         assert engine.batcher.waiting() == 0 and engine.batcher.batches == 0  # dropped, never decoded
     finally:
         service.stop()
+
+
+def test_trimmed_windows_of_about_one_length_share_a_batch_and_each_gets_its_own_transcript(
+    clips: list[tuple[Path, str]],
+) -> None:
+    """DHG_ASR_BATCH_TRIM: both clips (7 and 5 s) are encoded from their first 10 s only, in one batch."""
+    path = str(bundled.tiny_en_dir())
+    trimmed = FasterWhisperEngine(path, model="batched-trim", device="cpu", batching=Batching(2, FULL_ONLY, trim=True))
+    before = batch_samples("batched-trim")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        got = list(pool.map(lambda clip: text(trimmed, clip), [clip for clip, _ in clips]))
+    after = batch_samples("batched-trim")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)
+    assert_each_its_own(got, [reference for _, reference in clips])

@@ -4,12 +4,13 @@ tests/asr/integration/test_batching.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 
 from asr.batching import Batcher
-from asr.engines.windows import Decoded, Window, is_silence, key_of, needs_fallback
+from asr.engines.windows import FRAMES, Decoded, Window, is_silence, key_of, needs_fallback, trimmed_frames
 
 THRESHOLDS = SimpleNamespace(compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
 
@@ -74,3 +75,14 @@ def test_windows_share_a_key_only_when_everything_that_shapes_their_decoding_mat
     # With word timestamps the timing carries from window to window of one request: never another request's batch.
     assert key_of(window(word_timestamps=True), one) != key_of(window(word_timestamps=True), two)
     assert key_of(window(word_timestamps=True), one) == key_of(window(word_timestamps=True), one)
+
+
+def test_a_trimmed_window_keeps_its_audio_and_a_margin_in_steps_of_five_seconds() -> None:
+    assert trimmed_frames(3.0) == 500  # 300 frames and 100 of margin, up to 5 s
+    assert trimmed_frames(4.2) == 1000  # 420 + 100 is over 5 s
+    assert trimmed_frames(12.0) == 1500
+    assert trimmed_frames(29.5) == FRAMES == trimmed_frames(30.0)  # never more than the whole window
+    batcher: Batcher[Window, Decoded] = Batcher(lambda key, windows: [], max_size=2, max_wait=0.0)
+    session = batcher.session()
+    short, longer = window(), window()
+    assert key_of(replace(short, frames=500), session) != key_of(replace(longer, frames=1000), session)
