@@ -127,7 +127,7 @@ def test_the_models_values_reach_the_asr_service_and_the_workers_alike(monkeypat
 
 
 def test_the_batch_size_reaches_the_asr_service_and_the_workers_alike(monkeypatch):
-    documents = render("asr.batchSize=8", "asr.batchWaitMs=25", "asr.concurrency=8")
+    documents = render("asr.batchSize=8", "asr.batchWaitMs=25")  # concurrency unset: as many as a batch holds
     worker = settings_from(controller_env(documents), monkeypatch).worker
     (deployment,) = find(documents, "Deployment", "dhg-asr")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -139,6 +139,9 @@ def test_the_batch_size_reaches_the_asr_service_and_the_workers_alike(monkeypatc
     served = AsrSettings()
     assert (served.batch_size, served.batch_wait_ms, served.decoders) == (8, 25.0, 8)
     assert worker.batch_size == 8  # the workers' DHG_ASR_BATCH_SIZE (tests/controller/unit/test_reconcile.py)
+    pinned = find(render("asr.batchSize=8", "asr.concurrency=2"), "Deployment", "dhg-asr")[0]
+    env = pinned["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "DHG_ASR_CONCURRENCY", "value": "2"} in env
 
 
 def test_a_default_model_that_is_not_served_is_refused():
