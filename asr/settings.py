@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     service_name: str = "asr"
 
     @property
+    def window_batch(self) -> int:
+        """How many windows of concurrent requests a model decodes together: the batch size with faster-whisper;
+        1 with openai-whisper, which decodes each request on its own."""
+        return self.batch_size if self.engine == "faster-whisper" else 1
+
+    @property
     def decoders(self) -> int:
         """How many transcriptions run at once: `concurrency`, or as many as one batch holds."""
         return self.concurrency if self.concurrency is not None else max(1, self.batch_size)

