@@ -153,6 +153,8 @@ def run(
     # An engine that queues a piece's windows before its segments are read (the batcher's) gets the next piece
     # while this one decodes: the windows of one long file fill batches across pieces too.
     ahead = 1 if getattr(engine, "prefetches", False) else 0
+    if emit is not None:  # a stream: its segments as they come, window by window, rather than a piece at a time
+        ahead, options = 0, replace(options, window_lead=1)
     started_pieces: deque[tuple[float, Audio, Transcription]] = deque()
 
     def hold(info: TranscriptionInfo) -> None:

@@ -119,6 +119,9 @@ class Options:
     hotwords: str | None = None  # words to favour (faster-whisper's hotwords: a prefix the decoder is steered by)
     token_logprobs: bool = False  # each segment's text tokens with their log-probabilities (OpenAI's logprobs)
     batch_size: int = 1
+    # Batched windows waiting ahead of the one being read: 0, all of a piece (throughput); 1, a stream's (its
+    # segments come window by window).
+    window_lead: int = 0
     condition_on_previous_text: bool = False
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD
     log_prob_threshold: float = LOG_PROB_THRESHOLD

@@ -167,7 +167,9 @@ class FasterWhisperEngine:
             # Windows through the model's batcher: no text carries from window to window, so any may be in any batch.
             del kwargs["condition_on_previous_text"]
             trim = self.batching is not None and self.batching.trim
-            pipeline, close = submitting_pipeline(self._model, self.batcher, options.temperature, trim=trim)
+            pipeline, close = submitting_pipeline(
+                self._model, self.batcher, options.temperature, trim=trim, lead=options.window_lead
+            )
             raw, info = pipeline.transcribe(audio, without_timestamps=False, **kwargs)
             speech = float(info.duration_after_vad)
         elif options.batch_size > 1:

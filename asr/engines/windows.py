@@ -14,6 +14,7 @@ requests, at a little accuracy (Whisper learnt on 30 s windows); bench/README.md
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -221,10 +222,17 @@ def is_silence(decoded: Decoded, options: Any) -> bool:
 
 
 def submitting_pipeline(
-    model: Any, batcher: Batcher[Window, Decoded], temperatures: Sequence[float], *, trim: bool = False
+    model: Any,
+    batcher: Batcher[Window, Decoded],
+    temperatures: Sequence[float],
+    *,
+    trim: bool = False,
+    lead: int = 0,
 ) -> tuple[Any, Callable[[], None]]:
     """A faster-whisper BatchedInferencePipeline whose windows go to `batcher` (submitted as soon as it has prepared
-    them, before its segments are read), and the function that drops those still waiting."""
+    them, before its segments are read), and the function that drops those still waiting. With `lead` above 0, at
+    most that many windows wait ahead of the one being read (a stream's segments then come window by window, each
+    window in a batch with other requests' rather than all of a piece in one)."""
     from faster_whisper import BatchedInferencePipeline
     from faster_whisper.transcribe import Segment, Word
 
@@ -248,13 +256,18 @@ def submitting_pipeline(
                 )
                 for feature, metadata in zip(features, chunks_metadata, strict=False)
             ]
-            futures = [session.submit(key_of(window, session), window) for window in windows]
-            return _segments(windows, futures)
+            ahead = len(windows) if lead <= 0 else lead
+            futures = deque(session.submit(key_of(window, session), window) for window in windows[:ahead])
+            return _segments(windows, futures, ahead)
 
-    def _segments(windows: list[Window], futures: list[Any]) -> Iterator[Any]:
+    def _segments(windows: list[Window], futures: deque[Any], ahead: int) -> Iterator[Any]:
         number = 0
         try:
-            for window, future in zip(windows, futures, strict=True):
+            for index, window in enumerate(windows):
+                future = futures.popleft()
+                if index + ahead < len(windows):  # keep `ahead` windows queued
+                    following = windows[index + ahead]
+                    futures.append(session.submit(key_of(following, session), following))
                 decoded, temperature = future.result(), window.temperature
                 for next_temperature in fallbacks[1:]:
                     if not needs_fallback(decoded, window.options):

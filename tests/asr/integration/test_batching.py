@@ -7,11 +7,13 @@ depend on how fast this machine is."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
@@ -172,3 +174,42 @@ def test_trimmed_windows_of_about_one_length_share_a_batch_and_each_gets_its_own
     after = batch_samples("batched-trim")
     assert (after[0] - before[0], after[1] - before[1]) == (1, 2)
     assert_each_its_own(got, [reference for _, reference in clips])
+
+
+def test_a_stream_through_the_batcher_still_comes_window_by_window() -> None:
+    """A minute of speech (several windows) streamed from a batching service: its first segment arrives while later
+    windows are still to be decoded (a stream's windows are queued one ahead, not all in one batch), and the deltas
+    add up to the whole text."""
+    from tests.asr.integration.test_service import wav_bytes
+    from tests.asr.integration.test_stream_jobs_language import REPEATS, sample_samples
+
+    speech = sample_samples()
+    minute = wav_bytes(np.concatenate([np.concatenate([speech, np.zeros(8000, np.float32)]) for _ in range(REPEATS)]))
+    service = start_asr(batch_size=8, batch_wait_ms=10)
+    try:
+        engine = service.app.state.service.models.get("tiny.en")  # type: ignore[attr-defined]
+        batches_at: list[int] = []
+        deltas: list[str] = []
+        done = ""
+        with httpx.stream(
+            "POST",
+            f"{service.url}/v1/audio/transcriptions",
+            files={"file": ("minute.wav", minute, "audio/wav")},
+            data={"model": "tiny.en", "stream": "true"},
+            timeout=300,
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                event = json.loads(line.removeprefix("data: "))
+                if event["type"] == "transcript.text.delta":
+                    batches_at.append(engine.batcher.batches)
+                    deltas.append(event["delta"])
+                elif event["type"] == "transcript.text.done":
+                    done = event["text"]
+        assert deltas and "".join(deltas) == done
+        assert batches_at[0] < engine.batcher.batches, (batches_at, engine.batcher.batches)  # more decoded after it
+        assert len(set(batches_at)) > 1  # the segments came over more than one batch
+    finally:
+        service.stop()
