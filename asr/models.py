@@ -155,6 +155,8 @@ class ModelManager:
                 loaded = load(engine_name, name, self.settings.models[name], device, self.settings)
                 metrics.MODEL_LOAD_SECONDS.labels(engine_name, name, device).observe(time.perf_counter() - started)
                 metrics.MODELS_LOADED.labels(engine_name, name, device).set(1)
+                for histogram in (metrics.BATCH_SIZE, metrics.BATCH_WAIT, metrics.BATCH_SECONDS):
+                    histogram.labels(name, device)  # its batch series exist from the load, at 0 until it batches
                 log.info(
                     "model loaded",
                     extra={
