@@ -110,7 +110,7 @@ class FasterWhisperEngine:
         cpu_threads: int = 0,
         batching: Batching | None = None,
     ) -> None:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         self.model = model
         self.model_path = model_path
@@ -123,7 +123,6 @@ class FasterWhisperEngine:
             cpu_threads=cpu_threads,
             local_files_only=True,
         )
-        self._batched = BatchedInferencePipeline(self._model)
         self.multilingual = bool(self._model.model.is_multilingual)
         self.batching = batching
         self.batcher: Batcher[Window, Decoded] | None = None
@@ -172,9 +171,9 @@ class FasterWhisperEngine:
             )
             raw, info = pipeline.transcribe(audio, without_timestamps=False, **kwargs)
             speech = float(info.duration_after_vad)
-        elif options.batch_size > 1:
-            raw, info = self._batched.transcribe(audio, batch_size=options.batch_size, **kwargs)
         else:
+            # In sequence: batching off, or what windows decoded apart cannot do (text carried from one window to the
+            # next; no VAD, where the 30 s steps follow the decoded timestamps rather than the speech).
             raw, info = self._model.transcribe(audio, **kwargs)
         summary = TranscriptionInfo(
             info.language, float(info.language_probability), float(info.duration), speech_seconds=speech

@@ -10,6 +10,7 @@ import concurrent.futures
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -213,3 +214,23 @@ def test_a_stream_through_the_batcher_still_comes_window_by_window() -> None:
         assert len(set(batches_at)) > 1  # the segments came over more than one batch
     finally:
         service.stop()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param(replace(GREEDY, vad=False), id="no-vad"),
+        pytest.param(replace(GREEDY, condition_on_previous_text=True), id="text-carried"),
+    ],
+)
+def test_what_windows_cannot_decode_apart_runs_in_sequence_on_a_batching_engine(options: Options) -> None:
+    """Without VAD (the 30 s steps follow the decoded timestamps) or with text carried from window to window, a
+    batching engine decodes a minute in sequence: all of it is heard, and nothing goes through the batcher."""
+    from tests.asr.integration.test_stream_jobs_language import REPEATS, sample_samples
+
+    speech = sample_samples()
+    minute = np.concatenate([np.concatenate([speech, np.zeros(8000, np.float32)]) for _ in range(REPEATS)])
+    engine = FasterWhisperEngine(str(bundled.tiny_en_dir()), model="batched-apart", device="cpu", batching=Batching(8))
+    segments = list(engine.transcribe(minute, options).segments)
+    assert segments[-1].end > len(minute) / 16000 - 15, segments[-1]  # heard to the end
+    assert engine.batcher is not None and engine.batcher.batches == 0
