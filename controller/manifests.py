@@ -68,7 +68,7 @@ class WorkerConfig(BaseModel):
     model_aliases: dict[str, str] = Field(default_factory=whisper.default_aliases)  # alias → model ('': the default)
     # The worker's DHG_ASR_BATCH_SIZE (the chart's asr.batchSize, as the ASR service's): above 1, a long file's
     # windows are decoded in batches with each other (asr/batching.py).
-    batch_size: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=8, ge=1)
 
     @field_validator("model_aliases")
     @classmethod

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -197,6 +198,8 @@ def main(options: Options) -> dict[str, Any]:
     batched, sequential, per_request = services["batched"], services["sequential"], services["per-request"]
     level_8 = 8 if 8 in options.levels else max(options.levels)
     figures: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
         "services": services,
         "scaling_8": batched["levels"][level_8]["throughput"] / batched["levels"][min(options.levels)]["throughput"],
         "over_sequential_8": batched["levels"][level_8]["throughput"] / sequential["levels"][level_8]["throughput"],
@@ -217,11 +220,31 @@ def main(options: Options) -> dict[str, Any]:
     return figures
 
 
+def machine() -> str:
+    """This machine in words: cores, CPU, memory, the libraries that decode; the GPU is never used here."""
+    import platform
+
+    import ctranslate2
+    import faster_whisper
+
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {pages / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"faster-whisper {faster_whisper.__version__} / CTranslate2 {ctranslate2.__version__} int8, CPU only"
+    )
+
+
 def markdown(figures: dict[str, Any], options: Options) -> str:
     """The table of bench/results/asr-concurrency.md: each service's aggregate and short-request latency by level."""
     levels = options.levels
     head = "| service | " + " | ".join(f"{n} client{'s' if n > 1 else ''}" for n in levels) + " | lone request |"
     lines = [
+        "# ASR concurrency: many callers, one model (`make bench-asr-concurrency`)",
+        "",
+        f"{figures['date']}, {figures['machine']}.",
+        "",
         f"Model {MODEL}, beam {options.beam_size}, batch size {options.batch_size}, wait {options.batch_wait_ms:g} ms. "
         "Each cell: aggregate audio-seconds per second; short requests' p50 / p95 latency in seconds.",
         "",

@@ -180,7 +180,6 @@ def asr_red() -> Board:
         Target(summed("namespace", selector(names.exposed(asr.IN_PROGRESS))), "decoding {{namespace}}"),
         Target(summed("namespace", selector(names.exposed(asr.QUEUE_CAPACITY))), "capacity {{namespace}}"),
     )
-    # Off by default (DHG_ASR_BATCH_SIZE 1): the workload of the query tests runs without it, so no traffic expected.
     board.graph(
         "Batch size (mean, p95) by model",
         "Windows (up to 30 s of audio each, from one request or many) decoded together per batch: above 1, callers "
@@ -190,17 +189,16 @@ def asr_red() -> Board:
             f"{summed('model, device', rate(names.total(asr.BATCH_SIZE)))} / "
             f"{summed('model, device', rate(names.count(asr.BATCH_SIZE)))}",
             "mean {{model}} {{device}}",
-            traffic=False,
         ),
-        Target(quantile(0.95, asr.BATCH_SIZE, "model, device"), "p95 {{model}} {{device}}", traffic=False),
+        Target(quantile(0.95, asr.BATCH_SIZE, "model, device"), "p95 {{model}} {{device}}"),
     )
     board.graph(
         "Batch wait (p50, p95) by model",
         "How long a window waited between being queued and its batch starting (DHG_ASR_BATCH_WAIT_MS bounds the wait "
         "to fill a batch; more means the decoder is busy).",
         "s",
-        Target(quantile(0.5, asr.BATCH_WAIT, "model, device"), "p50 {{model}} {{device}}", traffic=False),
-        Target(quantile(0.95, asr.BATCH_WAIT, "model, device"), "p95 {{model}} {{device}}", traffic=False),
+        Target(quantile(0.5, asr.BATCH_WAIT, "model, device"), "p50 {{model}} {{device}}"),
+        Target(quantile(0.95, asr.BATCH_WAIT, "model, device"), "p95 {{model}} {{device}}"),
     )
     board.graph(
         "Outbox depth",

@@ -188,7 +188,7 @@ def test_the_catalogue_lists_both_models_with_what_each_can_do(client) -> None:
     assert len(base["languages"]) == 99 and english["languages"] == ["en"]
     assert base["default"] is True and base["loaded"] is True and base["device"] == "cpu"
     assert english["loaded"] is False  # nothing asked for it yet
-    assert base["batch_size"] == english["batch_size"] == 1  # batching is off by default
+    assert base["batch_size"] == english["batch_size"] == 8  # batched by default (DHG_ASR_BATCH_SIZE)
     assert {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"} <= set(base["aliases"])
     assert base["size_bytes"] == 145_217_607 + 2_309 + 3_930_462 + 1_068_101
     assert english["size_bytes"] > 70_000_000

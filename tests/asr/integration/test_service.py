@@ -17,7 +17,9 @@ SAMPLE_MAX_WER = 0.15
 
 @pytest.fixture(scope="module")
 def asr(tmp_path_factory):
-    service = start_asr(outbox_dir=tmp_path_factory.mktemp("outbox"), api_key="test-asr-key", queue_size=1)
+    # One decoder and one place in the queue: the 429 test fills both (batching would otherwise decode 8 at once).
+    outbox = tmp_path_factory.mktemp("outbox")
+    service = start_asr(outbox_dir=outbox, api_key="test-asr-key", queue_size=1, concurrency=1)
     yield service
     service.stop()
 

@@ -47,6 +47,8 @@ def asr(tmp_path_factory):
         api_key=KEY,
         concurrency=1,
         queue_size=1,
+        # A job's progress moves batch by batch: the minute's three windows fill two batches of two, not one of eight.
+        batch_size=2,
     )
     service.spool = spool
     yield service

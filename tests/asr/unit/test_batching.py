@@ -187,8 +187,8 @@ def test_a_batch_holds_at_least_one_window() -> None:
 def test_the_settings_say_how_many_windows_a_model_batches_and_how_many_requests_run() -> None:
     from asr.settings import Settings
 
-    assert (Settings().window_batch, Settings().decoders) == (1, 1)  # off by default: in sequence
-    batched = Settings(batch_size=8)
-    assert (batched.window_batch, batched.decoders) == (8, 8)  # as many requests as a batch holds meet in it
+    batched = Settings()
+    assert (batched.window_batch, batched.decoders) == (8, 8)  # on by default: as many requests as a batch holds
+    assert (Settings(batch_size=1).window_batch, Settings(batch_size=1).decoders) == (1, 1)  # off: in sequence
     assert Settings(batch_size=8, concurrency=2).decoders == 2
     assert Settings(batch_size=8, engine="openai-whisper").window_batch == 1  # that engine decodes unbatched
