@@ -70,6 +70,20 @@ class Admission:
         metrics.QUEUE_DEPTH.set(self.waiting)
 
     @asynccontextmanager
+    async def now(self) -> AsyncIterator[None]:
+        """A decoder at once, held until the block ends (a live session holds one for as long as it is open), or
+        QueueFull when every decoder is busy: a session cannot wait in the queue behind files."""
+        if self._slots.locked():
+            raise QueueFull("every decoder is busy; retry later", retry_after=self.retry_after)
+        await self._slots.acquire()  # free, so this does not wait
+        metrics.IN_PROGRESS.inc()
+        try:
+            yield
+        finally:
+            metrics.IN_PROGRESS.dec()
+            self._slots.release()
+
+    @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self.ticket():
             yield

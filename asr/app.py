@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asr.errors import AsrError, InvalidRequest
 from asr.middleware import RequestContextMiddleware
-from asr.routes import health, models, transcriptions
+from asr.routes import health, models, realtime, transcriptions
 from asr.service import TranscriptionService
 from asr.settings import Settings, get_settings
 from dhg_core.apidocs import install_api_docs
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(transcriptions.router)
     app.include_router(models.router)
+    app.include_router(realtime.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(RequestContextMiddleware, max_upload_bytes=service.settings.max_upload_bytes, internal=_internal)
     return app

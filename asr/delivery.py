@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from pathlib import Path
 from typing import Protocol
 
 from asr import metrics
@@ -21,6 +23,10 @@ log = logging.getLogger("asr.delivery")
 class Delivery(Protocol):
     def submit(self, transcript: TranscriptIn) -> None: ...
 
+    def audio_path(self, job_id: uuid.UUID) -> Path | None:
+        """Where audio to be stored with `job_id`'s transcript is written before it is submitted; None: nowhere."""
+        ...
+
     async def run(self) -> None: ...
 
 
@@ -28,6 +34,9 @@ class NoDelivery:
     """Standalone service (no Registry configured): results are returned to the caller only."""
 
     def submit(self, transcript: TranscriptIn) -> None:
+        return None
+
+    def audio_path(self, job_id: uuid.UUID) -> Path | None:
         return None
 
     async def run(self) -> None:
@@ -61,6 +70,9 @@ class RegistryDelivery:
                 retry_after=self.retry_after_seconds,
             ) from error
         self.wakeup.set()
+
+    def audio_path(self, job_id: uuid.UUID) -> Path | None:
+        return self.outbox.audio_path(job_id)
 
     async def run(self) -> None:
         pending = len(self.outbox.pending())

@@ -69,6 +69,26 @@ BATCH_SECONDS = Histogram(
     ["model", "device"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
 )
+# Live sessions (asr/realtime): how many are open, the audio they took, and the two latencies a listener feels: from
+# the start of a turn to its first words, and from the end of a turn to its completed transcript.
+REALTIME_SESSIONS = Gauge("dhg_asr_realtime_sessions", "Live transcription sessions open now.")
+REALTIME_SESSIONS_ENDED = Counter(
+    "dhg_asr_realtime_sessions_ended_total",
+    "Live sessions ended, by reason (client, expired, idle, slow_client, refused, error).",
+    ["reason"],
+)
+REALTIME_AUDIO_SECONDS = Counter("dhg_asr_realtime_audio_seconds_total", "Seconds of audio live sessions sent.")
+REALTIME_FIRST_DELTA = Histogram(
+    "dhg_asr_realtime_first_delta_seconds",
+    "From the start of a turn being heard to its first transcript delta.",
+    buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+)
+REALTIME_COMPLETED = Histogram(
+    "dhg_asr_realtime_completed_seconds",
+    "From the end of a turn (speech stopped, or committed) to its completed transcript.",
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+)
+REALTIME_END_REASONS = ("client", "expired", "idle", "slow_client", "refused", "error")
 JOBS = Gauge("dhg_asr_jobs", "Async transcription jobs held by this process, by status.", ["status"])
 
 # Outcomes known in advance start at zero, so that rates and ratios over them exist before the first one happens.
@@ -76,3 +96,5 @@ for _kind in ("transient", "refused", "rejected", "outbox"):
     DELIVERY_FAILURES.labels(_kind)
 for _outcome in ("created", "replayed"):
     DELIVERIES.labels(_outcome)
+for _reason in REALTIME_END_REASONS:
+    REALTIME_SESSIONS_ENDED.labels(_reason)

@@ -20,6 +20,7 @@ from dhg_contract.schemas import TranscriptIn
 
 log = logging.getLogger("asr.outbox")
 SUFFIX = ".json"
+AUDIO_SUFFIX = ".ogg"  # an entry's audio, when it is to be stored with it as an asset (a live session's)
 
 
 class Outbox:
@@ -57,11 +58,17 @@ class Outbox:
         """Results waiting, oldest first."""
         return sorted(self.directory.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime_ns)
 
+    def audio_path(self, job_id: uuid.UUID) -> Path:
+        """Where the audio of `job_id`'s entry goes (written there before the entry is put): uploaded as an asset,
+        and the transcript linked to it, when the entry is delivered."""
+        return self.directory / f"{job_id}{AUDIO_SUFFIX}"
+
     def load(self, path: Path) -> TranscriptIn:
         return TranscriptIn.model_validate_json(path.read_bytes())
 
     def done(self, path: Path) -> None:
         path.unlink(missing_ok=True)
+        path.with_suffix(AUDIO_SUFFIX).unlink(missing_ok=True)
         self._update_gauge()
 
     def waiting(self, job_id: uuid.UUID) -> bool:
@@ -82,6 +89,9 @@ class Outbox:
     def dead(self, path: Path, reason: str) -> None:
         """Set aside a result the Registry refuses for good (kept, with the reason, for an operator)."""
         os.replace(path, self.dead_directory / path.name)
+        audio = path.with_suffix(AUDIO_SUFFIX)
+        if audio.exists():
+            os.replace(audio, self.dead_directory / audio.name)
         (self.dead_directory / f"{path.stem}.reason.txt").write_text(reason + "\n")
         self._update_gauge()
 
@@ -124,6 +134,7 @@ class Deliverer:
                     report.dead += 1
                     continue
                 try:
+                    transcript = self._with_audio(client, path, transcript)
                     pushed = client.push_transcript(transcript)
                 except RegistryAPIError as error:
                     if not error.rejects_content:
@@ -146,6 +157,21 @@ class Deliverer:
                 report.delivered += 1
         self.failures = self.failures + 1 if report.failed else 0
         return report
+
+    def _with_audio(self, client: RegistryClient, path: Path, transcript: TranscriptIn) -> TranscriptIn:
+        """The transcript linked to its entry's audio, uploaded first (the Registry stores the same bytes once, so a
+        repeated delivery uploads nothing twice). Audio the Registry refuses for good leaves the text unlinked."""
+        audio = path.with_suffix(AUDIO_SUFFIX)
+        if transcript.asset_id is not None or not audio.exists():
+            return transcript
+        try:
+            asset = client.upload_asset(audio, filename=f"live-{transcript.job_id}.ogg", content_type="audio/ogg")
+        except RegistryAPIError as error:
+            if not error.rejects_content:
+                raise
+            log.error("registry refused a result's audio; its text is stored alone", extra={"job": path.stem})
+            return transcript
+        return transcript.model_copy(update={"asset_id": asset.value.id})
 
     def next_delay(self) -> float:
         """Seconds until the next round: soon when healthy, exponential backoff (jittered) while failing."""

@@ -76,6 +76,7 @@ class TranscriptionService:
     job_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     default_engine: Engine | None = None
     load_error: str | None = None
+    live_sessions: int = 0  # open /v1/realtime sessions (asr/routes/realtime.py)
     _diarizer: Diarizer | None = None
     _diarizer_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -87,6 +87,33 @@ class Settings(BaseSettings):
         "Bounds memory: faster-whisper's VAD holds state for its whole input, so memory grows with the length "
         "of one piece and stays flat over many (bench/asr measures it).",
     )
+    realtime_sessions: int = Field(
+        default=4,
+        ge=0,
+        description="Live sessions (/v1/realtime) open at once; each also holds one of the `concurrency` decoders "
+        "while it is open, so files and live sessions share admission. 0 turns live transcription off.",
+    )
+    realtime_max_session_seconds: float = Field(
+        default=1800.0, gt=0, description="A live session ends after this long (OpenAI's: 30 minutes)."
+    )
+    realtime_idle_seconds: float = Field(
+        default=120.0, gt=0, description="A live session whose client sends nothing for this long is closed."
+    )
+    realtime_max_buffer_seconds: float = Field(
+        default=300.0, gt=0, description="Audio a live session holds uncommitted; more is refused until a commit."
+    )
+    realtime_max_event_bytes: int = Field(
+        default=15 * 1024 * 1024, ge=1024, description="The largest client event taken (OpenAI's: 15 MiB)."
+    )
+    realtime_interval_ms: float = Field(
+        default=700.0,
+        ge=100,
+        description="While a turn is spoken, it is decoded again after this much more audio; the words two decodes "
+        "in a row agree on are sent as deltas.",
+    )
+    realtime_send_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A live client that reads nothing for this long while events wait is dropped."
+    )
     diarization_backend: str = Field(
         default="ge2e",
         description="Who spoke when, for diarized_json and known speakers (asr/diarization): 'ge2e' (offline: the "

@@ -122,6 +122,9 @@ class Options:
     # Batched windows waiting ahead of the one being read: 0, all of a piece (throughput); 1, a stream's (its
     # segments come window by window).
     window_lead: int = 0
+    # Batched windows encoded from their own audio (and a margin) rather than all 30 s; None: as the engine's
+    # batching says (DHG_ASR_BATCH_TRIM). A live session's decodes while a turn is spoken are trimmed.
+    trim: bool | None = None
     condition_on_previous_text: bool = False
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD
     log_prob_threshold: float = LOG_PROB_THRESHOLD

@@ -165,7 +165,7 @@ class FasterWhisperEngine:
         if self.batcher is not None and windowed:
             # Windows through the model's batcher: no text carries from window to window, so any may be in any batch.
             del kwargs["condition_on_previous_text"]
-            trim = self.batching is not None and self.batching.trim
+            trim = options.trim if options.trim is not None else self.batching is not None and self.batching.trim
             pipeline, close = submitting_pipeline(
                 self._model, self.batcher, options.temperature, trim=trim, lead=options.window_lead
             )
