@@ -8,6 +8,7 @@ from observability import http, names
 from observability.rulekit import Rule, alert
 from registry import metrics as registry
 
+LIVE_COMPLETED_P95_SECONDS = 2  # a live turn's text, after its speech stopped (bench/asr/live.py: the target is 1 s)
 REJECTED = "rejected"  # the ASR's outcome of a transcription refused because its queue is full (HTTP 429)
 assert REJECTED in asr.OUTCOMES
 FAILURE = "failure"  # the outcome of a failed webhook delivery attempt (registry/webhooks/dispatcher.py)
@@ -115,6 +116,21 @@ def asr_rules() -> list[Rule]:
             description="""{{ $value | printf "%.0f" }} transcription results of the ASR service in namespace
                 {{ $labels.namespace }} wait on disk for the Registry, and the outbox has not shrunk for 30
                 minutes.""",
+        ),
+        alert(
+            "DHGASRLiveLatencyHigh",
+            f"""
+            histogram_quantile(0.95, sum by (namespace, le) (rate({names.bucket(asr.REALTIME_COMPLETED)}[10m])))
+              > {LIVE_COMPLETED_P95_SECONDS}
+            and on (namespace)
+            sum by (namespace) (increase({names.count(asr.REALTIME_COMPLETED)}[10m])) >= 20
+            """,
+            duration="10m",
+            severity="warning",
+            summary="Live transcripts come late: a turn's text takes long after the speaker stops.",
+            description="""In namespace {{ $labels.namespace }}, 5% of live turns over the last 10 minutes got their
+                completed transcript more than {{ $value | humanizeDuration }} after the speech stopped (the target
+                is a second).""",
         ),
         alert(
             "DHGASRDeviceFallback",

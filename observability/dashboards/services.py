@@ -213,6 +213,32 @@ def asr_red() -> Board:
         Target(increase(names.exposed(asr.DELIVERIES), "outcome"), "{{outcome}}"),
         Target(increase(names.exposed(asr.DELIVERY_FAILURES), "kind"), "failed: {{kind}}", traffic=False),
     )
+    board.row("Are live words on time?")
+    board.graph(
+        "Live sessions and their audio",
+        "Live transcription sessions open (/v1/realtime), and the seconds of audio they send per second (1 per "
+        "session speaking in real time).",
+        "short",
+        Target(summed("namespace", selector(names.exposed(asr.REALTIME_SESSIONS))), "open {{namespace}}"),
+        Target(summed("namespace", rate(names.exposed(asr.REALTIME_AUDIO_SECONDS))), "audio s/s {{namespace}}"),
+    )
+    board.graph(
+        "Live latency (p50, p95)",
+        "From a turn's start to its first words (first delta), and from the end of its speech to its completed "
+        "transcript: what someone watching the words feels (the alert: completed p95 over 2 s).",
+        "s",
+        Target(quantile(0.5, asr.REALTIME_FIRST_DELTA, "namespace"), "first words p50", traffic=False),
+        Target(quantile(0.95, asr.REALTIME_FIRST_DELTA, "namespace"), "first words p95", traffic=False),
+        Target(quantile(0.5, asr.REALTIME_COMPLETED, "namespace"), "completed p50", traffic=False),
+        Target(quantile(0.95, asr.REALTIME_COMPLETED, "namespace"), "completed p95", traffic=False),
+    )
+    board.graph(
+        "Live sessions ended, by reason",
+        "Why sessions ended, in each interval: client (it closed), expired, idle, slow_client (it stopped reading), "
+        "refused (no place, or a bad key), error.",
+        "short",
+        Target(increase(names.exposed(asr.REALTIME_SESSIONS_ENDED), "reason"), "{{reason}}", traffic=False),
+    )
     return board
 
 

@@ -144,6 +144,33 @@ def test_the_batch_size_reaches_the_asr_service_and_the_workers_alike(monkeypatc
     assert {"name": "DHG_ASR_CONCURRENCY", "value": "2"} in env
 
 
+def test_live_sessions_reach_the_asr_service_through_the_ingress_and_the_route(monkeypatch):
+    """GET /v1/realtime (the WebSocket of a live session) goes to the ASR service whichever way traffic comes in;
+    the HTTPRoute's timeouts outlast a session; the session settings reach the service."""
+    documents = render(
+        "httpRoute.enabled=true", "httpRoute.parentRefs[0].name=gateway", "asr.realtime.maxSessionSeconds=600"
+    )
+    (ingress,) = find(documents, "Ingress")
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["spec"]["rules"][0]["http"]["paths"]}
+    assert paths["/v1/realtime"] == paths["/v1/audio"] == "dhg-asr"
+    (route,) = find(documents, "HTTPRoute")
+    (live,) = [r for r in route["spec"]["rules"] if r["matches"][0]["path"]["value"] == "/v1/realtime"]
+    assert live["backendRefs"][0]["name"] == "dhg-asr"
+    assert live["timeouts"] == {"request": "660s", "backendRequest": "660s"}
+    (deployment,) = find(documents, "Deployment", "dhg-asr")
+    for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if item["name"].startswith("DHG_ASR_") and "value" in item:
+            monkeypatch.setenv(item["name"], item["value"])
+    from asr.settings import Settings as AsrSettings
+
+    served = AsrSettings()
+    assert (served.realtime_sessions, served.realtime_max_session_seconds, served.realtime_idle_seconds) == (
+        4,
+        600.0,
+        120.0,
+    )
+
+
 def test_a_default_model_that_is_not_served_is_refused():
     with pytest.raises(AssertionError, match=r'asr.defaultModel "large-v3" is not one of asr.models \(base, tiny.en\)'):
         render("asr.defaultModel=large-v3")
