@@ -11,7 +11,8 @@ from dhg_contract.schemas import SCOPES as SCOPES  # the scopes are the contract
 from dhg_contract.schemas import Scope as Scope
 
 # What each scope grants: `ingest` (the factory's own services: the ASR service, workers, the controller) writes
-# transcripts and job records and nothing else; `write` all data; `admin` also tokens, webhooks and the audit log.
+# transcripts, job records and the media they come from (a live session's audio) and nothing else; `write` all
+# data; `admin` also tokens, webhooks and the audit log.
 GRANTS: dict[str, frozenset[str]] = {
     "read": frozenset({"read"}),
     "ingest": frozenset({"ingest"}),

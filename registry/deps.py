@@ -60,7 +60,7 @@ class TokenCache:
         self._entries.clear()
 
 
-SERVICE_SCOPES = frozenset({"read", "ingest"})  # least privilege: read, and write transcripts and job records
+SERVICE_SCOPES = frozenset({"read", "ingest"})  # least privilege: read, and write transcripts, jobs and their media
 
 
 async def principal_for(resources: Resources, authorization: str | None) -> auth.Principal:

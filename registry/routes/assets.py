@@ -16,7 +16,16 @@ from fastapi.responses import FileResponse, StreamingResponse
 from dhg_contract.schemas import AssetLink, AssetOut, Page
 from dhg_core.problems import problem_response
 from registry import links, metrics
-from registry.deps import PageDep, ReadAccess, ReadOrLinkAccess, SessionDep, SettingsDep, WriteAccess, record_audit
+from registry.deps import (
+    IngestAccess,
+    PageDep,
+    ReadAccess,
+    ReadOrLinkAccess,
+    SessionDep,
+    SettingsDep,
+    WriteAccess,
+    record_audit,
+)
 from registry.errors import MissingContent, NotFound, RangeNotSatisfiable
 from registry.models import Asset
 from registry.resources import ResourcesDep
@@ -62,7 +71,7 @@ async def upload_asset(
     session: SessionDep,
     settings: SettingsDep,
     resources: ResourcesDep,
-    who: WriteAccess,
+    who: IngestAccess,
 ) -> AssetOut:
     """Upload one media file as multipart/form-data (`file`); identical bytes are stored once."""
     storage = resources.storage

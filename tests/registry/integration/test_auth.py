@@ -45,7 +45,14 @@ def test_the_openapi_document_lists_every_route_and_each_one_declares_its_scope(
         if method != "GET":
             assert operation["x-required-scope"] != "read", f"{method} {path} mutates with read scope"
     ingest = {(m, p) for m, p, operation in found if operation.get("x-required-scope") == "ingest"}
-    assert ingest == {("POST", "/v1/transcripts"), ("POST", "/v1/jobs"), ("PATCH", "/v1/jobs/{job_id}")}
+    # What the factory's services write: transcripts, job records, and the media a result comes from (the ASR
+    # service stores a live session's audio with its transcript); never a deletion, a token or a webhook.
+    assert ingest == {
+        ("POST", "/v1/transcripts"),
+        ("POST", "/v1/jobs"),
+        ("PATCH", "/v1/jobs/{job_id}"),
+        ("POST", "/v1/assets"),
+    }
 
 
 def test_every_route_refuses_missing_unknown_and_revoked_tokens(registry, admin):
@@ -129,10 +136,12 @@ def test_service_tokens_from_the_environment_write_and_are_audited_by_name(postg
             assert worker.get(f"/v1/transcripts/{pushed.json()['id']}").status_code == 200
             assert worker.get("/v1/audit").status_code == 403
             assert worker.post("/v1/tokens", json={"name": "x", "scopes": ["admin"]}).status_code == 403
-            # least privilege (issue 17): transcripts and job records only; no deletes, no uploads
+            # least privilege (issue 17): transcripts, job records and the media they come from (a live session's
+            # audio: content-addressed, never replacing what is stored); no deletes, tokens or webhooks
             assert worker.post("/v1/jobs", json={"source": {"path": "/data/a.wav"}}).status_code == 201
             assert worker.delete(f"/v1/transcripts/{pushed.json()['id']}").status_code == 403
-            assert worker.post("/v1/assets", files={"file": ("a.wav", b"RIFF", "audio/wav")}).status_code == 403
+            upload = worker.post("/v1/assets", files={"file": ("a.wav", b"RIFF", "audio/wav")})
+            assert upload.status_code == 415, upload.text  # allowed, and refused for what it is: not audio
             assert (
                 worker.post("/v1/webhooks", json={"url": "https://e.org/h", "events": ["job.created"]}).status_code
                 == 403
