@@ -16,6 +16,7 @@ from dhg.errors import DhgError
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("dhg.commands.up", "up"),
     "transcribe": ("dhg.commands.transcribe", "transcribe"),
+    "listen": ("dhg.commands.listen", "listen"),
     "search": ("dhg.commands.search", "search"),
     "models": ("dhg.commands.models", "models"),
     "status": ("dhg.commands.status", "status"),

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from asr.diarization import evaluation
 from asr.evaluation import word_error_rate
-from dhg.datadir import read_state
+from dhg.datadir import read_asr_api_key, read_state
 from dhg.sample import REFERENCE_TEXT, SAMPLE_PATH, sample_job_id
 from tests.asr.integration.test_service import wav_bytes
 from tests.dhg.integration.conftest import FirstRun, ServingStack
@@ -169,6 +170,57 @@ def test_transcribe_refuses_a_missing_file_clashing_outputs_or_no_service_in_one
     nowhere = f"http://127.0.0.1:{free_ports(1)[0]}"
     result = run_dhg("transcribe", SAMPLE_PATH, "--asr-url", nowhere, "--data-dir", tmp_path)
     assert_one_line_error(result, nowhere, "not reachable")
+
+
+def test_a_live_session_is_stored_in_the_registry_with_its_audio(serving_stack: ServingStack) -> None:
+    """A live session through `dhg up`'s ASR service, with its key: once it ends, its transcript is in the Registry
+    under the job id the session announced, linked to the session's audio (Ogg Opus), timed from the session's
+    start."""
+    from openai import OpenAI
+
+    from tests.asr.integration.test_stream_jobs_language import sample_samples
+    from tests.asr.live import COMPLETED, chunks, of_type, pcm24, received
+
+    key = read_asr_api_key(serving_stack.data_dir)
+    live = OpenAI(base_url=f"{serving_stack.asr_url}/v1", api_key=key, max_retries=0)
+    speech = np.concatenate([np.zeros(16000, np.float32), sample_samples()[: 6 * 16000]])
+    with live.realtime.connect() as connection:
+        job_id = connection.recv().session.model_extra["dhg_job_id"]
+        connection.session.update(
+            session={
+                "type": "transcription",
+                "audio": {"input": {"transcription": {"model": "tiny.en"}, "turn_detection": None}},
+            }
+        )
+        for piece in chunks(pcm24(speech), 48000):
+            connection.input_audio_buffer.append(audio=piece)
+        connection.input_audio_buffer.commit()
+        (done,) = of_type(received(connection, lambda events: of_type(events, COMPLETED)), COMPLETED)
+    headers = {"Authorization": f"Bearer {serving_stack.admin_token}"}
+    with httpx.Client(base_url=serving_stack.url, headers=headers) as registry:
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+        while not (items := registry.get("/v1/transcripts", params={"job_id": job_id}).json()["items"]):
+            assert time.monotonic() < deadline, "the live session's transcript never reached the Registry"
+            time.sleep(0.2)
+        (summary,) = items
+        transcript = registry.get(f"/v1/transcripts/{summary['id']}").json()
+        asset = registry.get(f"/v1/assets/{summary['asset_id']}").json()
+    assert transcript["text"].strip() == done["transcript"].strip()
+    assert transcript["segments"][0]["start"] >= 0.5  # the speech began 1 s into the session
+    assert asset["content_type"] == "audio/ogg" and asset["duration_seconds"] == pytest.approx(7.0, abs=0.3)
+
+
+def test_listen_plays_a_file_live_and_prints_each_finished_turn(serving_stack: ServingStack, tmp_path: Path) -> None:
+    result = run_dhg(
+        "listen", SAMPLE_PATH, "--speed", "0", "--model", "tiny.en", "--data-dir", serving_stack.data_dir.root
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) >= 2  # the reading's pauses end turns: a line each
+    assert word_error_rate(REFERENCE_TEXT, " ".join(lines)) <= MAX_WORD_ERROR_RATE, result.stdout
+    assert "stored in the Registry as job" in result.stderr
+    missing = run_dhg("listen", tmp_path / "nope.wav", "--data-dir", serving_stack.data_dir.root)
+    assert_one_line_error(missing, "no such file")
 
 
 def test_token_create_list_revoke(serving_stack: ServingStack) -> None:
