@@ -23,7 +23,7 @@ CHECKOV := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
 AXE_CORE_VERSION := 4.14.1
 AXE_CORE := $(TOOLS)/axe-core/.installed-$(AXE_CORE_VERSION)
 
-.PHONY: setup setup-run lock system-packages tools up test lint format crd observability images bench-registry bench-asr bench-asr-concurrency bench-diarization bench-languages bench-controller bench-jobs cluster cluster-up cluster-down clean
+.PHONY: setup setup-run lock system-packages tools up test lint format crd observability images bench-registry bench-asr bench-asr-concurrency bench-asr-live bench-diarization bench-languages bench-controller bench-jobs cluster cluster-up cluster-down clean
 
 setup: $(DEV_STAMP)
 setup-run: $(RUN_STAMP)
@@ -136,6 +136,10 @@ bench-asr: setup system-packages
 # Many callers, one model: the service with cross-request batching against it without (bench/asr/concurrency.py).
 bench-asr-concurrency: setup system-packages
 	$(PY) -m bench.asr.concurrency $(ARGS)
+
+# Live sessions over /v1/realtime at real time, 1, 2 and 4 at once: latency, live WER against the file's (bench/asr/live.py).
+bench-asr-live: setup system-packages
+	$(PY) -m bench.asr.live --markdown bench/results/asr-live.md --json bench/results/asr-live.json $(ARGS)
 
 # Speaker diarization on the evaluation set: DER, speaker counts, time added (bench/diarization). Its real voices
 # come from these packages too (about 110 MB; the tests need none of them).

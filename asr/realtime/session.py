@@ -118,6 +118,7 @@ class LiveSession:
         self.recording = recording(self.job_id)  # the session's audio, kept to be stored with its transcript
         self.config = Config()
         self.engine: Engine | None = None
+        self.max_seconds = max_seconds
         self.expires_at = protocol.expires_at(max_seconds)
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_events)
         self.overflowed = False
@@ -225,12 +226,21 @@ class LiveSession:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise ProtocolError("invalid_value", "'audio' is not valid base64.", param="audio") from None
-        pending = self._turn.seconds if self._turn is not None else 0.0
+        # Held and not yet transcribed: the turn being spoken and the committed turns waiting for their last decode
+        # (a client sending faster than the model decodes fills this, and waits, rather than queueing without end).
+        pending = sum(turn.seconds for turn in (self._turn, *self._finals) if turn is not None)
         seconds = len(raw) / self.config.format.bytes_per_second
         if pending + seconds > self.limits.max_buffer_seconds:
             raise ProtocolError(
                 "input_audio_buffer_full",
-                f"The input audio buffer holds at most {self.limits.max_buffer_seconds:.0f} s: commit or clear it.",
+                f"At most {self.limits.max_buffer_seconds:.0f} s of audio wait here to be transcribed; this append "
+                "was not taken: commit or clear, or send more slowly.",
+                param="audio",
+            )
+        if (self._heard / SAMPLE_RATE) + seconds > self.max_seconds:
+            raise ProtocolError(
+                "session_audio_limit",
+                f"A session takes at most {self.max_seconds:.0f} s of audio (its longest life, in real time).",
                 param="audio",
             )
         samples = self._decoder.decode(raw)

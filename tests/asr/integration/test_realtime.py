@@ -4,6 +4,7 @@ tiny.en and real speech. Every event received is checked against the package's t
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -233,3 +234,33 @@ def test_a_finished_session_waits_in_the_outbox_as_one_transcript_with_its_audio
         assert container.duration / 1e6 == pytest.approx(8.0, abs=0.2)
     assert not (outbox / f"{jobs[1]}.ogg").exists() and "dashwood" in json.loads(entries[1].read_text())["text"].lower()
     assert not list((tmp_path / "spool").glob("live-*"))  # the raw audio of both is gone from the spool
+
+
+def test_audio_sent_faster_than_it_is_transcribed_is_refused_past_the_buffer_not_queued(
+    tmp_path: Any, speech: np.ndarray
+) -> None:
+    """Past `realtime_max_buffer_seconds` of audio held and not yet transcribed (a turn being spoken, or turns waiting
+    for their last decode), an append is refused with an error and the session goes on; so is audio past the
+    session's whole length."""
+    service = start_asr(outbox_dir=tmp_path / "outbox", realtime_max_buffer_seconds=4, realtime_max_session_seconds=60)
+    try:
+        with client(service).realtime.connect() as connection:
+            connection.recv()
+            connection.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": None}}})
+            pieces = list(chunks(pcm24(speech[: 5 * 16000]), 48000))
+            for piece in pieces:  # 5 s into a buffer of 4
+                connection.input_audio_buffer.append(audio=piece)
+            connection.input_audio_buffer.commit()
+            events = received(connection, lambda events: of_type(events, COMPLETED))
+            refused = [e["error"] for e in of_type(events, "error")]
+            assert refused and all(e["code"] == "input_audio_buffer_full" for e in refused), refused
+            assert len(refused) == len(pieces) - 40  # 40 pieces of 0.1 s were taken
+            (done,) = of_type(events, COMPLETED)
+            assert done["usage"]["seconds"] == pytest.approx(4.0, abs=0.05)
+            for _ in range(19):  # 3 s at a time, cleared: the 19th would take the session past its 60 s
+                connection.input_audio_buffer.append(audio=base64.b64encode(b"\0\0" * 24000 * 3).decode())
+                connection.input_audio_buffer.clear()
+            errors = received(connection, lambda events: of_type(events, "error"))
+            assert of_type(errors, "error")[0]["error"]["code"] == "session_audio_limit"
+    finally:
+        service.stop()
