@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from openai import OpenAI
 from openai.types.realtime import RealtimeTranscriptionSessionCreateRequest
+from pydantic import TypeAdapter
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
@@ -262,5 +263,66 @@ def test_audio_sent_faster_than_it_is_transcribed_is_refused_past_the_buffer_not
                 connection.input_audio_buffer.clear()
             errors = received(connection, lambda events: of_type(events, "error"))
             assert of_type(errors, "error")[0]["error"]["code"] == "session_audio_limit"
+    finally:
+        service.stop()
+
+
+def test_the_beta_client_gets_the_beta_shape(live: Any, speech: np.ndarray) -> None:
+    """`client.beta.realtime.connect()` (the OpenAI-Beta: realtime=v1 header): `transcription_session.update` is
+    answered by `transcription_session.updated`, a committed turn by `conversation.item.created`, in the beta's
+    types."""
+    from openai.types.beta.realtime.realtime_server_event import RealtimeServerEvent as BetaEvent
+
+    beta_types = TypeAdapter(BetaEvent)
+    beta = OpenAI(base_url=f"{live.url}/v1", api_key=KEY, websocket_base_url=f"{live.url.replace('http', 'ws')}/v1")
+    with beta.beta.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as connection:
+        first = json.loads(connection.recv_bytes())
+        assert first["type"] == "transcription_session.created"
+        connection.send(
+            {
+                "type": "transcription_session.update",
+                "session": {"input_audio_format": "pcm16", "turn_detection": None},
+            }
+        )
+        updated = beta_types.validate_json(connection.recv_bytes())
+        assert updated.type == "transcription_session.updated" and updated.session.turn_detection is None
+        for piece in chunks(pcm24(speech[: 6 * 16000]), 48000):
+            connection.send({"type": "input_audio_buffer.append", "audio": piece})
+        connection.send({"type": "input_audio_buffer.commit"})
+        events = []
+        while not events or events[-1].type != "conversation.item.input_audio_transcription.completed":
+            events.append(beta_types.validate_json(connection.recv_bytes()))
+    kinds = [event.type for event in events]
+    assert "conversation.item.created" in kinds and "conversation.item.added" not in kinds
+    assert "dashwood" in events[-1].transcript.lower()
+
+
+def test_a_client_that_stops_reading_is_disconnected_not_buffered_for(tmp_path: Any) -> None:
+    """A client that sends and never reads (its receive window kept small): once the events waiting for it fill what
+    the server buffers, the session is closed with 1008 and counted as a slow client."""
+    import socket as sockets
+
+    from prometheus_client import REGISTRY
+
+    def slow() -> float:
+        return REGISTRY.get_sample_value("dhg_asr_realtime_sessions_ended_total", {"reason": "slow_client"}) or 0.0
+
+    service = start_asr(outbox_dir=tmp_path / "outbox", realtime_send_timeout_seconds=1)
+    before = slow()
+    try:
+        host, port = service.url.removeprefix("http://").split(":")
+        raw = sockets.socket()
+        raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+        raw.connect((host, int(port)))
+        with ws_connect(f"ws://{host}:{port}/v1/realtime", sock=raw, open_timeout=30, compression=None) as socket:
+            bad = json.dumps({"type": "x" * 100})  # each answered by an error of about 400 bytes
+            try:
+                for _ in range(40_000):
+                    socket.send(bad)
+            except ConnectionClosed:
+                pass  # closed while still sending: what this test expects
+            _, code = closed_with(socket)
+        assert code == 1008
+        assert slow() == before + 1
     finally:
         service.stop()
