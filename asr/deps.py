@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from asr.errors import AsrError
 from asr.service import TranscriptionService
@@ -19,9 +20,10 @@ class Unauthenticated(AsrError):
     status, slug, title = 401, "unauthenticated", "Missing or invalid API key"
 
 
-def get_service(request: Request) -> TranscriptionService:
-    """The one service object create_app made (the only thing the ASR app keeps on `app.state`)."""
-    service: TranscriptionService = request.app.state.service
+def get_service(connection: HTTPConnection) -> TranscriptionService:
+    """The one service object create_app made (the only thing the ASR app keeps on `app.state`), for a request or a
+    WebSocket alike."""
+    service: TranscriptionService = connection.app.state.service
     return service
 
 

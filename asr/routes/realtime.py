@@ -20,6 +20,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from asr import metrics
+from asr.deps import ServiceDep
 from asr.errors import AsrError
 from asr.realtime import protocol
 from asr.realtime.protocol import ProtocolError
@@ -62,8 +63,7 @@ async def _refuse(websocket: WebSocket, code: int, problem: ProtocolError, *, se
 
 
 @router.websocket("/v1/realtime")
-async def realtime(websocket: WebSocket) -> None:
-    service: TranscriptionService = websocket.app.state.service
+async def realtime(websocket: WebSocket, service: ServiceDep) -> None:
     settings = service.settings
     offered = list(websocket.scope.get("subprotocols") or [])
     beta = "realtime=v1" in websocket.headers.get("openai-beta", "") or BETA_PROTOCOL in offered
