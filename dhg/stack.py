@@ -184,6 +184,7 @@ class LocalStack:
                 data_dir=self.data_dir,
                 admin_token=self.admin_token,
                 services=self.service_tokens,
+                asr_url=self.asr_url,
             ),
             cwd=self.data_dir.root,
         )

@@ -36,7 +36,12 @@ def service_tokens() -> dict[str, str]:
 
 
 def registry_environment(
-    *, database_url: str, data_dir: DataDir, admin_token: str, services: dict[str, str] | None = None
+    *,
+    database_url: str,
+    data_dir: DataDir,
+    admin_token: str,
+    services: dict[str, str] | None = None,
+    asr_url: str | None = None,
 ) -> dict[str, str]:
     """Our environment (PATH, any DHG_REGISTRY_* the user set) with the settings local mode decides."""
     return {
@@ -49,6 +54,8 @@ def registry_environment(
         "PYTHONUNBUFFERED": "1",  # so the log has the last lines when the Registry fails at start
         # On one's own machine, webhook receivers run there too (other internal addresses stay refused).
         "DHG_REGISTRY_WEBHOOK_ALLOWED_NETWORKS": json.dumps(LOOPBACK_NETWORKS),
+        # The viewer's Live page talks to the ASR service, on its own port here (on a cluster, the same host).
+        **({"DHG_REGISTRY_ASR_URL": asr_url} if asr_url else {}),
     }
 
 

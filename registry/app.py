@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret = settings.webhook_secret_key.get_secret_value() if settings.webhook_secret_key else None
     app.state.resources = Resources(settings, links.Signer(links.link_key(secret)))
     install_api_docs(app)
-    install_viewer(app)
+    install_viewer(app, settings.asr_url)
     install_error_handlers(app)
     document_problems(app, error_statuses)
     amend_openapi(app, declare_inputs)

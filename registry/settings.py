@@ -25,6 +25,12 @@ class Settings(BaseSettings):
         default="local", description="Where media bytes live: `storage_dir` (a PVC in the cluster) or an S3 bucket."
     )
     storage_dir: Path = Path("./.local/registry-media")
+    asr_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="The ASR service's address as browsers reach it, for the viewer's Live page (its WebSocket, "
+        "/v1/realtime). Unset: this host (behind the chart's Ingress or HTTPRoute, which route /v1/realtime there).",
+    )
     s3_endpoint: str = Field(default="", description="The S3 API's URL (MinIO, SeaweedFS, ...); empty: AWS's own.")
     s3_bucket: str = ""
     s3_region: str = ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +21,24 @@ VIEWER_POLICY = (
 )
 
 
+def viewer_policy(asr_url: str | None) -> str:
+    """The viewer's policy; with the ASR service elsewhere (its own port in local mode), its WebSocket may be
+    opened too (connect-src: that origin's ws: or wss:, nothing else of it)."""
+    if not asr_url:
+        return VIEWER_POLICY
+    parts = urlsplit(asr_url)
+    socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+    return VIEWER_POLICY.replace("connect-src 'self'", f"connect-src 'self' {socket}")
+
+
+def config_module(asr_url: str | None) -> str:
+    """The JavaScript module of what the viewer is told about where it runs."""
+    return (
+        "// Written by the Registry from its settings (registry/viewer.py): where the ASR service is for browsers.\n"
+        f"export const ASR_URL = {json.dumps(asr_url or '')};\n"
+    )
+
+
 def vocabulary_module() -> str:
     """The JavaScript module of the vocabulary the viewer shares with the API."""
     return (
@@ -28,9 +47,10 @@ def vocabulary_module() -> str:
     )
 
 
-def install_viewer(app: FastAPI) -> None:
+def install_viewer(app: FastAPI, asr_url: str | None = None) -> None:
     """`/ui/` (the page; `/ui` redirects there so that its relative links work under any prefix) and `/ui/assets/`."""
     document = (files("registry") / "ui" / "index.html").read_text(encoding="utf-8")
+    policy = viewer_policy(asr_url)
 
     @app.get(VIEWER_PATH, include_in_schema=False)
     async def viewer_redirect(request: Request) -> RedirectResponse:
@@ -39,17 +59,24 @@ def install_viewer(app: FastAPI) -> None:
 
     @app.get(f"{VIEWER_PATH}/", include_in_schema=False)
     async def viewer() -> HTMLResponse:
-        return page(document, VIEWER_POLICY)
+        return page(document, policy)
 
     vocabulary = vocabulary_module()
 
     @app.get(f"{VIEWER_PATH}/assets/vocabulary.js", include_in_schema=False)
     async def viewer_vocabulary() -> Response:
-        headers = {**security_headers(VIEWER_POLICY), "Cache-Control": "no-cache"}
+        headers = {**security_headers(policy), "Cache-Control": "no-cache"}
         return Response(vocabulary, media_type="text/javascript", headers=headers)
+
+    config = config_module(asr_url)
+
+    @app.get(f"{VIEWER_PATH}/assets/config.js", include_in_schema=False)
+    async def viewer_config() -> Response:
+        headers = {**security_headers(policy), "Cache-Control": "no-cache"}
+        return Response(config, media_type="text/javascript", headers=headers)
 
     app.mount(
         f"{VIEWER_PATH}/assets",
-        BrowserAssets(policy=VIEWER_POLICY, packages=[("registry", "ui")]),
+        BrowserAssets(policy=policy, packages=[("registry", "ui")]),
         name="viewer-assets",
     )

@@ -4,6 +4,7 @@
 // tab only, gone when it closes.
 
 import { PHASES } from "./vocabulary.js"; // the API's phases (dhg_core/vocabulary.py), written by the Registry
+import { showLive } from "./live.js";
 
 const TOKEN_KEY = "dhg.viewer.token";
 const PAGE_SIZE = 25;
@@ -164,6 +165,7 @@ async function route() {
     transcripts: id ? () => showTranscript(id, params) : () => showTranscripts(params),
     search: () => showSearch(params),
     jobs: id ? () => showJob(id) : () => showJobs(params),
+    live: () => showLive({ main, h, getJson, announce, setCleanup: (done) => (cleanup = done) }),
   };
   const view = views[section] || (() => showMissing());
   main.replaceChildren(h("p", { class: "hint" }, "Loading…"));

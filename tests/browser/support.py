@@ -79,13 +79,13 @@ class Visit:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(*extra_args: str) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         raise AssertionError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     if not AXE.exists():
         raise AssertionError(f"{AXE} is missing: `make tools` unpacks axe-core from the npm registry")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:
@@ -93,16 +93,26 @@ def chromium() -> Iterator[Browser]:
 
 
 @contextmanager
-def visit(browser: Browser, origin: str, *, viewport: dict[str, int] = DESKTOP) -> Iterator[Visit]:
-    """A fresh context (no storage shared with other visits) where only `origin` can be reached."""
-    context = browser.new_context(viewport=viewport, accept_downloads=True, service_workers="block")
+def visit(
+    browser: Browser,
+    origin: str,
+    *,
+    viewport: dict[str, int] = DESKTOP,
+    also: tuple[str, ...] = (),
+    permissions: tuple[str, ...] = (),
+) -> Iterator[Visit]:
+    """A fresh context (no storage shared with other visits) where only `origin` (and the origins `also` names) can be
+    reached."""
+    context = browser.new_context(
+        viewport=viewport, accept_downloads=True, service_workers="block", permissions=list(permissions)
+    )
     page = context.new_page()
     current = Visit(page, origin)
-    allowed = urlsplit(origin).netloc
+    allowed = {urlsplit(address).netloc for address in (origin, *also)}
 
     def guard(route: Route) -> None:
         url = urlsplit(route.request.url)
-        if url.scheme in ("http", "https", "ws", "wss") and url.netloc != allowed:
+        if url.scheme in ("http", "https", "ws", "wss") and url.netloc not in allowed:
             current.blocked.append(route.request.url)
             route.abort("blockedbyclient")
         else:

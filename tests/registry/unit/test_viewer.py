@@ -37,6 +37,23 @@ def test_the_viewer_is_served_under_a_policy_that_allows_only_this_service(clien
         assert served.status_code == 200 and served.headers["content-security-policy"] == header
 
 
+def test_the_live_page_may_reach_the_asr_service_and_nothing_else_of_another_host() -> None:
+    """With the ASR service on another address (local mode: its own port), the policy lets the page open its
+    WebSocket (that origin's ws: only) and the page is told where it is; unset, the page uses this host."""
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none", asr_url="http://127.0.0.1:8001")
+    elsewhere = TestClient(create_app(settings))
+    header = elsewhere.get("/ui/").headers["content-security-policy"]
+    assert "connect-src 'self' ws://127.0.0.1:8001;" in header and "http://127.0.0.1:8001" not in header
+    config = elsewhere.get("/ui/assets/config.js")
+    assert config.headers["content-type"].startswith("text/javascript")
+    assert 'export const ASR_URL = "http://127.0.0.1:8001";' in config.text
+    here = TestClient(create_app(Settings(database_url="postgresql://nobody@127.0.0.1:1/none")))
+    assert 'export const ASR_URL = "";' in here.get("/ui/assets/config.js").text
+    for bad in ("javascript:alert(1)", "http://a b", "ftp://host"):
+        with pytest.raises(ValueError):
+            Settings(database_url="postgresql://nobody@127.0.0.1:1/none", asr_url=bad)
+
+
 def test_the_viewer_gets_the_phases_from_the_apis_own_vocabulary(client: TestClient) -> None:
     """Its filter offers the phases a job can have: the JobOut schema's, served as a module, not a copy in viewer.js."""
     module = client.get("/ui/assets/vocabulary.js")
