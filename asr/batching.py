@@ -10,6 +10,10 @@ and the key of the next batch is that of the session whose turn it is: a 2-hour 
 requests leave free, and never makes a 5-second request wait for more than one batch. A closed session (the client
 gone, the job cancelled) loses its waiting windows at once.
 
+Priority: a session opened with a higher priority has its turn before any of a lower one (a live turn's last decode,
+which someone waits on as they stop speaking, goes ahead of the re-decodes of turns still being spoken and of files).
+Sessions of a raised priority are short by design; among equal priorities the order is round-robin as above.
+
 Nothing here knows Whisper: the engine gives the decode function (asr/engines/windows.py for faster-whisper)."""
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ class _Window(Generic[P, R]):
 class Session(Generic[P, R]):
     """One request's windows: submitted in order, answered in order, dropped together when it closes."""
 
-    def __init__(self, batcher: Batcher[P, R], number: int) -> None:
+    def __init__(self, batcher: Batcher[P, R], number: int, priority: int = 0) -> None:
         self._batcher = batcher
         self.number = number
+        self.priority = priority
         self.pending: deque[_Window[P, R]] = deque()
         self.closed = False
 
@@ -90,8 +95,8 @@ class Batcher(Generic[P, R]):
         self._thread: threading.Thread | None = None
         self.batches = 0  # decoded so far (tests and the benchmark read it)
 
-    def session(self) -> Session[P, R]:
-        return Session(self, next(self._numbers))
+    def session(self, priority: int = 0) -> Session[P, R]:
+        return Session(self, next(self._numbers), priority)
 
     def waiting(self) -> int:
         with self._lock:
@@ -125,21 +130,26 @@ class Batcher(Generic[P, R]):
 
     def _ready(self, now: float) -> tuple[bool, float]:
         """Whether a batch should start now, and otherwise how long to wait at most (lock held)."""
-        head = self._sessions[0]
-        key = head.pending[0].key
+        key = self._head().pending[0].key
         same = sum(1 for session in self._sessions for window in session.pending if window.key == key)
         oldest = min(session.pending[0].submitted for session in self._sessions)
         left = oldest + self.max_wait - now
         return same >= self.max_size or left <= 0, left
 
+    def _head(self) -> Session[P, R]:
+        """The session whose turn it is: the first in turn order of those of the highest priority (lock held)."""
+        top = max(session.priority for session in self._sessions)
+        return next(session for session in self._sessions if session.priority == top)
+
     def _take(self) -> list[_Window[P, R]]:
         """The next batch: the key of the session whose turn it is, round-robin over the sessions with windows of
-        that key, each session's windows in their order (lock held)."""
-        key = self._sessions[0].pending[0].key
+        that key (those of the highest priority first), each session's windows in their order (lock held)."""
+        key = self._head().pending[0].key
         batch: list[_Window[P, R]] = []
+        order = sorted(self._sessions, key=lambda session: -session.priority)  # stable: turn order within one
         while len(batch) < self.max_size:
             took = False
-            for session in self._sessions:
+            for session in order:
                 if session.pending and session.pending[0].key == key and len(batch) < self.max_size:
                     batch.append(session.pending.popleft())
                     took = True

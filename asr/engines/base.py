@@ -125,6 +125,9 @@ class Options:
     # Batched windows encoded from their own audio (and a margin) rather than all 30 s; None: as the engine's
     # batching says (DHG_ASR_BATCH_TRIM). A live session's decodes while a turn is spoken are trimmed.
     trim: bool | None = None
+    # Batched windows of a higher priority are decoded before those of a lower one (asr/batching.py): a live turn's
+    # first words and its last decode go ahead of re-decodes and files.
+    priority: int = 0
     condition_on_previous_text: bool = False
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD
     log_prob_threshold: float = LOG_PROB_THRESHOLD

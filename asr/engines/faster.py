@@ -167,7 +167,12 @@ class FasterWhisperEngine:
             del kwargs["condition_on_previous_text"]
             trim = options.trim if options.trim is not None else self.batching is not None and self.batching.trim
             pipeline, close = submitting_pipeline(
-                self._model, self.batcher, options.temperature, trim=trim, lead=options.window_lead
+                self._model,
+                self.batcher,
+                options.temperature,
+                trim=trim,
+                lead=options.window_lead,
+                priority=options.priority,
             )
             raw, info = pipeline.transcribe(audio, without_timestamps=False, **kwargs)
             speech = float(info.duration_after_vad)

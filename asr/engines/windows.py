@@ -44,6 +44,11 @@ WINDOW_PROMPT_KEYS = (
 FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
 TRIM_STEP = 500  # trimmed windows are cut to a multiple of 5 s, so that windows of about one length share a batch
 TRIM_MARGIN = 100  # and keep at least 1 s past their audio
+# What a trimmed window may generate: speech is at most ~7 tokens a second (fast speech and its timestamps); a decode
+# that loops ("th th th ...") stops here rather than at the model's 448 tokens, a second of decoding on 2 cores for
+# half a second of audio (a live turn's first decodes loop often).
+TRIMMED_TOKENS_PER_SECOND = 12
+TRIMMED_TOKENS_MARGIN = 8
 
 
 def trimmed_frames(duration: float) -> int:
@@ -51,6 +56,13 @@ def trimmed_frames(duration: float) -> int:
     up to TRIM_STEP (at most the whole window)."""
     needed = int(np.ceil(duration * 100)) + TRIM_MARGIN
     return min(FRAMES, -(-needed // TRIM_STEP) * TRIM_STEP)
+
+
+def token_budget(frames: int) -> int | None:
+    """The tokens a window encoded from `frames` may generate: None (the model's limit) for a whole window."""
+    if frames >= FRAMES:
+        return None
+    return TRIMMED_TOKENS_MARGIN + -(-frames * TRIMMED_TOKENS_PER_SECOND // 100)
 
 
 @dataclass
@@ -125,6 +137,8 @@ class WindowDecoder:
             hotwords=options.hotwords,
         )
         max_length = model.max_length if options.max_new_tokens is None else len(prompt) + options.max_new_tokens
+        if (budget := token_budget(first.frames)) is not None:  # all windows of a batch share their frames (key_of)
+            max_length = min(max_length, len(prompt) + budget)
         encoder_output = model.encode(np.stack([window.features[:, : window.frames] for window in windows]))
         sampling: dict[str, Any] = {"beam_size": options.beam_size, "patience": options.patience}
         if temperature > 0:  # sampled, best of `best_of`, as faster-whisper's sequential fallback does
@@ -228,6 +242,7 @@ def submitting_pipeline(
     *,
     trim: bool = False,
     lead: int = 0,
+    priority: int = 0,
 ) -> tuple[Any, Callable[[], None]]:
     """A faster-whisper BatchedInferencePipeline whose windows go to `batcher` (submitted as soon as it has prepared
     them, before its segments are read), and the function that drops those still waiting. With `lead` above 0, at
@@ -236,7 +251,7 @@ def submitting_pipeline(
     from faster_whisper import BatchedInferencePipeline
     from faster_whisper.transcribe import Segment, Word
 
-    session = batcher.session()
+    session = batcher.session(priority)
     fallbacks = tuple(temperatures) or (0.0,)
 
     class Submitting(BatchedInferencePipeline):  # type: ignore[misc]

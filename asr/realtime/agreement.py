@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _NOT_WORD = re.compile(r"[^\w']+")
+_TRAILING = ".,;:!?…"  # what a decode that stops mid-sentence often ends a word with
 
 
 def normal(word: str) -> str:
@@ -74,12 +75,26 @@ class Agreement:
     before: list[str] = field(default_factory=list)  # emitted before `offset`
     previous: tuple[str, ...] | None = None
     deltas: list[str] = field(default_factory=list)
+    held: bool = False  # the last emitted word's trailing punctuation was held back
 
-    def _delta(self, words: Sequence[str]) -> str:
-        if not words:
-            return ""
+    def _delta(self, words: Sequence[str], decoded: Sequence[str], start: int, *, last: bool = False) -> str:
+        """Emit `words`, which are `decoded[start:]`'s first ones (`last`: the decode is final)."""
+        punctuation = ""
+        if self.held and start > 0 and (words or last):  # the held punctuation, as this decode writes that word
+            before = decoded[start - 1]
+            punctuation = before[len(before.rstrip(_TRAILING)) :] if self.emitted else ""
+            self.held = False
+        words = list(words)
+        if words and not last and start + len(words) == len(decoded):
+            bare = words[-1].rstrip(_TRAILING)
+            if bare and normal(bare):
+                self.held = bare != words[-1]
+                words[-1] = bare
         text = " ".join(words)
-        delta = text if not self.deltas or not "".join(self.deltas) else " " + text
+        if not text and not punctuation:
+            return ""
+        spoken = "".join(self.deltas)
+        delta = punctuation + (" " + text if text and spoken else text)
         self.deltas.append(delta)
         self.emitted += words
         return delta
@@ -92,14 +107,15 @@ class Agreement:
         agreed = ""
         if self.previous is not None:
             previous = self.previous[_tail_start(self.previous, self.emitted) :]
-            agreed = self._delta(words[start : start + _common(words[start:], previous)])
+            agreed = self._delta(words[start : start + _common(words[start:], previous)], words, start)
         self.previous = words
         self._slide(heard, duration)
         return agreed
 
     def finish(self, heard: Heard) -> str:
         """The last decode (the utterance is complete): the tail it adds after what was emitted."""
-        return self._delta(heard.words[_tail_start(heard.words, self.emitted) :])
+        start = _tail_start(heard.words, self.emitted)
+        return self._delta(heard.words[start:], heard.words, start, last=True)
 
     def _slide(self, heard: Heard, duration: float) -> None:
         if duration - self.offset <= self.window_seconds:

@@ -4,6 +4,7 @@ once more when they end (the tail and `completed`), and kept for the session's t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -25,7 +26,9 @@ from asr.transcribe import Result
 log = logging.getLogger("asr.realtime")
 MIN_COMMIT_MS = 100  # OpenAI's: a commit of less audio is refused
 MIN_DECODE_SECONDS = 0.5  # a turn is first decoded once it holds this much audio
-FIRST_INTERVAL = 0.3  # seconds of new audio between decodes until a turn's first words are agreed on
+FIRST_INTERVAL = 0.2  # seconds of new audio between decodes until a turn's first words are agreed on
+PRIORITY_FINAL = 2  # of a decode in the model's batcher (asr/batching.py)
+PRIORITY_FIRST_WORDS = 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Turn:
     first_delta: float | None = None
     stopped: float | None = None  # when its end was known (speech stopped, or committed)
     previous_item_id: str | None = None
+    finishing: bool = False  # its last decode has begun (a re-decode still in flight is then dropped)
 
     def add(self, samples: np.ndarray) -> None:
         if len(samples):
@@ -94,26 +98,38 @@ class Decoding:
     emit: Callable[[dict[str, Any]], None]
 
     async def decode_forever(self) -> None:
-        """Finish committed turns in order; between them, re-decode the turn being spoken as it grows."""
-        while True:
-            if self._finals:
-                await self._finish_turn(self._finals[0], send=True)
-                self._finals.popleft()
-                continue
-            turn = self._turn
-            # Often at first (two decodes must agree before a word is sent), then every `interval`.
-            seconds = (
-                self.limits.interval if turn is None or turn.first_delta else min(FIRST_INTERVAL, self.limits.interval)
-            )
-            interval = int(seconds * SAMPLE_RATE)
-            grown = turn is not None and turn.samples - turn.decoded_samples >= interval
-            if turn is not None and grown and turn.seconds >= MIN_DECODE_SECONDS:
-                await self._interim(turn)
-                continue
-            self._wake.clear()
-            await self._wake.wait()
+        """Finish committed turns in order; between them, re-decode the turn being spoken as it grows. A re-decode
+        runs beside this loop: a turn that ends while its re-decode is in flight is finished at once (its last decode
+        goes ahead in the batcher), and the re-decode's result is dropped."""
+        interim: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if self._finals:
+                    await self._finish_turn(self._finals[0], send=True)
+                    self._finals.popleft()
+                    continue
+                turn = self._turn
+                # Often at first (two decodes must agree before a word is sent), then every `interval`.
+                seconds = (
+                    self.limits.interval
+                    if turn is None or turn.first_delta
+                    else min(FIRST_INTERVAL, self.limits.interval)
+                )
+                interval = int(seconds * SAMPLE_RATE)
+                grown = turn is not None and turn.samples - turn.decoded_samples >= interval
+                idle = interim is None or interim.done()
+                if turn is not None and grown and idle and turn.seconds >= MIN_DECODE_SECONDS:
+                    turn.decoded_samples = turn.samples
+                    interim = asyncio.create_task(self._interim(turn))
+                    interim.add_done_callback(lambda _: self._wake.set())
+                    continue
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            if interim is not None:
+                interim.cancel()
 
-    def _options(self, *, final: bool) -> Options:
+    def _options(self, *, final: bool, first: bool) -> Options:
         return Options(
             language=self.language,
             prompt=self.config.prompt,
@@ -125,6 +141,9 @@ class Decoding:
             # decode then takes half the time (bench/asr/live.py: completed p50 0.62 → 0.30 s alone), at a WER
             # within the target's points of the same audio as a file.
             trim=True,
+            # Through the batcher, what someone waits on goes first: a turn's last decode (speech stopped → completed),
+            # then its decodes until its first words, then the re-decodes of turns that already show words.
+            priority=PRIORITY_FINAL if final else PRIORITY_FIRST_WORDS if first else 0,
         )
 
     async def _decode(self, turn: Turn, *, final: bool) -> tuple[list[Segment], str, float]:
@@ -133,7 +152,7 @@ class Decoding:
         audio = turn.audio()
         offset = turn.agreement.offset
         piece = audio[int(offset * SAMPLE_RATE) :]
-        options = self._options(final=final)
+        options = self._options(final=final, first=turn.first_delta is None)
 
         def work() -> tuple[list[Segment], str]:
             transcription = engine.transcribe(piece, options)
@@ -148,11 +167,12 @@ class Decoding:
         return segments, language, len(audio) / SAMPLE_RATE
 
     async def _interim(self, turn: Turn) -> None:
-        turn.decoded_samples = turn.samples
         try:
             segments, _, seconds = await self._decode(turn, final=False)
         except Exception:  # the turn's last decode says what failed; until then, no delta
             log.exception("a live decode failed", extra={"session": self.id})
+            return
+        if turn.finishing:  # its last decode has begun: what it shows is final
             return
         delta = turn.agreement.update(Heard.of([(s.text, s.end) for s in segments]), seconds)
         if delta:
@@ -165,6 +185,7 @@ class Decoding:
         self.emit(protocol.delta(turn.item_id, text))
 
     async def _finish_turn(self, turn: Turn, *, send: bool) -> None:
+        turn.finishing = True
         try:
             segments, language, seconds = await self._decode(turn, final=True)
         except Exception as error:

@@ -1,5 +1,6 @@
 """Live transcription under load: N concurrent sessions over `/v1/realtime` (the official `openai` client), each
-streaming the same real speech paced at real time (100 ms chunks on a fixed clock, as a microphone), against one
+streaming the same real speech paced at real time (100 ms chunks on a fixed clock, as a microphone), each session
+from a different utterance on (as different speakers: their turns do not all end at the same moment), against one
 ASR service (tiny.en, batching on). For every turn the server VAD finds:
 
 - first delta: from the moment the turn's speech started being sent to its first delta;
@@ -58,15 +59,19 @@ class Options:
     repeats: int = 1  # the speech streamed this many times per session
 
 
-def speech(repeats: int) -> tuple[np.ndarray, str]:
+def speech(repeats: int, rotation: int = 0) -> tuple[np.ndarray, str]:
     """The bundled LibriVox sample and pocketsphinx-testdata's LibriVox utterances, a pause after each: real speech
-    with turns of 3 to 8 s, and its reference."""
+    with turns of 3 to 8 s, and its reference. `rotation` starts it that many pieces later (and wraps round): each
+    session is a different speaker's turns at a different time, not the same words ending at the same moments."""
     pause = np.zeros(int(PAUSE_SECONDS * SAMPLE_RATE), np.float32)
-    pieces, references = [pause], []
-    for path, reference in [(SAMPLE, SAMPLE_REFERENCE), *((u.path, u.reference) for u in librivox_set().utterances)]:
-        pieces += [audio.read(path, max_seconds=120), pause]
+    pieces = [(SAMPLE, SAMPLE_REFERENCE), *((u.path, u.reference) for u in librivox_set().utterances)]
+    shift = rotation % len(pieces)
+    pieces = pieces[shift:] + pieces[:shift]
+    chunks, references = [pause], []
+    for path, reference in pieces:
+        chunks += [audio.read(path, max_seconds=120), pause]
         references.append(reference)
-    once = np.concatenate(pieces)
+    once = np.concatenate(chunks)
     return np.concatenate([once] * repeats), " ".join(references * repeats)
 
 
@@ -171,14 +176,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def level(url: str, data: bytes, reference: str, clients: int) -> dict[str, Any]:
+def level(url: str, repeats: int, clients: int) -> dict[str, Any]:
     start_at = time.monotonic() + 2.0
     runs: list[dict[str, Any]] = [{}] * clients
+    speeches = [speech(repeats, rotation=index) for index in range(clients)]
+    data = [pcm24(samples) for samples, _ in speeches]
     threads = []
     for index in range(clients):
 
         def one(index: int = index) -> None:
-            runs[index] = session(url, data, start_at + 0.37 * index)  # staggered: turns do not all end at once
+            runs[index] = session(url, data[index], start_at + 0.37 * index)  # staggered
 
         threads.append(threading.Thread(target=one))
     for thread in threads:
@@ -186,7 +193,7 @@ def level(url: str, data: bytes, reference: str, clients: int) -> dict[str, Any]
     for thread in threads:
         thread.join()
     rows, wers, lags = [], [], []
-    for run in runs:
+    for run, (_, reference) in zip(runs, speeches, strict=True):
         found, text, lag = turns(run)
         rows += found
         wers.append(word_error_rate(reference, text))
@@ -210,7 +217,6 @@ def level(url: str, data: bytes, reference: str, clients: int) -> dict[str, Any]
 def main(options: Options) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-asr-live-"))
     samples, reference = speech(options.repeats)
-    data = pcm24(samples)
     wav = workdir / "speech.wav"
     seconds = write_wav(wav, samples)
     print(f"each session streams {seconds:.1f} s of real speech in real time; levels {options.levels}", flush=True)
@@ -234,7 +240,7 @@ def main(options: Options) -> dict[str, Any]:
         figures["wer_file"] = word_error_rate(reference, response.json()["text"])
         print(f"the same audio as a file: WER {figures['wer_file']:.3f}", flush=True)
         for clients in options.levels:
-            row = level(service.url, data, reference, clients)
+            row = level(service.url, options.repeats, clients)
             figures["levels"][clients] = row
             print(
                 f"{clients} sessions: {row['turns']} turns; first delta p50 {row['first_delta_p50']:.2f} / p95 "

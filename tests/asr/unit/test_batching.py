@@ -192,3 +192,21 @@ def test_the_settings_say_how_many_windows_a_model_batches_and_how_many_requests
     assert (Settings(batch_size=1).window_batch, Settings(batch_size=1).decoders) == (1, 1)  # off: in sequence
     assert Settings(batch_size=8, concurrency=2).decoders == 2
     assert Settings(batch_size=8, engine="openai-whisper").window_batch == 1  # that engine decodes unbatched
+
+
+def test_a_session_of_a_higher_priority_has_its_turn_before_any_waiting_window_of_a_lower_one() -> None:
+    """A file's windows wait behind a held batch; a live turn's last decode (priority 2) and a turn's first-words
+    decode (1) arrive after them: they are decoded next, the higher first, and the file goes on after."""
+    gate = threading.Event()
+    decode = Recorder(gate)
+    batcher = Batcher(decode, max_size=1, max_wait=0.0)
+    with batcher.session() as file, batcher.session(priority=1) as first, batcher.session(priority=2) as final:
+        futures = [file.submit("k", f"file{i}") for i in range(4)]
+        assert decode.started.wait(30)  # file0 is being decoded (held)
+        words = first.submit("k", "first-words")
+        last = final.submit("k", "final")
+        gate.set()
+        for future in [*futures, words, last]:
+            future.result(30)
+    order = [payloads[0] for _, payloads in decode.batches]
+    assert order == ["file0", "final", "first-words", "file1", "file2", "file3"], order

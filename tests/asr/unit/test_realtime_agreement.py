@@ -59,3 +59,29 @@ def test_a_long_turn_is_decoded_from_a_later_offset_once_its_start_is_emitted() 
     assert agreement.update(Heard.of([("zeta eta theta iota", 4.0)]), 14.1) == " theta"
     assert agreement.finish(Heard.of([("zeta eta theta iota.", 4.5)])) == " iota."
     assert agreement.text == "alpha beta gamma. delta epsilon. zeta eta theta iota."
+
+
+def test_a_full_stop_where_a_decode_stopped_is_held_back_until_the_next_decode_says_it() -> None:
+    agreement = Agreement()
+    agreement.update(heard("He was not."), 1.0)
+    assert agreement.update(heard("He was not."), 1.3) == "He was not"  # the decode stopped there: no stop yet
+    agreement.update(heard("He was not an ill"), 1.6)
+    assert agreement.update(heard("He was not an ill disposed"), 1.9) == " an ill"  # it was not a sentence's end
+    assert agreement.finish(heard("He was not an ill disposed young man.")) == " disposed young man."
+    assert agreement.text == "He was not an ill disposed young man."
+
+
+def test_a_sentence_that_does_end_where_a_decode_stopped_keeps_its_stop() -> None:
+    agreement = Agreement()
+    agreement.update(heard("for them."), 1.0)
+    assert agreement.update(heard("for them."), 1.3) == "for them"
+    agreement.update(heard("for them. He was"), 1.6)
+    assert agreement.update(heard("for them. He was not"), 1.9) == ". He was"
+    assert agreement.finish(heard("for them. He was not.")) == " not."
+    assert agreement.text == "for them. He was not."
+    # A last decode that adds nothing still gives the stop held back.
+    other = Agreement()
+    other.update(heard("the end."), 1.0)
+    assert other.update(heard("the end."), 1.3) == "the end"
+    assert other.finish(heard("the end.")) == "."
+    assert other.text == "the end."

@@ -8,9 +8,20 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from asr.batching import Batcher
-from asr.engines.windows import FRAMES, Decoded, Window, is_silence, key_of, needs_fallback, trimmed_frames
+from asr.engines.windows import (
+    FRAMES,
+    Decoded,
+    Window,
+    WindowDecoder,
+    is_silence,
+    key_of,
+    needs_fallback,
+    token_budget,
+    trimmed_frames,
+)
 
 THRESHOLDS = SimpleNamespace(compression_ratio_threshold=2.4, log_prob_threshold=-1.0, no_speech_threshold=0.6)
 
@@ -86,3 +97,39 @@ def test_a_trimmed_window_keeps_its_audio_and_a_margin_in_steps_of_five_seconds(
     session = batcher.session()
     short, longer = window(), window()
     assert key_of(replace(short, frames=500), session) != key_of(replace(longer, frames=1000), session)
+
+
+class _Generated(Exception):
+    pass
+
+
+class _Model:
+    """faster-whisper's WhisperModel as far as the decoder reaches before generating: what it asks to generate."""
+
+    max_length = 448
+
+    def __init__(self) -> None:
+        self.asked: dict[str, object] = {}
+        self.model = SimpleNamespace(generate=self._generate)
+
+    def get_prompt(self, tokenizer: object, **_: object) -> list[int]:
+        return [50257, 50362]
+
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        return features
+
+    def _generate(self, encoder_output: object, prompts: object, **kwargs: object) -> None:
+        self.asked = kwargs
+        raise _Generated
+
+
+def test_a_trimmed_window_generates_at_most_what_its_audio_could_say_so_a_looping_decode_stops_early() -> None:
+    model = _Model()
+    decode = WindowDecoder(model)
+    for frames, limit in ((500, 2 + token_budget(500)), (1000, 2 + token_budget(1000)), (FRAMES, 448)):
+        with pytest.raises(_Generated):
+            decode("k", [replace(window(), frames=frames)])
+        assert model.asked["max_length"] == limit
+    assert token_budget(FRAMES) is None
+    assert 40 <= token_budget(500) <= 80  # 5 s of even fast speech is ~35 tokens; a loop runs to 448
+    assert token_budget(1000) > token_budget(500)
