@@ -130,23 +130,23 @@ class Batcher(Generic[P, R]):
 
     def _ready(self, now: float) -> tuple[bool, float]:
         """Whether a batch should start now, and otherwise how long to wait at most (lock held)."""
-        key = self._head().pending[0].key
+        key = self._order()[0].pending[0].key
         same = sum(1 for session in self._sessions for window in session.pending if window.key == key)
         oldest = min(session.pending[0].submitted for session in self._sessions)
         left = oldest + self.max_wait - now
         return same >= self.max_size or left <= 0, left
 
-    def _head(self) -> Session[P, R]:
-        """The session whose turn it is: the first in turn order of those of the highest priority (lock held)."""
-        top = max(session.priority for session in self._sessions)
-        return next(session for session in self._sessions if session.priority == top)
+    def _order(self) -> list[Session[P, R]]:
+        """The sessions in the order they are served: highest priority first, turn order within one (lock held);
+        the first is the session whose turn it is."""
+        return sorted(self._sessions, key=lambda session: -session.priority)  # stable
 
     def _take(self) -> list[_Window[P, R]]:
         """The next batch: the key of the session whose turn it is, round-robin over the sessions with windows of
         that key (those of the highest priority first), each session's windows in their order (lock held)."""
-        key = self._head().pending[0].key
+        order = self._order()
+        key = order[0].pending[0].key
         batch: list[_Window[P, R]] = []
-        order = sorted(self._sessions, key=lambda session: -session.priority)  # stable: turn order within one
         while len(batch) < self.max_size:
             took = False
             for session in order:

@@ -82,7 +82,7 @@ class Agreement:
         punctuation = ""
         if self.held and start > 0 and (words or last):  # the held punctuation, as this decode writes that word
             before = decoded[start - 1]
-            punctuation = before[len(before.rstrip(_TRAILING)) :] if self.emitted else ""
+            punctuation = before[len(before.rstrip(_TRAILING)) :]  # held: a word was emitted
             self.held = False
         words = list(words)
         if words and not last and start + len(words) == len(decoded):
@@ -93,8 +93,7 @@ class Agreement:
         text = " ".join(words)
         if not text and not punctuation:
             return ""
-        spoken = "".join(self.deltas)
-        delta = punctuation + (" " + text if text and spoken else text)
+        delta = punctuation + (" " + text if text and any(self.deltas) else text)
         self.deltas.append(delta)
         self.emitted += words
         return delta

@@ -82,3 +82,14 @@ class Decoder:
 def encode_pcm16(samples: np.ndarray) -> bytes:
     """Float samples as 16-bit little-endian PCM (what a client sends; the tests and `dhg listen` use it)."""
     return bytes((np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+
+
+def encode_pcm24(samples: np.ndarray) -> bytes:
+    """16 kHz float samples as `audio/pcm` at OpenAI's 24 kHz (what a client sends; the tests and the bench use it)."""
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=24000)
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+    frame.sample_rate = SAMPLE_RATE
+    pieces = [out.to_ndarray().reshape(-1) for out in [*resampler.resample(frame), *resampler.resample(None)]]
+    return encode_pcm16(np.concatenate(pieces) if pieces else np.zeros(0, np.float32))

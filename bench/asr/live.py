@@ -33,6 +33,7 @@ import numpy as np
 from asr import audio
 from asr.engines.base import SAMPLE_RATE
 from asr.evaluation import librivox_set, word_error_rate
+from asr.realtime.formats import encode_pcm24
 from bench.asr.concurrency import machine
 from bench.asr.run import MODEL, SAMPLE, Service, write_wav
 
@@ -73,15 +74,6 @@ def speech(repeats: int, rotation: int = 0) -> tuple[np.ndarray, str]:
         references.append(reference)
     once = np.concatenate(chunks)
     return np.concatenate([once] * repeats), " ".join(references * repeats)
-
-
-def pcm24(samples: np.ndarray) -> bytes:
-    import av
-
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=24000)
-    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
-    frame.sample_rate = SAMPLE_RATE
-    return b"".join(bytes(f.to_ndarray().tobytes()) for f in [*resampler.resample(frame), *resampler.resample(None)])
 
 
 def session(url: str, data: bytes, start_at: float) -> dict[str, Any]:
@@ -180,7 +172,7 @@ def level(url: str, repeats: int, clients: int) -> dict[str, Any]:
     start_at = time.monotonic() + 2.0
     runs: list[dict[str, Any]] = [{}] * clients
     speeches = [speech(repeats, rotation=index) for index in range(clients)]
-    data = [pcm24(samples) for samples, _ in speeches]
+    data = [encode_pcm24(samples) for samples, _ in speeches]
     threads = []
     for index in range(clients):
 

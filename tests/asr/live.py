@@ -9,25 +9,16 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import av
 import numpy as np
 from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
-from asr.realtime.formats import G711, encode_pcm16
+from asr.realtime.formats import G711
 
 STRICT = TypeAdapter(RealtimeServerEvent)
 CHUNK_SECONDS = 0.1
 COMPLETED = "conversation.item.input_audio_transcription.completed"
 DELTA = "conversation.item.input_audio_transcription.delta"
-
-
-def pcm24(samples: np.ndarray) -> bytes:
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=24000)
-    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
-    frame.sample_rate = 16000
-    out = [f.to_ndarray().reshape(-1) for f in [*resampler.resample(frame), *resampler.resample(None)]]
-    return encode_pcm16(np.concatenate(out))
 
 
 def g711(samples: np.ndarray, kind: str) -> bytes:

@@ -21,9 +21,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from asr.evaluation import word_error_rate
-from asr.realtime.formats import encode_pcm16
+from asr.realtime.formats import encode_pcm16, encode_pcm24
 from tests.asr.integration.test_stream_jobs_language import sample_samples
-from tests.asr.live import CHUNK_SECONDS, COMPLETED, DELTA, chunks, g711, of_type, pcm24, received
+from tests.asr.live import CHUNK_SECONDS, COMPLETED, DELTA, chunks, g711, of_type, received
 from tests.asr.service import SAMPLE_REFERENCE, start_asr
 
 KEY = "test-live-key"
@@ -47,7 +47,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_the_official_client_gets_live_deltas_and_completed_turns_of_speech(live: Any, speech: np.ndarray) -> None:
-    audio = pcm24(np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(32000, np.float32)]))
+    audio = encode_pcm24(np.concatenate([np.zeros(16000, np.float32), speech, np.zeros(32000, np.float32)]))
     heard = threading.Event()  # the first delta came: the rest of the audio may go at once
     with client(live).realtime.connect(extra_query={"intent": "transcription"}) as connection:
         created = connection.recv()
@@ -152,7 +152,7 @@ def test_bad_events_are_answered_with_errors_and_the_session_goes_on(live: Any, 
             ("invalid_event", None, None),
         ]
         connection.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": None}}})
-        for piece in chunks(pcm24(speech[: 6 * 16000]), 48000):
+        for piece in chunks(encode_pcm24(speech[: 6 * 16000]), 48000):
             connection.input_audio_buffer.append(audio=piece)
         connection.input_audio_buffer.commit()
         (done,) = of_type(received(connection, lambda events: of_type(events, COMPLETED)), COMPLETED)
@@ -216,7 +216,7 @@ def test_a_finished_session_waits_in_the_outbox_as_one_transcript_with_its_audio
                 connection.session.update(
                     session={"type": "transcription", "audio": {"input": {"turn_detection": None}}}
                 )
-                for piece in chunks(pcm24(np.concatenate([lead, speech[: 6 * 16000]])), 48000):
+                for piece in chunks(encode_pcm24(np.concatenate([lead, speech[: 6 * 16000]])), 48000):
                     connection.input_audio_buffer.append(audio=piece)
                 connection.input_audio_buffer.commit()  # and gone before its transcript comes
         entries = [outbox / f"{job}.json" for job in jobs]
@@ -248,7 +248,7 @@ def test_audio_sent_faster_than_it_is_transcribed_is_refused_past_the_buffer_not
         with client(service).realtime.connect() as connection:
             connection.recv()
             connection.session.update(session={"type": "transcription", "audio": {"input": {"turn_detection": None}}})
-            pieces = list(chunks(pcm24(speech[: 5 * 16000]), 48000))
+            pieces = list(chunks(encode_pcm24(speech[: 5 * 16000]), 48000))
             for piece in pieces:  # 5 s into a buffer of 4
                 connection.input_audio_buffer.append(audio=piece)
             connection.input_audio_buffer.commit()
@@ -286,7 +286,7 @@ def test_the_beta_client_gets_the_beta_shape(live: Any, speech: np.ndarray) -> N
         )
         updated = beta_types.validate_json(connection.recv_bytes())
         assert updated.type == "transcription_session.updated" and updated.session.turn_detection is None
-        for piece in chunks(pcm24(speech[: 6 * 16000]), 48000):
+        for piece in chunks(encode_pcm24(speech[: 6 * 16000]), 48000):
             connection.send({"type": "input_audio_buffer.append", "audio": piece})
         connection.send({"type": "input_audio_buffer.commit"})
         events = []

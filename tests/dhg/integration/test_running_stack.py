@@ -178,8 +178,9 @@ def test_a_live_session_is_stored_in_the_registry_with_its_audio(serving_stack: 
     start."""
     from openai import OpenAI
 
+    from asr.realtime.formats import encode_pcm24
     from tests.asr.integration.test_stream_jobs_language import sample_samples
-    from tests.asr.live import COMPLETED, chunks, of_type, pcm24, received
+    from tests.asr.live import COMPLETED, chunks, of_type, received
 
     key = read_asr_api_key(serving_stack.data_dir)
     live = OpenAI(base_url=f"{serving_stack.asr_url}/v1", api_key=key, max_retries=0)
@@ -192,7 +193,7 @@ def test_a_live_session_is_stored_in_the_registry_with_its_audio(serving_stack: 
                 "audio": {"input": {"transcription": {"model": "tiny.en"}, "turn_detection": None}},
             }
         )
-        for piece in chunks(pcm24(speech), 48000):
+        for piece in chunks(encode_pcm24(speech), 48000):
             connection.input_audio_buffer.append(audio=piece)
         connection.input_audio_buffer.commit()
         (done,) = of_type(received(connection, lambda events: of_type(events, COMPLETED)), COMPLETED)
