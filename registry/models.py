@@ -82,6 +82,18 @@ class Asset(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class AssetUpload(Base):
+    """An upload storing its bytes (before the row that records them): while it is here, the bytes of its sha256
+    are not removed as unclaimed."""
+
+    __tablename__ = "asset_uploads"
+    __table_args__ = (Index(None, "sha256"),)
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    sha256: Mapped[str] = mapped_column(Text, nullable=False)
+    started_at: Mapped[datetime] = _created_at()
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (

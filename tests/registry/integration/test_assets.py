@@ -111,28 +111,30 @@ def test_uploads_over_the_limit_are_refused_and_leave_nothing_behind(postgres, t
         server.stop()
 
 
-class _DeleteGate:
-    """A storage whose `delete` waits (blocking its server, as a slow disk would) until the test opens the gate."""
+class StorageGate:
+    """A storage whose `method` waits (blocking its server, as a slow disk or network would) until the test opens
+    the gate."""
 
-    def __init__(self, storage):
+    def __init__(self, storage, method):
         self._storage = storage
+        self._method = method
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def delete(self, key):
+    def _paused(self, *args):
         self.entered.set()
         assert self.gate.wait(30), "the test never opened the gate"
-        self._storage.delete(key)
+        return getattr(self._storage, self._method)(*args)
 
     def __getattr__(self, name):
-        return getattr(self._storage, name)
+        return self._paused if name == self._method else getattr(self._storage, name)
 
 
 def delete_while_reuploading(deleting, uploading, data):
     """`deleting` deletes the asset of `data` while `uploading` receives the same bytes again (the delete paused
     inside the storage meanwhile); the new asset must keep its bytes. Returns (the first asset, the second)."""
     resources = resources_of(deleting.app)
-    gate = _DeleteGate(resources.storage)
+    gate = StorageGate(resources.storage, "delete")
     resources.storage = gate
     try:
         with deleting.client(deleting.admin_token) as a, uploading.client(uploading.admin_token) as b:
@@ -166,6 +168,35 @@ def test_an_upload_during_a_delete_of_the_same_bytes_keeps_its_bytes(postgres, t
     finally:
         uploading.stop()
         deleting.stop()
+
+
+def test_an_upload_holds_no_database_connection_while_its_bytes_are_stored(postgres, tmp_path):
+    """The bytes go to the storage before the transaction that records them: on a pool of one connection, while an
+    upload's bytes are being stored (paused inside the storage), no connection is checked out and other requests
+    that need the database are answered; once stored, the upload completes."""
+    database_url = postgres.create_database(f"pool_{uuid.uuid4().hex[:8]}")
+    server = start_registry(database_url, tmp_path / "media", embeddings="off", db_pool_size=1, db_max_overflow=0)
+    resources = resources_of(server.app)
+    gate = StorageGate(resources.storage, "put_file")
+    resources.storage = gate
+    data = sine_wav(0.6, frequency=389.0)
+    threading_pool = ThreadPoolExecutor(1)
+    try:
+        with server.client(server.admin_token) as uploader, server.client(server.admin_token) as client:
+            uploaded = threading_pool.submit(upload, uploader, data)
+            assert gate.entered.wait(30)
+            assert resources.engine.pool.checkedout() == 0
+            listed = client.get("/v1/assets", timeout=15)
+            assert listed.status_code == 200 and listed.json()["total"] == 0  # not recorded before it is stored
+            gate.gate.set()
+            response = uploaded.result(30)
+            assert response.status_code == 201, response.text
+            content = client.get(f"/v1/assets/{response.json()['id']}/content")
+            assert content.status_code == 200 and content.content == data
+    finally:
+        gate.gate.set()
+        threading_pool.shutdown()
+        server.stop()
 
 
 def test_bytes_lost_behind_the_registrys_back_are_a_clear_problem(registry, writer, reader):
@@ -248,3 +279,40 @@ def test_a_large_upload_and_its_download_are_streamed_not_held_in_memory(postgre
         asset, sha256, grown_mib = round_trip_peak(pid, client, path)
     assert asset["size_bytes"] == size and sha256 == asset["sha256"]
     assert grown_mib < 64, f"peak memory grew by {grown_mib:.0f} MiB for a {size // 1024**2} MiB file"
+
+
+def test_bytes_an_upload_is_storing_are_not_removed_as_unclaimed_until_it_records_them(registry):
+    """The claim an upload takes before storing its bytes outside any transaction: while it lives, a delete of the
+    same bytes (or a failed upload of them) keeps them; a claim older than CLAIM_SECONDS (its upload died) does not."""
+    import asyncio
+    from datetime import timedelta
+
+    from sqlalchemy import func, update
+
+    from registry.db import make_engine, make_sessionmaker
+    from registry.models import AssetUpload
+    from registry.store import assets
+
+    sha256 = hashlib.sha256(uuid.uuid4().bytes).hexdigest()
+
+    async def check():
+        engine = make_engine(registry.settings)
+        sessions = make_sessionmaker(engine)
+        try:
+            async with sessions() as session, session.begin():
+                assert await assets.unclaimed(session, sha256=sha256)
+                claim = await assets.claim_bytes(session, sha256=sha256)
+            async with sessions() as session, session.begin():
+                assert not await assets.unclaimed(session, sha256=sha256)
+                dead = func.now() - timedelta(seconds=assets.CLAIM_SECONDS + 60)
+                await session.execute(update(AssetUpload).where(AssetUpload.id == claim).values(started_at=dead))
+                assert await assets.unclaimed(session, sha256=sha256)
+                other = await assets.claim_bytes(session, sha256=sha256)  # and the dead claim goes
+                assert not await assets.unclaimed(session, sha256=sha256)
+                await assets.release_claim(session, claim=other)
+                assert await assets.unclaimed(session, sha256=sha256)
+                assert await session.get(AssetUpload, claim) is None
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())

@@ -10,10 +10,10 @@ import uuid
 import httpx
 import pytest
 
+from bench.registry.s3 import start_s3_server
 from registry.storage import key_for
 from tests.conftest import start_registry
 from tests.registry.integration.media import sine_wav
-from tests.registry.integration.s3 import start_s3_server
 from tests.registry.integration.test_assets import delete_while_reuploading, registry_process, round_trip_peak, upload
 
 PREFIX = "registry"
