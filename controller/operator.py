@@ -1,10 +1,10 @@
 """The Kopf wiring around `controller.reconcile`: gather the observation, carry the plan out.
 
-One daemon per TranscriptionJob runs the level-triggered loop: observe (the Jobs and pods it owns, the cluster
-autoscaler's scale-ups for those pods and the cluster's GPU nodes, all from Kopf's in-memory indexes kept by
-watches, so a pass costs no API call), reconcile, create or delete worker Jobs, write the whole status (conditions
-included) with one merge-patch on the status subresource, post Events, record the phase in the Registry, then
-sleep until a Job or pod of its own changes or the plan's requeue time comes.
+One daemon per TranscriptionJob runs the level-triggered loop: observe (the Jobs and pods it owns and the cluster's
+GPU nodes from Kopf's in-memory indexes kept by watches, the cluster autoscaler's scale-ups for those pods from
+`controller.scaleups`' server-filtered watch, so a pass costs no API call), reconcile, create or delete worker
+Jobs, write the whole status (conditions included) with one merge-patch on the status subresource, post Events,
+record the phase in the Registry, then sleep until a Job or pod of its own changes or the plan's requeue time comes.
 
 Kopf settings chosen on purpose (see `configure`): handler progress lives in annotations under our own prefix, and
 no diff base is kept (`NoDiffBase`); peering with a random priority per replica, so with two replicas exactly one
@@ -28,13 +28,13 @@ from controller import metrics, records, transitions
 from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
-from controller.reconcile import JobView, Observed, Plan, parse_time, reconcile
+from controller.reconcile import JobView, Observed, Plan, reconcile
+from controller.scaleups import ScaleUps, ScaleUpWatch
 from controller.settings import get_settings
 from dhg_contract.client import AsyncRegistryClient, RegistryAPIError
 from dhg_core.vocabulary import TERMINAL_PHASES
 
 PREFIX = GROUP
-SCALE_UP_REASON = "TriggeredScaleUp"  # the cluster autoscaler's Event on a pod it adds a node for
 IDLE_SECONDS = 300.0
 CANCELLED_KEPT = 10_000
 log = logging.getLogger("controller")
@@ -68,6 +68,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     memo.kube = Kube.connect(ours.kubeconfig)
+    memo.scale_ups = ScaleUps()
+    memo.scale_up_watch = ScaleUpWatch(memo.kube.api, ours.namespaces, memo.scale_ups).start()
     memo.settings = ours
     memo.config = ours.worker
     memo.wakeups = {}
@@ -83,6 +85,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def close(memo: Any, **_: Any) -> None:
+    memo.scale_up_watch.stop()
     memo.kube.close()
     if memo.registry is not None:
         await memo.registry.aclose()
@@ -119,19 +122,6 @@ def worker_pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_
     return {(namespace, labels.get("job-name", "")): dict(body)}
 
 
-@kopf.index("", "v1", "events", field="reason", value=SCALE_UP_REASON)
-def scale_ups(namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any] | None:
-    """When the cluster autoscaler last said it is adding a node for a pod, by (namespace, pod name). Events carry
-    no labels to select by, so the watch brings every Event and Kopf keeps only these (they wake no daemon: the
-    next pass reads them, at the latest when a fallback falls due)."""
-    involved = body.get("involvedObject") or {}
-    if involved.get("kind") != "Pod":
-        return None
-    # core/v1 Events from client-go's recorder (the autoscaler's) stamp lastTimestamp; newer recorders a series
-    when = (body.get("series") or {}).get("lastObservedTime") or body.get("lastTimestamp") or body.get("eventTime")
-    return {(namespace, involved.get("name")): when or body["metadata"].get("creationTimestamp")}
-
-
 def _wake(memo: Any, namespace: str | None, name: str) -> None:
     event = memo.wakeups.get((namespace, name))
     if event is not None:
@@ -148,22 +138,21 @@ def pod_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any)
     _wake(memo, namespace, labels[LABEL_JOB])
 
 
-def observe(body: kopf.Body, status: dict[str, Any], indexes: dict[str, AnyIndex]) -> Observed:
-    """The TranscriptionJob (with `status`, the one this operator wrote last), its Jobs and pods, the autoscaler's
-    scale-ups for those pods, the GPU nodes (`indexes`: Kopf's, by name)."""
+def observe(body: kopf.Body, status: dict[str, Any], indexes: dict[str, AnyIndex], scale_ups: ScaleUps) -> Observed:
+    """The TranscriptionJob (with `status`, the one this operator wrote last), its Jobs and pods and the GPU nodes
+    (`indexes`: Kopf's, by name), the autoscaler's scale-ups for those pods."""
     job = TranscriptionJob.model_validate({**dict(body), "status": status or None})
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    views, scale_ups = [], {}
+    views, said = [], {}
     for manifest in indexes["worker_jobs"].get((namespace, name), []):
         pods = list(indexes["worker_pods"].get((namespace, manifest["metadata"]["name"]), []))
         views.append(JobView.from_job(manifest, pods))
         for pod in pods:
             pod_name = pod["metadata"]["name"]
-            times = [t for t in map(parse_time, indexes["scale_ups"].get((namespace, pod_name), [])) if t]
-            if times:
-                scale_ups[pod_name] = max(times)
+            if (when := scale_ups.latest(namespace, pod_name)) is not None:
+                said[pod_name] = when
     gpu_nodes = len(list(indexes["gpu_nodes"].get("gpu", [])))
-    return Observed(job, views, gpu_nodes, datetime.now(UTC), scale_ups)
+    return Observed(job, views, gpu_nodes, datetime.now(UTC), said)
 
 
 async def carry_out(kube: Kube, plan: Plan, body: kopf.Body, previous: dict[str, Any]) -> None:
@@ -263,7 +252,7 @@ async def supervise(
                 return
             started = time.perf_counter()
             try:
-                observed = observe(body, status, indexes)
+                observed = observe(body, status, indexes, memo.scale_ups)
                 plan = reconcile(observed, memo.config)
                 await carry_out(memo.kube, plan, body, status)
                 worker = max(observed.worker_jobs, key=lambda view: view.attempt, default=None)

@@ -87,7 +87,7 @@ class Api(Writes):
         user = self.authenticator.authenticate(request.headers.get("Authorization", ""), secure=request.secure)
         attributes = requestinfo.attributes(user, request.method, request.path, request.query)
         decision = self.authorizer.authorize(attributes)
-        self.requests.record(attributes, decision.allowed)
+        self.requests.record(attributes, decision.allowed, request.query.get("fieldSelector", ""))
         if not decision.allowed:
             raise rbac.forbidden(attributes, decision.reason)
         return user

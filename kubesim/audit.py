@@ -21,6 +21,7 @@ class RequestRecord:
     name: str
     allowed: bool
     path: str
+    field_selector: str = ""  # a list's or a watch's, as asked
 
     @property
     def resource_path(self) -> str:
@@ -34,7 +35,7 @@ class RequestLog:
         self._records: list[RequestRecord] = []
         self._lock = threading.Lock()
 
-    def record(self, attributes: Attributes, allowed: bool) -> None:
+    def record(self, attributes: Attributes, allowed: bool, field_selector: str = "") -> None:
         entry = RequestRecord(
             attributes.user.name,
             attributes.verb,
@@ -45,6 +46,7 @@ class RequestLog:
             attributes.name,
             allowed,
             attributes.path,
+            field_selector,
         )
         with self._lock:
             self._records.append(entry)

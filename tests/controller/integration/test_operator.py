@@ -242,3 +242,6 @@ def test_a_scale_up_under_way_holds_the_fallback_and_the_new_node_takes_the_pod(
         1,
     )
     assert not any(c["type"] == "GPUFallback" for c in status["conditions"])
+    # The Events came from a watch the API server filtered: the cluster's other Events never reach the operator.
+    reads = [r for r in kube_api.requests if r.resource == "events" and r.verb in ("list", "watch")]
+    assert reads and {r.field_selector for r in reads} == {"involvedObject.kind=Pod,reason=TriggeredScaleUp"}

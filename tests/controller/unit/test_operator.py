@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from controller import operator
+from controller.scaleups import ScaleUps, scopes
 from controller.settings import Settings
 from dhg_contract.client import Pushed
 from dhg_contract.schemas import JobIn, JobOut, JobPatch
@@ -23,12 +24,12 @@ BODY = {
 }
 
 
-def autoscaler_event(pod: str, last: str, kind: str = "Pod") -> dict[str, Any]:
+def autoscaler_event(pod: str, last: str, kind: str = "Pod", name: str = "") -> dict[str, Any]:
     """A TriggeredScaleUp Event as cluster-autoscaler (client-go's core/v1 recorder) posts it."""
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{pod}.17a1b2c3d4e5f6a7", "namespace": "media", "creationTimestamp": last},
+        "metadata": {"name": name or f"{pod}.17a1b2c3d4e5f6a7", "namespace": "media", "creationTimestamp": last},
         "involvedObject": {"apiVersion": "v1", "kind": kind, "name": pod, "namespace": "media", "uid": "u-1"},
         "reason": "TriggeredScaleUp",
         "message": "pod triggered scale-up: [{gpu-pool 0->1 (max: 4)}]",
@@ -40,13 +41,28 @@ def autoscaler_event(pod: str, last: str, kind: str = "Pod") -> dict[str, Any]:
     }
 
 
-def test_the_autoscalers_scale_up_events_are_indexed_by_pod_with_their_latest_time():
-    event = autoscaler_event("talk-gpu-1-x7k2q", "2026-11-25T07:03:00Z")
-    assert operator.scale_ups(namespace="media", body=event) == {("media", "talk-gpu-1-x7k2q"): "2026-11-25T07:03:00Z"}
-    series = {**event, "lastTimestamp": None, "series": {"count": 3, "lastObservedTime": "2026-11-25T07:09:00.120000Z"}}
-    indexed = operator.scale_ups(namespace="media", body=series)
-    assert indexed == {("media", "talk-gpu-1-x7k2q"): "2026-11-25T07:09:00.120000Z"}
-    assert operator.scale_ups(namespace="media", body=autoscaler_event("n", "2026-11-25T07:03:00Z", "Node")) is None
+def test_the_autoscalers_scale_up_events_are_kept_by_pod_with_their_latest_time():
+    kept = ScaleUps()
+    kept.apply("ADDED", autoscaler_event("talk-gpu-1-x7k2q", "2026-11-25T07:03:00Z"))
+    assert kept.latest("media", "talk-gpu-1-x7k2q") == datetime(2026, 11, 25, 7, 3, tzinfo=UTC)
+    series = autoscaler_event("talk-gpu-1-x7k2q", "", name="talk-gpu-1-x7k2q.2")
+    series |= {"lastTimestamp": None, "series": {"count": 3, "lastObservedTime": "2026-11-25T07:09:00.120000Z"}}
+    kept.apply("ADDED", series)
+    assert kept.latest("media", "talk-gpu-1-x7k2q") == datetime(2026, 11, 25, 7, 9, 0, 120000, tzinfo=UTC)
+    kept.apply("DELETED", series)  # expired: the earlier Event's time again
+    assert kept.latest("media", "talk-gpu-1-x7k2q") == datetime(2026, 11, 25, 7, 3, tzinfo=UTC)
+    kept.apply("ADDED", autoscaler_event("n", "2026-11-25T07:03:00Z", "Node"))
+    assert kept.latest("media", "n") is None and len(kept) == 1
+    kept.replace("elsewhere", [])  # another namespace's list leaves this one's
+    assert len(kept) == 1
+    kept.replace("media", [autoscaler_event("other-pod", "2026-11-25T07:04:00Z")])
+    assert kept.latest("media", "talk-gpu-1-x7k2q") is None and kept.latest("media", "other-pod") is not None
+
+
+def test_named_namespaces_are_watched_each_and_patterns_or_none_cluster_wide():
+    assert scopes([]) == [None]
+    assert scopes(["media", "calls", "media"]) == ["media", "calls"]
+    assert scopes(["media", "team-*"]) == [None]
 
 
 def job_manifest(name: str) -> dict[str, Any]:
@@ -62,17 +78,20 @@ def test_observe_gathers_this_jobs_pods_and_the_autoscalers_word_on_them():
     indexes = {
         "worker_jobs": {("media", "talk"): [job_manifest("talk-gpu-1")]},
         "worker_pods": {("media", "talk-gpu-1"): [pod_manifest("talk-gpu-1-x7k2q")]},
-        "scale_ups": {
-            ("media", "talk-gpu-1-x7k2q"): ["2026-11-25T07:01:00Z", "2026-11-25T07:03:00Z"],
-            ("media", "someone-elses-pod"): ["2026-11-25T07:05:00Z"],
-        },
         "gpu_nodes": {"gpu": ["gpu-1", "gpu-2"]},
     }
-    observed = operator.observe(BODY, {}, indexes)
+    said = ScaleUps()
+    for pod, when, name in [
+        ("talk-gpu-1-x7k2q", "2026-11-25T07:01:00Z", "a"),
+        ("talk-gpu-1-x7k2q", "2026-11-25T07:03:00Z", "b"),
+        ("someone-elses-pod", "2026-11-25T07:05:00Z", "c"),
+    ]:
+        said.apply("ADDED", autoscaler_event(pod, when, name=name))
+    observed = operator.observe(BODY, {}, indexes, said)
     assert [view.pod.name for view in observed.worker_jobs if view.pod] == ["talk-gpu-1-x7k2q"]
     assert observed.gpu_nodes == 2
     assert observed.scale_ups == {"talk-gpu-1-x7k2q": datetime(2026, 11, 25, 7, 3, tzinfo=UTC)}
-    assert operator.observe(BODY, {}, indexes | {"scale_ups": {}}).scale_ups == {}
+    assert operator.observe(BODY, {}, indexes, ScaleUps()).scale_ups == {}
 
 
 class Registry:
