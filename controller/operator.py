@@ -28,7 +28,7 @@ from controller import metrics, records, transitions
 from controller.kube import Kube
 from controller.manifests import LABEL_JOB
 from controller.model import GROUP, PLURAL, VERSION, TranscriptionJob
-from controller.reconcile import JobView, Observed, Plan, reconcile
+from controller.reconcile import JobView, Observed, Plan, PodView, reconcile
 from controller.scaleups import ScaleUps, ScaleUpWatch
 from controller.settings import get_settings
 from dhg_contract.client import AsyncRegistryClient, RegistryAPIError
@@ -114,12 +114,12 @@ def gpu_nodes(name: str, status: kopf.Status, spec: kopf.Spec, **_: Any) -> dict
 
 @kopf.index("batch", "v1", "jobs", labels={LABEL_JOB: kopf.PRESENT})
 def worker_jobs(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {(namespace, labels[LABEL_JOB]): dict(body)}
+    return {(namespace, labels[LABEL_JOB]): JobView.essentials(body)}
 
 
 @kopf.index("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT})
 def worker_pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {(namespace, labels.get("job-name", "")): dict(body)}
+    return {(namespace, labels.get("job-name", "")): PodView.essentials(body)}
 
 
 def _wake(memo: Any, namespace: str | None, name: str) -> None:

@@ -9,6 +9,7 @@ is tested here without a cluster.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
@@ -47,6 +48,22 @@ class PodView:
     waiting_message: str = ""
     started_at: datetime | None = None  # when the worker's container started (running or ended since)
 
+    @staticmethod
+    def essentials(pod: Mapping[str, Any]) -> dict[str, Any]:
+        """The parts of a pod `from_pod` reads (what the operator's index keeps: a whole pod, its spec and env
+        included, is tens of kB as Python objects, times every worker pod of the cluster)."""
+        status: dict[str, Any] = pod.get("status") or {}
+        containers: list[dict[str, Any]] = status.get("containerStatuses") or []
+        return {
+            "metadata": {key: pod["metadata"].get(key) for key in ("name", "creationTimestamp")},
+            "spec": {"nodeName": (pod.get("spec") or {}).get("nodeName")},
+            "status": {
+                "phase": status.get("phase", "Pending"),
+                "conditions": [c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"],
+                "containerStatuses": [{"state": containers[0].get("state")}] if containers else [],
+            },
+        }
+
     @classmethod
     def from_pod(cls, pod: dict[str, Any]) -> PodView:
         status: dict[str, Any] = pod.get("status") or {}
@@ -83,6 +100,21 @@ class JobView:
     failed_at: datetime | None = None  # when the Failed condition was set
     deleting: bool = False
     pod: PodView | None = None
+
+    @staticmethod
+    def essentials(job: Mapping[str, Any]) -> dict[str, Any]:
+        """The parts of a batch/v1 Job `from_job` reads (what the operator's index keeps: a whole Job carries its
+        pod template)."""
+        meta, status = job["metadata"], job.get("status") or {}
+        labels = meta.get("labels") or {}
+        return {
+            "metadata": {
+                "name": meta["name"],
+                "labels": {key: labels[key] for key in (LABEL_PLACEMENT, LABEL_ATTEMPT) if key in labels},
+                "deletionTimestamp": meta.get("deletionTimestamp"),
+            },
+            "status": {"conditions": [c for c in status.get("conditions") or [] if c.get("type") == "Failed"]},
+        }
 
     @classmethod
     def from_job(cls, job: dict[str, Any], pods: list[dict[str, Any]]) -> JobView:

@@ -352,3 +352,30 @@ def test_the_worker_gets_the_jobs_model_or_the_configured_default():
     sequential = reconcile(Observed(tj(), [], 2, T0), WorkerConfig(batch_size=1)).create[0]
     (container,) = sequential["spec"]["template"]["spec"]["containers"]
     assert {"name": "DHG_ASR_BATCH_SIZE", "value": "1"} in container["env"]
+
+
+def test_what_the_index_keeps_of_a_real_pod_or_job_reads_as_the_whole_does():
+    pods = [
+        json.loads((FIXTURES / name).read_text())
+        for name in (
+            "pod-Pending-PodScheduled-False-Unschedulable-openshift-NO-TYPEMETA.json",
+            "pod-Failed-job-pod-exitCode3-NO-TYPEMETA.json",
+            "pod-Running-lastState-terminated-with-termination-message-NO-TYPEMETA.json",
+        )
+    ]
+    for whole in pods:
+        kept = PodView.essentials(whole)
+        assert PodView.from_pod(kept) == PodView.from_pod(whole)
+        assert len(json.dumps(kept)) < len(json.dumps(whole)) / 3
+    job = json.loads((FIXTURES / "job-Complete-2019-kubectl-json.json").read_text())
+    job["metadata"]["labels"] |= {"factory.dhg.ai/placement": "gpu", "factory.dhg.ai/attempt": "2"}
+    job["metadata"]["deletionTimestamp"] = "2026-12-08T00:00:00Z"
+    failed = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "message": "too long"}
+    job["status"]["conditions"] = [
+        *job["status"].get("conditions", []),
+        failed | {"lastTransitionTime": "2026-12-07T23:00:00Z"},
+    ]
+    kept = JobView.essentials(job)
+    assert JobView.from_job(kept, [PodView.essentials(pods[1])]) == JobView.from_job(job, [pods[1]])
+    assert JobView.from_job(kept, []).failed_reason == "DeadlineExceeded" and JobView.from_job(kept, []).deleting
+    assert len(json.dumps(kept)) < len(json.dumps(job)) / 3
