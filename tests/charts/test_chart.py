@@ -96,6 +96,48 @@ def test_peering_objects_follow_the_mode():
     assert not find(render(*unpeered, "controller.watchNamespaces={media}"), "KopfPeering")
 
 
+SHARDS = (
+    "controller.shards[0].name=a",
+    "controller.shards[0].namespaces={media,podcasts}",
+    "controller.shards[1].name=b",
+    "controller.shards[1].namespaces={calls}",
+)
+
+
+def test_each_controller_shard_is_a_deployment_owning_its_namespaces(monkeypatch):
+    documents = render(*SHARDS)
+    deployments = {
+        d["metadata"]["name"]: d for d in find(documents, "Deployment") if "controller" in d["metadata"]["name"]
+    }
+    assert sorted(deployments) == ["dhg-controller-a", "dhg-controller-b"]
+    owned = {}
+    for name, deployment in deployments.items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value", "<from a Secret>") for e in container["env"]}
+        owned[name] = settings_from(env, monkeypatch).namespaces
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        (budget,) = find(documents, "PodDisruptionBudget", name)  # two replicas each: one may go at a time
+        assert budget["spec"]["selector"]["matchLabels"] == selector
+    assert owned == {"dhg-controller-a": ["media", "podcasts"], "dhg-controller-b": ["calls"]}
+    selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in deployments.values()]
+    assert len(set(selectors)) == 2  # no Deployment adopts the other's pods
+    everywhere = ["calls", "media", "podcasts"]
+    assert sorted(d["metadata"]["namespace"] for d in find(documents, "KopfPeering")) == everywhere
+    assert sorted(d["metadata"]["namespace"] for d in find(documents, "RoleBinding")) == everywhere
+    tokens = [s for s in find(documents, "Secret") if s["metadata"]["name"] == "dhg-worker-registry-token"]
+    assert sorted(s["metadata"]["namespace"] for s in tokens) == everywhere
+    assert not find(documents, "ClusterKopfPeering")
+    assert {d["metadata"]["name"] for d in find(documents, "ClusterRoleBinding")} == {"dhg-controller-cluster"}
+
+
+def test_a_namespace_in_two_shards_or_shards_beside_watch_namespaces_is_refused():
+    with pytest.raises(AssertionError, match="a namespace belongs to one shard only"):
+        render(*SHARDS[:3], "controller.shards[1].namespaces={media}")
+    with pytest.raises(AssertionError, match="give each namespace to a shard"):
+        render(*SHARDS, "controller.watchNamespaces={other}")
+
+
 def test_replicas_without_peering_are_refused():
     with pytest.raises(AssertionError, match="runs every replica unguarded"):
         render("controller.peering.enabled=false")  # two replicas by default: both would act

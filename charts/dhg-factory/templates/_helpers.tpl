@@ -9,6 +9,28 @@
 {{- printf "%s-controller" (include "dhg.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* Every namespace a controller watches, as JSON: controller.watchNamespaces, or all of controller.shards'
+(empty: the whole cluster). */}}
+{{- define "dhg.controller.namespaces" -}}
+{{- $all := .Values.controller.watchNamespaces -}}
+{{- range .Values.controller.shards }}{{ $all = concat $all .namespaces }}{{ end -}}
+{{- toJson $all -}}
+{{- end -}}
+
+{{/* The controller Deployments, as JSON: one, <release>-controller watching controller.watchNamespaces; or one
+per shard, <release>-controller-<shard> watching the shard's namespaces. */}}
+{{- define "dhg.controller.shards" -}}
+{{- $shards := list -}}
+{{- range .Values.controller.shards -}}
+{{- $name := printf "%s-%s" (include "dhg.controller.fullname" $) .name | trunc 63 | trimSuffix "-" -}}
+{{- $shards = append $shards (dict "name" $name "shard" .name "namespaces" .namespaces) -}}
+{{- end -}}
+{{- if not $shards -}}
+{{- $shards = list (dict "name" (include "dhg.controller.fullname" .) "shard" "" "namespaces" .Values.controller.watchNamespaces) -}}
+{{- end -}}
+{{- toJson $shards -}}
+{{- end -}}
+
 {{- define "dhg.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/part-of: dhg-ai-factory

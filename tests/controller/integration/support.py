@@ -27,12 +27,12 @@ def job(name: str, **spec) -> dict:
     return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "TranscriptionJob", "metadata": {"name": name}, "spec": spec}
 
 
-def finished(api, name: str, timeout: float = 60) -> dict:
+def finished(api, name: str, timeout: float = 60, namespace: str = "default") -> dict:
     found = wait_for(
         api,
         GROUP,
         PLURAL,
-        "default",
+        namespace,
         name,
         lambda o: (o or {}).get("status", {}).get("phase") in {"Succeeded", "Failed"},
         timeout,
@@ -41,8 +41,8 @@ def finished(api, name: str, timeout: float = 60) -> dict:
     return found
 
 
-def worker_jobs(api, name: str) -> list[dict]:
-    items, _ = api.store.list(api.store.registry.get("batch", "jobs"), "default")
+def worker_jobs(api, name: str, namespace: str = "default") -> list[dict]:
+    items, _ = api.store.list(api.store.registry.get("batch", "jobs"), namespace)
     return [j for j in items if j["metadata"]["labels"].get(f"{GROUP}/transcriptionjob") == name]
 
 

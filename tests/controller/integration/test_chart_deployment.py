@@ -73,7 +73,20 @@ MODES = {"cluster-wide": [], "namespaced": ["controller.watchNamespaces={default
 def chart(request, kube_api, kubectl) -> list[dict[str, Any]]:
     """The chart rendered and applied (what the test API serves of it: not the Deployment and Service, which
     the test runs as processes)."""
-    documents = render(*MODES[request.param], namespace=NAMESPACE, release=RELEASE)
+    documents = apply_chart(kube_api, kubectl, *MODES[request.param])
+    workers = [s for s in find(documents, "Secret") if s["metadata"]["name"] == "dhg-worker-registry-token"]
+    if request.param == "namespaced":  # the chart writes the workers' token Secret where their jobs run
+        assert [s["metadata"]["namespace"] for s in workers] == ["default"]
+    else:  # cluster-wide, it writes it in its own namespace; other namespaces copy it (NOTES.txt says so)
+        assert [s["metadata"]["namespace"] for s in workers] == [NAMESPACE]
+        (secret,) = workers
+        kubectl.apply({**secret, "metadata": {"name": secret["metadata"]["name"], "namespace": "default"}})
+    return documents
+
+
+def apply_chart(kube_api, kubectl, *sets: str) -> list[dict[str, Any]]:
+    """Render the chart with `sets` and apply what the test API serves of it, its namespaces first."""
+    documents = render(*sets, namespace=NAMESPACE, release=RELEASE)
     kube_api.api.enforce_owner_references = True  # as OpenShift does: the strictest RBAC a cluster asks for
     kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     kinds = {d["kind"] for d in documents}
@@ -85,13 +98,6 @@ def chart(request, kube_api, kubectl) -> list[dict[str, Any]]:
         kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for document in (d for d in documents if d["kind"] in SERVED - {"CustomResourceDefinition"}):
         kubectl.apply(document)
-    workers = [s for s in find(documents, "Secret") if s["metadata"]["name"] == "dhg-worker-registry-token"]
-    if request.param == "namespaced":  # the chart writes the workers' token Secret where their jobs run
-        assert [s["metadata"]["namespace"] for s in workers] == ["default"]
-    else:  # cluster-wide, it writes it in its own namespace; other namespaces copy it (NOTES.txt says so)
-        assert [s["metadata"]["namespace"] for s in workers] == [NAMESPACE]
-        (secret,) = workers
-        kubectl.apply({**secret, "metadata": {"name": secret["metadata"]["name"], "namespace": "default"}})
     return documents
 
 
@@ -344,3 +350,77 @@ def test_a_controller_killed_mid_job_leaves_no_second_worker(kube_api, cluster, 
         assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "survivor")] == ["survivor-cpu-1"]
     finally:
         restarted.stop()
+
+
+SHARDED = (
+    "controller.shards[0].name=a",
+    "controller.shards[0].namespaces={team-a}",
+    "controller.shards[1].name=b",
+    "controller.shards[1].namespaces={team-b}",
+    "controller.recordJobs=false",  # what is measured here is who handles which job, not the records
+)
+
+
+def shard_replica(kube_api, documents, deployment: str, name: str, tmp_path: Path) -> Replica:
+    """One replica of a shard's Deployment: its environment, the chart's ServiceAccount, the fake worker."""
+    (manifest,) = find(documents, "Deployment", deployment)
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env |= {
+        "DHG_CONTROLLER_WORKER__COMMAND": json.dumps([sys.executable, str(FAKE_WORKER)]),
+        "DHG_CONTROLLER_WORKER__SCRATCH_MOUNT": "/scratch",
+        "DHG_CONTROLLER_LIVENESS_PORT": str(free_port()),
+        "DHG_CONTROLLER_METRICS_PORT": str(free_port()),
+    }
+    account = manifest["spec"]["template"]["spec"]["serviceAccountName"]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DHG_CONTROLLER_")}
+    kubeconfig = kube_api.service_account_kubeconfig(NAMESPACE, account)
+    return Replica(name, {**base, **env, "KUBECONFIG": str(kubeconfig)}, tmp_path)
+
+
+def handled(replica: Replica) -> set[str]:
+    """The TranscriptionJobs (namespace/name) the replica's log says it worked on."""
+    return {record["job"] for record in replica.log() if "job" in record}
+
+
+def test_two_shards_each_handle_exactly_their_namespaces_and_a_standby_takes_over_its_shard(
+    kube_api, cluster, kubectl, tmp_path
+):
+    cluster.add_node("cpu-1")
+    documents = apply_chart(kube_api, kubectl, *SHARDED)
+    for namespace in ("team-a", "team-b"):  # the chart wrote the workers' token Secret in each shard's namespace
+        assert kubectl.json("get", "secret", "-n", namespace, "dhg-worker-registry-token")["metadata"]["name"]
+    shard_a = [shard_replica(kube_api, documents, "dhg-controller-a", f"a-{n}", tmp_path) for n in range(2)]
+    shard_b = [shard_replica(kube_api, documents, "dhg-controller-b", "b-0", tmp_path)]
+    everyone = shard_a + shard_b
+    try:
+        active, standby = settled(shard_a)  # peered in team-a: one of the two acts
+        wait_log(shard_b, lambda: acting(shard_b[0]), "shard b's only replica acts")
+        names = {namespace: [f"{namespace}-{n}" for n in range(3)] for namespace in ("team-a", "team-b")}
+        for namespace, jobs in names.items():
+            for name in jobs:
+                kubectl.apply({**job(name, device="cpu"), "metadata": {"name": name, "namespace": namespace}})
+        for namespace, jobs in names.items():
+            for name in jobs:
+                status = finished(kube_api, name, timeout=90, namespace=namespace)["status"]
+                assert status["phase"] == "Succeeded", status
+                assert [j["metadata"]["name"] for j in worker_jobs(kube_api, name, namespace)] == [f"{name}-cpu-1"]
+        # Each job's daemon says so when it ends (just after the status it wrote): in the log of its shard's
+        # active replica only.
+        team_a, team_b = ({f"{ns}/{name}" for name in names[ns]} for ns in ("team-a", "team-b"))
+        wait_log(everyone, lambda: handled(active) == team_a, "shard a's active replica handled team-a's jobs")
+        wait_log(everyone, lambda: handled(shard_b[0]) == team_b, "shard b handled team-b's jobs")
+        assert not handled(standby)
+
+        # Shard a's active replica stops (a rolling update's SIGTERM): its standby takes the shard over; shard b
+        # goes on as before and never touches team-a.
+        assert active.stop() == 0
+        wait_log([standby], lambda: standby.said("Resuming operations after the pause"), "shard a's standby resumes")
+        kubectl.apply({**job("after", device="cpu"), "metadata": {"name": "after", "namespace": "team-a"}})
+        assert finished(kube_api, "after", timeout=90, namespace="team-a")["status"]["phase"] == "Succeeded"
+        assert [j["metadata"]["name"] for j in worker_jobs(kube_api, "after", "team-a")] == ["after-cpu-1"]
+        wait_log([standby], lambda: "team-a/after" in handled(standby), "the standby handled the job")
+        assert handled(shard_b[0]) == team_b
+    finally:
+        for replica in everyone:
+            replica.stop()
