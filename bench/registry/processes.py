@@ -117,6 +117,7 @@ class RegistryProcess:
     port: int = 0
     admin_token: str = field(default_factory=lambda: "bench-admin-" + secrets.token_hex(16))
     extra_env: dict[str, str] = field(default_factory=dict)
+    migrate_first: bool = False  # the benchmarks migrate before they start it
     _process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -150,7 +151,7 @@ class RegistryProcess:
             LOOPBACK,
             "--port",
             str(self.port),
-            "--no-migrate-first",
+            "--migrate-first" if self.migrate_first else "--no-migrate-first",
         ]
         if self.workers > 1:
             command += ["--workers", str(self.workers)]

@@ -52,8 +52,13 @@ class Ledger:
 KINDS = ("push", "job", "update", "upload")
 
 
-def client_loop(url: str, token: str, ledger: Ledger, stop: threading.Event, index: int) -> None:
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+def client_loop(
+    url: str, token: str, ledger: Ledger, stop: threading.Event, index: int, fresh_connections: bool = False
+) -> None:
+    """Writes until `stop`; `fresh_connections`: a connection per request (so that a load balancer in front of
+    several servers spreads them)."""
+    headers = {"Authorization": f"Bearer {token}"} | ({"Connection": "close"} if fresh_connections else {})
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
         count, jobs = 0, []
         while not stop.is_set():
             count += 1
