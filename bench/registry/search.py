@@ -18,8 +18,8 @@ import orjson
 import psycopg
 from pgvector.psycopg import register_vector
 
-from bench.dhg_contract.client import Connection
 from bench.registry import labelled
+from bench.registry.client import Connection
 from bench.registry.corpus import Corpus
 from bench.registry.load import PhaseResult
 from registry.embeddings import SentenceTransformerEmbedder

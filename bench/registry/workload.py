@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from bench.dhg_contract.client import Connection
+from bench.registry.client import Connection
 from bench.registry.load import Sessions
 from bench.registry.sentences import distinct_sentences
 from dhg_contract.schemas import TranscriptIn
