@@ -17,9 +17,12 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=defaults.jobs, help="TranscriptionJobs in the burst")
     parser.add_argument("--appliers", type=int, default=defaults.appliers, help="kubectl processes applying them")
     parser.add_argument("--quick", action="store_true", help="100 jobs")
+    parser.add_argument(
+        "--registry", action="store_true", help="the operator records every job in a Registry: the whole control plane"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-    options = Options(jobs=100 if args.quick else args.jobs, appliers=args.appliers)
+    options = Options(jobs=100 if args.quick else args.jobs, appliers=args.appliers, registry=args.registry)
     run = main(options)
     print("\n".join(run.lines))
     if args.json:

@@ -8,6 +8,7 @@ created, and → status Succeeded."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,24 @@ class Options:
     jobs: int = 500
     appliers: int = 1  # `kubectl apply -f` processes sharing the burst (one: as a user applies a file of jobs)
     timeout: float = 900.0
+    registry: bool = False  # the operator records every job in a Registry (the whole control plane)
+
+
+@dataclass
+class Recorder:
+    """A Registry (its own process, on an embedded PostgreSQL) the operator records jobs in; CPU read from /proc."""
+
+    url: str
+    token: str
+    pids: dict[str, int]
+
+    def recorded(self, phase: str) -> int:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        page = httpx.get(f"{self.url}/v1/jobs", params={"phase": phase, "limit": 1}, headers=headers, timeout=30)
+        page.raise_for_status()
+        return int(page.json()["total"])
 
 
 @dataclass
@@ -100,6 +119,8 @@ class Result:
     all_succeeded_seconds: float | None
     idle_rss_mib: float
     peak_rss_mib: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # during the burst, by process
+    all_recorded_seconds: float | None = None  # burst → every job recorded Succeeded in the Registry
 
 
 def _memory(pid: int) -> dict[str, float]:
@@ -126,8 +147,17 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def measure(name: str, command: list[str], options: Options, workdir: Path, expects_status: bool) -> Result:
+def measure(
+    name: str,
+    command: list[str],
+    options: Options,
+    workdir: Path,
+    expects_status: bool,
+    recorder: Recorder | None = None,
+) -> Result:
     from kubernetes import client, config
+
+    from bench.registry.processes import own_cpu_seconds, tree_cpu_seconds
 
     with KubeApiServer(workdir=workdir, bookmark_interval=60.0) as api:
         # The simulated scheduler, Job controller and kubelet start once every Job exists: they share the API's
@@ -155,6 +185,8 @@ def measure(name: str, command: list[str], options: Options, workdir: Path, expe
             "DHG_CONTROLLER_WORKER__SCRATCH_MOUNT": "/scratch",
             "DHG_CONTROLLER_WORKER__CPU_REQUESTS": json.dumps({"cpu": "10m", "memory": "16Mi"}),
         }
+        if recorder is not None:
+            env |= {"DHG_CONTROLLER_REGISTRY_URL": recorder.url, "DHG_CONTROLLER_REGISTRY_TOKEN": recorder.token}
         log = (workdir / f"{name}.log").open("w")
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPOSITORY)
         objects = client.CustomObjectsApi(api_client)
@@ -176,6 +208,8 @@ def measure(name: str, command: list[str], options: Options, workdir: Path, expe
                 share.write_text(yaml.safe_dump_all([_transcription_job(n) for n in names[index :: options.appliers]]))
                 cache = f"--cache-dir={workdir / f'kubectl-{index}'}"
                 commands.append([str(KUBECTL), f"--kubeconfig={api.kubeconfig}", cache, "apply", "-f", str(share)])
+            pids = {name: process.pid, **(recorder.pids if recorder else {})}
+            cpu_before = {key: tree_cpu_seconds(pid) for key, pid in pids.items()} | {"API": own_cpu_seconds()}
             started = time.monotonic()
             appliers = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
             for applier in appliers:
@@ -193,6 +227,16 @@ def measure(name: str, command: list[str], options: Options, workdir: Path, expe
                     lambda: all(n in timeline.succeeded for n in names), options.timeout, f"{name}: all Succeeded"
                 )
                 all_succeeded = max(timeline.succeeded[n] for n in names) - started
+            all_recorded = None
+            if recorder is not None:
+                deadline = time.monotonic() + options.timeout
+                while recorder.recorded("Succeeded") < len(names) + 1:  # and the warm-up
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name}: not every job recorded Succeeded in the Registry")
+                    time.sleep(0.5)
+                all_recorded = time.monotonic() - started
+            cpu = {key: tree_cpu_seconds(pid) - cpu_before[key] for key, pid in pids.items()}
+            cpu["API"] = own_cpu_seconds() - cpu_before["API"]  # the test API, its simulated cluster, this bench
             peak = _memory(process.pid)["VmHWM"]
         except TimeoutError:
             log.flush()
@@ -217,6 +261,8 @@ def measure(name: str, command: list[str], options: Options, workdir: Path, expe
             all_succeeded_seconds=all_succeeded,
             idle_rss_mib=idle,
             peak_rss_mib=peak,
+            cpu_seconds={key: round(value, 1) for key, value in cpu.items()},
+            all_recorded_seconds=all_recorded,
         )
 
 
@@ -229,14 +275,14 @@ class Run:
 
 def main(options: Options) -> Run:
     results: dict[str, Result] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-controller-") as temp:
+    with tempfile.TemporaryDirectory(prefix="bench-controller-") as temp, _recorder(options, Path(temp)) as recorder:
         for name, command, status in (
             ("baseline", [sys.executable, "-m", "bench.controller.baseline"], False),
             ("operator", [sys.executable, "-m", "controller"], True),
         ):
             workdir = Path(temp) / name
             workdir.mkdir()
-            results[name] = measure(name, command, options, workdir, status)
+            results[name] = measure(name, command, options, workdir, status, recorder if status else None)
     base, ours = results["baseline"], results["operator"]
     lines = [
         f"bench/controller: {options.jobs} TranscriptionJobs applied at once ({options.appliers} x kubectl apply -f), "
@@ -254,7 +300,17 @@ def main(options: Options) -> Run:
     row("RSS idle", base.idle_rss_mib, ours.idle_rss_mib, "Mi")
     row("RSS peak", base.peak_rss_mib, ours.peak_rss_mib, "Mi")
     lines.append(f"operator: burst → all Succeeded {ours.all_succeeded_seconds:.1f} s")
+    if ours.all_recorded_seconds is not None:
+        hourly = options.jobs / ours.all_recorded_seconds * 3600
+        lines.append(
+            f"control plane (operator + Registry): every job recorded Succeeded {ours.all_recorded_seconds:.1f} s "
+            f"after the burst: {hourly:,.0f} jobs/hour"
+        )
+    lines.append(
+        "CPU seconds during the operator's burst: " + ", ".join(f"{k} {v}" for k, v in ours.cpu_seconds.items())
+    )
     figures = {
+        **({"jobs_per_hour": options.jobs / ours.all_recorded_seconds * 3600} if ours.all_recorded_seconds else {}),
         "p50_apply_to_job_seconds": ours.p50,
         "p99_apply_to_job_seconds": ours.p99,
         "all_succeeded_seconds": ours.all_succeeded_seconds or 0.0,
@@ -266,3 +322,24 @@ def main(options: Options) -> Run:
         verdict = "met" if figures[key] <= target else "MISSED"
         lines.append(f"target {key} ≤ {target:g}: {figures[key]:.2f} ({verdict})")
     return Run(results, figures, lines)
+
+
+@contextlib.contextmanager
+def _recorder(options: Options, root: Path) -> Iterator[Recorder | None]:
+    """With --registry: an embedded PostgreSQL and a Registry process for the operator to record jobs in."""
+    if not options.registry:
+        yield None
+        return
+    from bench.registry.processes import RegistryProcess, postmaster_pid, start_postgres
+    from registry import migrate
+
+    postgres = start_postgres(root / "registry-postgres")
+    server: RegistryProcess | None = None
+    try:
+        migrate.upgrade(postgres.url)
+        server = RegistryProcess(postgres.url, root / "registry-media", root / "registry.log").start()
+        yield Recorder(server.url, server.admin_token, {"registry": server.pid, "postgres": postmaster_pid(postgres)})
+    finally:
+        if server is not None:
+            server.stop()
+        postgres.stop()
