@@ -36,6 +36,10 @@ from dhg_core.vocabulary import TERMINAL_PHASES
 
 PREFIX = GROUP
 IDLE_SECONDS = 300.0
+# Registry writes in flight at once: a burst of jobs queues here rather than in the HTTP client's pool, where
+# a thousand writes at once waited past its timeout and were dropped.
+REGISTRY_CALLS = 16
+RECORD_RETRY_SECONDS = (2.0, 60.0)  # a finished job's record that failed: tried again, backing off to the cap
 CANCELLED_KEPT = 10_000
 log = logging.getLogger("controller")
 AnyIndex = kopf.Index[Any, Any]
@@ -77,6 +81,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.census = metrics.Census()
     memo.cancelled = {}  # uids of deleted TranscriptionJobs, oldest first (the last CANCELLED_KEPT)
     memo.registry = None
+    memo.registry_calls = asyncio.Semaphore(REGISTRY_CALLS)
     if ours.registry_url:
         token = ours.registry_token.get_secret_value() if ours.registry_token else None
         memo.registry = AsyncRegistryClient(ours.registry_url, token)
@@ -189,26 +194,30 @@ async def carry_out(kube: Kube, plan: Plan, body: kopf.Body, previous: dict[str,
             metrics.FALLBACKS.inc()
 
 
-async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> None:
+async def record(memo: Any, body: kopf.Body, status: dict[str, Any]) -> bool:
     """Keep the Registry's job record (id = the TranscriptionJob's uid) in step with the phase: one write per
-    phase change (the first creates it as it stands). Best effort: a Registry that is down is tried again on the
-    next pass, and the cluster's work goes on meanwhile."""
+    phase change (the first creates it as it stands). Whether the Registry has this phase now (or needs none);
+    a Registry that is down is tried again on the next pass (a finished job's daemon waits for it), and the
+    cluster's work goes on meanwhile."""
     if memo.registry is None or not status.get("phase"):
-        return
+        return True
     uid, phase = body["metadata"]["uid"], status["phase"]
     if memo.recorded.get(uid) == phase or uid in memo.cancelled:
-        return
+        return True
     try:
-        if uid not in memo.recorded:
-            stored = (await memo.registry.create_job(records.job(body, status))).value
-            if stored.phase == phase:  # created now, or recorded so before (by a replica before a restart)
-                memo.recorded[uid] = phase
-                return
-        await memo.registry.update_job(uid, records.patch(status))
+        async with memo.registry_calls:
+            if uid not in memo.recorded:
+                stored = (await memo.registry.create_job(records.job(body, status))).value
+                if stored.phase == phase:  # created now, or recorded so before (by a replica before a restart)
+                    memo.recorded[uid] = phase
+                    return True
+            await memo.registry.update_job(uid, records.patch(status))
         memo.recorded[uid] = phase
+        return True
     except (RegistryAPIError, OSError) as error:
         metrics.REGISTRY_ERRORS.inc()
-        log.warning("could not record the job in the Registry", extra={"job": uid, "error": str(error)[:300]})
+        log.warning("could not record the job in the Registry", extra={"job": uid, "error": repr(error)[:300]})
+        return False
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=20, backoff=5)
@@ -223,7 +232,8 @@ async def deleted(body: kopf.Body, status: kopf.Status, uid: str | None, memo: A
     if memo.registry is None or status.get("phase") in TERMINAL_PHASES:
         return
     try:
-        await memo.registry.update_job(uid, records.CANCELLED)
+        async with memo.registry_calls:
+            await memo.registry.update_job(uid, records.CANCELLED)
     except RegistryAPIError as error:
         if error.status == 404:  # never recorded
             return
@@ -245,6 +255,7 @@ async def supervise(
     # This daemon is the status's only writer: after its first pass it trusts what it wrote last, not the body,
     # which lags until the watch brings the write back (acting on that stale copy relaunched a deleted Job).
     status: dict[str, Any] = dict(body.get("status") or {})
+    unrecorded = 0  # passes in a row whose Registry write failed
     try:
         while not stopped:
             wakeup.clear()  # before observing: a change that lands during this pass wakes the next one
@@ -269,16 +280,20 @@ async def supervise(
                 if stopped:  # deleted, paused for a peer, or shutting down meanwhile: nothing more to say
                     break
                 memo.census.observe(uid, status.get("phase"), status.get("device"))
-                await record(memo, body, plan.status)
+                unrecorded = 0 if await record(memo, body, plan.status) else unrecorded + 1
             except (ApiException, ValueError) as error:
                 metrics.RECONCILE_ERRORS.inc()
                 log.warning("reconcile failed; retrying", extra={"job": key[1], "error": str(error)[:500]})
                 plan = Plan(requeue_after=5.0)
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-            if plan.status.get("phase") in TERMINAL_PHASES and plan.requeue_after is None:
-                return
+            requeue = plan.requeue_after
+            if plan.status.get("phase") in TERMINAL_PHASES and requeue is None:
+                if not unrecorded:
+                    return
+                first, cap = RECORD_RETRY_SECONDS  # finished, but the Registry has not heard it yet
+                requeue = min(cap, first * 2 ** (unrecorded - 1))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=plan.requeue_after or IDLE_SECONDS)
+                await asyncio.wait_for(wakeup.wait(), timeout=requeue or IDLE_SECONDS)
     finally:
         memo.wakeups.pop(key, None)
         if stopped:  # not finished here: another replica (or none, once deleted) speaks for it now

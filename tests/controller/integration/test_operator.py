@@ -14,8 +14,10 @@ from kopf.testing import KopfRunner
 from kubernetes import client as k8s
 from prometheus_client import REGISTRY
 
+from controller.settings import get_settings
 from kubesim import GPU_TAINT
 from kubesim.waiting import wait_for, wait_until
+from tests.conftest import make_token, start_registry
 from tests.controller.integration.support import (
     GROUP,
     KOPF_RUN,
@@ -245,3 +247,53 @@ def test_a_scale_up_under_way_holds_the_fallback_and_the_new_node_takes_the_pod(
     # The Events came from a watch the API server filtered: the cluster's other Events never reach the operator.
     reads = [r for r in kube_api.requests if r.resource == "events" and r.verb in ("list", "watch")]
     assert reads and {r.field_selector for r in reads} == {"involvedObject.kind=Pod,reason=TriggeredScaleUp"}
+
+
+def poll(check, what: str, timeout: float = 60):
+    """`check()`'s first truthy result, asked every 0.2 s (for what the test API does not see change)."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.2)
+    return result
+
+
+def test_a_job_that_ends_while_the_registry_is_away_is_recorded_once_it_is_back(
+    kube_api, cluster, kubectl, postgres, tmp_path, operator_env, monkeypatch
+):
+    """A finished job's daemon does not end while the Registry has not heard the end: it tries again, backing
+    off, and the record reaches Succeeded once the Registry answers again (before, the record stayed Running)."""
+    database_url = postgres.create_database(f"away_{secrets.token_hex(4)}")
+    registry = start_registry(database_url, tmp_path / "media")
+    port, admin_token = int(registry.url.rsplit(":", 1)[1]), registry.admin_token
+    with registry.client(admin_token) as admin:
+        monkeypatch.setenv("DHG_CONTROLLER_REGISTRY_URL", registry.url)
+        monkeypatch.setenv("DHG_CONTROLLER_REGISTRY_TOKEN", make_token(admin, "write", name="controller"))
+    get_settings.cache_clear()
+    cluster.add_node("cpu-1")
+    errors = REGISTRY.get_sample_value("dhg_controller_registry_errors_total") or 0.0
+    try:
+        with KopfRunner(KOPF_RUN, timeout=90) as runner:
+            kubectl.apply(job("offline", device="cpu", source={"url": "https://media.example.org/five-seconds.opus"}))
+            uid = kubectl.json("get", "tj", "offline")["metadata"]["uid"]
+            with registry.client(admin_token) as admin:
+                poll(lambda: admin.get(f"/v1/jobs/{uid}").json().get("phase") == "Running", "the job recorded Running")
+            registry.stop()
+            assert finished(kube_api, "offline", timeout=60)["status"]["phase"] == "Succeeded"
+            poll(
+                lambda: (REGISTRY.get_sample_value("dhg_controller_registry_errors_total") or 0.0) > errors,
+                "a record the Registry could not take",
+            )
+            registry = start_registry(database_url, tmp_path / "media", port=port, admin_token=admin_token)
+            with registry.client(admin_token) as admin:
+                record = poll(
+                    lambda: (r := admin.get(f"/v1/jobs/{uid}").json()).get("phase") == "Succeeded" and r,
+                    "the end recorded once the Registry is back",
+                    timeout=90,
+                )
+            assert record["transcript_id"] == "7d1f9c2e-0000-4000-8000-00000000000a"
+        assert runner.exit_code == 0, runner.output
+    finally:
+        registry.stop()
+        get_settings.cache_clear()

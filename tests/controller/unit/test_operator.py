@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
+
 from controller import operator
 from controller.scaleups import ScaleUps, scopes
 from controller.settings import Settings
+from dhg_contract.calls import unreachable
 from dhg_contract.client import Pushed
 from dhg_contract.schemas import JobIn, JobOut, JobPatch
 
@@ -126,7 +129,28 @@ class Registry:
 
 
 def memo(registry: Registry) -> SimpleNamespace:
-    return SimpleNamespace(registry=registry, recorded={}, cancelled={})
+    return SimpleNamespace(registry=registry, recorded={}, cancelled={}, registry_calls=asyncio.Semaphore(4))
+
+
+class DownRegistry(Registry):
+    """A Registry that cannot be reached until `up` is set."""
+
+    up = False
+
+    async def create_job(self, job: JobIn) -> Pushed[JobOut]:
+        if not self.up:
+            raise unreachable("POST", "/v1/jobs", httpx.PoolTimeout(""))
+        return await super().create_job(job)
+
+
+def test_a_record_that_fails_says_so_and_the_next_pass_writes_it():
+    registry = DownRegistry()
+    state = memo(registry)
+    done = {"phase": "Succeeded", "device": "cpu", "attempts": 1, "transcriptId": str(uuid.uuid4())}
+    assert asyncio.run(operator.record(state, BODY, done)) is False and state.recorded == {}
+    registry.up = True
+    assert asyncio.run(operator.record(state, BODY, done)) is True
+    assert registry.jobs[UID].phase == "Succeeded" and state.recorded == {UID: "Succeeded"}
 
 
 def test_each_phase_change_is_one_registry_write_the_first_a_create_as_it_stands():
