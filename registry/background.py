@@ -70,6 +70,7 @@ async def _stats_loop(resources: Resources) -> None:
 async def _embedding_loop(resources: Resources, settings: Settings) -> None:
     try:
         embedder = resources.embedder = await asyncio.to_thread(embeddings.load_embedder, settings)
+        resources.queries = embeddings.QueryEncoder(embedder) if embedder is not None else None
     finally:
         resources.embedder_loading = False  # loaded, absent or failed: semantic search's answer is settled
     heap.settle()  # the model's objects live as long as the process
@@ -81,7 +82,7 @@ async def _embedding_loop(resources: Resources, settings: Settings) -> None:
 def start(resources: Resources) -> list[asyncio.Task[None]]:
     settings = resources.settings
     resources.storage = open_storage(settings)
-    resources.embedder = None
+    resources.embedder = resources.queries = None
     resources.embedder_loading = settings.embeddings != "off"  # until the loop below has tried
     resources.wakeups = {loop: asyncio.Event() for loop in get_args(wakeup.Loop)}
     tasks = [asyncio.create_task(_stats_loop(resources), name="stats")]

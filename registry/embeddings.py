@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Sequence
@@ -138,3 +139,46 @@ async def run_worker(
         if done:
             continue
         await wait_for_work(wakeup, settings.embedding_poll_seconds)
+
+
+class QueryEncoder:
+    """Search queries embedded together: while the model is busy with one call, the queries that arrive wait, and the
+    next call takes them all (up to `max_batch`) in one forward pass. One call runs at a time (the model has
+    `embedding_threads` torch threads; the API keeps the other cores), so under concurrent searches the model's cost
+    is shared by the batch instead of paid per query, and a lone query is encoded at once, as before (nothing waits
+    to fill a batch). A query whose request went away before its batch started is left out of it."""
+
+    def __init__(self, embedder: Embedder, *, max_batch: int = 32) -> None:
+        self.embedder = embedder
+        self.max_batch = max(1, max_batch)
+        self._queue: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def encode(self, text: str) -> list[float]:
+        answer: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        self._queue.append((text, answer))
+        if self._task is None:
+            # a fresh context: the encoder serves many requests, none of whose request id it may take
+            self._task = asyncio.create_task(self._run(), name="query-encoder", context=contextvars.Context())
+        return await answer
+
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                batch = [(text, answer) for text, answer in self._queue[: self.max_batch] if not answer.done()]
+                del self._queue[: self.max_batch]
+                if not batch:
+                    continue
+                metrics.SEARCH_QUERY_BATCH_SIZE.observe(len(batch))
+                try:
+                    vectors = await asyncio.to_thread(self.embedder.encode, [text for text, _ in batch])
+                except Exception as error:  # every query of the batch gets the error (the route's 500)
+                    for _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(error)
+                    continue
+                for (_, answer), vector in zip(batch, vectors, strict=True):
+                    if not answer.done():
+                        answer.set_result(vector)
+        finally:
+            self._task = None

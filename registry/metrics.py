@@ -96,6 +96,12 @@ EMBEDDING_BATCH_SECONDS = Histogram(
     "Time to embed one batch of segments.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SEARCH_QUERY_BATCH_SIZE = Histogram(
+    "dhg_registry_search_query_batch_size",
+    "Search queries embedded in one call of the model (registry.embeddings.QueryEncoder; 1 when searches come one "
+    "at a time).",
+    buckets=(1, 2, 4, 8, 16, 32),
+)
 EMBEDDER_AVAILABLE = Gauge(
     "dhg_registry_embedder_available",
     "1 when the embedding model is loaded (in every process).",

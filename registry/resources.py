@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from registry import wakeup
     from registry.batching import PushBatcher
     from registry.deps import TokenCache
-    from registry.embeddings import Embedder
+    from registry.embeddings import Embedder, QueryEncoder
     from registry.links import Signer
     from registry.settings import Settings
     from registry.storage import Storage
@@ -38,6 +38,7 @@ class Resources:
     # started with the background work (registry/background.py)
     storage: Storage = field(init=False)
     embedder: Embedder | None = None
+    queries: QueryEncoder | None = None  # the embedder's search queries, batched (set with it)
     embedder_loading: bool = False  # semantic search answers "loading" (503) until the embedder has been tried
     wakeups: dict[wakeup.Loop, asyncio.Event] = field(default_factory=dict)
 

@@ -122,7 +122,7 @@ def _is_search_fast(board: Board) -> None:
         "Searches per second by the mode actually used (semantic, or full-text when no embedder answers).",
         "ops",
         Target(summed("mode", rate(names.exposed(registry.SEARCHES))), "{{mode}}"),
-        width=8,
+        width=6,
     )
     route = f'route="{SEARCH_ROUTE}"'
     board.graph(
@@ -130,14 +130,23 @@ def _is_search_fast(board: Board) -> None:
         f"Duration of {SEARCH_ROUTE} requests (the HTTP histogram of that route).",
         "s",
         *(Target(quantile(q, registry.HTTP_LATENCY, "", route), f"p{round(q * 100)}") for q in (0.5, 0.95, 0.99)),
-        width=8,
+        width=6,
+    )
+    board.graph(
+        "Search queries per model call p50/p95",
+        "Search queries embedded in one call of the model: 1 when searches come one at a time, more when they arrive "
+        "together (they share the call).",
+        "short",
+        Target(quantile(0.5, registry.SEARCH_QUERY_BATCH_SIZE, ""), "p50"),
+        Target(quantile(0.95, registry.SEARCH_QUERY_BATCH_SIZE, ""), "p95"),
+        width=6,
     )
     board.graph(
         "Embedding batch duration p95",
         "Time to embed one batch of segments, 95th percentile.",
         "s",
         Target(quantile(0.95, registry.EMBEDDING_BATCH_SECONDS, ""), "p95"),
-        width=8,
+        width=6,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated, Literal
 
@@ -46,8 +45,8 @@ async def search_segments(
     ] = None,
 ) -> SearchResult:
     """Segments matching `q`, best first, each with its score and time span."""
-    embedder = resources.embedder
-    if mode == "semantic" and embedder is None:
+    queries = resources.queries
+    if mode == "semantic" and queries is None:
         if resources.embedder_loading:
             raise Unavailable(
                 "Semantic search starts once the embedding model is loaded; retry shortly, or use mode=fulltext.",
@@ -56,7 +55,7 @@ async def search_segments(
         raise Unavailable("Semantic search is unavailable: the embedding model is not loaded. Use mode=fulltext.")
     filters = search.Filters(language=language, transcript_id=transcript_id, asset_id=asset_id, speaker=speaker)
     used: SearchMode
-    if mode == "fulltext" or embedder is None:  # hybrid without the model: its full-text half, said in `mode`
+    if mode == "fulltext" or queries is None:  # hybrid without the model: its full-text half, said in `mode`
         used = "fulltext"
     elif mode == "semantic":
         used = "semantic"
@@ -65,8 +64,8 @@ async def search_segments(
     if used == "fulltext":
         rows = await search.fulltext(session, query=q, limit=limit, filters=filters)
     else:
-        assert embedder is not None  # the full-text branch above takes a missing model
-        vector = (await asyncio.to_thread(embedder.encode, [q]))[0]
+        assert queries is not None  # the full-text branch above takes a missing model
+        vector = await queries.encode(q)  # with the other searches waiting for the model, in one call
         ef_search = max(EF_SEARCH, limit)
         async with session.begin():
             if used == "hybrid":

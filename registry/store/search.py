@@ -61,8 +61,12 @@ async def semantic(
     """Nearest segments by cosine distance; filters are applied with pgvector's iterative scan so a
     selective filter still returns `limit` hits."""
     distance = Segment.embedding.cosine_distance(list(embedding))
-    await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef_search)}"))
-    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    await session.execute(  # both settings in one round trip, for this transaction only (SET LOCAL)
+        text(
+            "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+        ),
+        {"ef": str(int(ef_search))},
+    )
     statement = (
         select(*HIT_COLUMNS, (1 - distance).label("score"))
         .join(Transcript, Transcript.id == Segment.transcript_id)

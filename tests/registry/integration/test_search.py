@@ -3,6 +3,7 @@
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -113,6 +114,43 @@ def test_filters_and_min_score_narrow_the_hits(reader, indexed):
         params={"q": "a baking recipe", "mode": "semantic", "min_score": 0.3, "transcript_id": indexed["id"]},
     ).json()
     assert [h["position"] for h in strict["items"]] == [4]
+
+
+def test_concurrent_searches_share_one_call_of_the_model_and_each_gets_its_own_hits(registry, reader, indexed):
+    """Searches sent at once queue behind the model's call in progress and are embedded together in its next one
+    (the batch-size metric shows a batch of more than one query), and each still gets the hits of its own query.
+    Rounds of twelve at once go on until a batch has formed (each round almost always forms one)."""
+    from registry import metrics
+
+    def batches() -> tuple[float, float]:
+        samples = {
+            s.name: s.value for s in metrics.SEARCH_QUERY_BATCH_SIZE.collect()[0].samples if "le" not in s.labels
+        }
+        return samples["dhg_registry_search_query_batch_size_count"], samples[
+            "dhg_registry_search_query_batch_size_sum"
+        ]
+
+    asked = QUERIES * 2
+    gate = threading.Barrier(len(asked))
+
+    def search(query: str) -> dict:
+        with registry.client(reader.headers["Authorization"].removeprefix("Bearer ")) as client:
+            gate.wait(30)
+            params = {"q": query, "mode": "semantic", "transcript_id": indexed["id"]}
+            return client.get("/v1/search", params=params).json()
+
+    count, total = batches()
+    for _ in range(20):
+        with ThreadPoolExecutor(len(asked)) as pool:
+            answers = list(pool.map(search, [query for query, _ in asked]))
+        for (query, expected), answer in zip(asked, answers, strict=True):
+            assert answer["mode"] == "semantic" and answer["items"][0]["text"] == SENTENCES[expected], (query, answer)
+        now_count, now_total = batches()
+        assert now_total - total >= len(asked)  # every query was embedded through the encoder
+        if now_total - total > now_count - count:  # some call of the model held more than one query
+            return
+        count, total = now_count, now_total
+    raise AssertionError("twenty rounds of twelve concurrent searches never shared a call of the model")
 
 
 def test_search_refuses_an_empty_query(reader):
