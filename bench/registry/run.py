@@ -257,6 +257,8 @@ def _measure_search(
     run: Run, server: RegistryProcess, stored: Corpus, embedder: SentenceTransformerEmbedder, texts: list[str]
 ) -> None:
     """Raw ANN SQL, the endpoint, and the model alone, over the same queries."""
+    import numpy as np
+
     from bench.registry import corpus, search
 
     options, meter = run.options, run.meter(server)
@@ -272,6 +274,13 @@ def _measure_search(
     run.record("search endpoint", load.quietest([result for result, _, _ in answers]))
     if spy is not None:
         spy.wait()
+    together = [
+        run_async(
+            search.concurrent(server.port, server.admin_token, stored, texts * 3, np.tile(vectors, (3, 1)), meter=meter)
+        )
+        for _ in range(options.repeat)  # each query three times: a window of several seconds
+    ]
+    run.record("search endpoint concurrent", load.quietest([result for result, _ in together]))
     for mode in run_async(search.modes(server.port, server.admin_token, texts)):
         run.record(f"search {mode.mode}", mode.latency)
         run.figures[f"search_{mode.mode}_p50_ms"] = mode.latency.percentile(50)
@@ -280,6 +289,7 @@ def _measure_search(
             run.figures[f"search_{mode.mode}_recall_{kind.replace(' ', '_')}"] = recall
     run.record("search model only", search.model_only(embedder, texts))
     run.record("search model only, 1 torch thread", search.model_only(embedder, texts, threads=1))
+    run.record("search model only, batched", search.model_batched(embedder, texts))
     run.context["search_modes"] = answers[0][2]
     endpoint, raw = run.phases["search endpoint"], run.phases["search raw ann"]
     run.figures |= {
@@ -292,6 +302,11 @@ def _measure_search(
         "search_ratio_endpoint_to_raw_p50": endpoint.percentile(50) / raw.percentile(50),
         "model_only_p50_ms": run.phases["search model only"].percentile(50),
         "model_only_one_thread_p50_ms": run.phases["search model only, 1 torch thread"].percentile(50),
+        "searches_per_second_concurrent": run.phases["search endpoint concurrent"].rate,
+        "search_concurrent_p95_ms": run.phases["search endpoint concurrent"].percentile(95),
+        "search_concurrent_recall_at_10": together[0][1],
+        "model_only_batched_per_second": run.phases["search model only, batched"].rate,
+        "searches_per_second_sequential": endpoint.rate,
         "search_recall_at_10": answers[0][1],  # the same queries against the same index: recall does not vary
         "raw_ann_recall_at_10": raws[0][1],
     }

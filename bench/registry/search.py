@@ -9,7 +9,7 @@ import asyncio
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ WARMUP_QUERIES = 20
 
 
 def _timed(
-    name: str, queries: list[str], once: Callable[[int], object], meter: Callable[[], dict[str, float]] | None
+    name: str, queries: Sequence[object], once: Callable[[int], object], meter: Callable[[], dict[str, float]] | None
 ) -> PhaseResult:
     """Run `once(i)` for each query after a warm-up pass over the first few; latencies in ms."""
     for index in range(min(WARMUP_QUERIES, len(queries))):
@@ -117,6 +117,67 @@ async def endpoint(
     parsed: list[dict[str, Any]] = [orjson.loads(body) for body in bodies]
     hits = [{uuid.UUID(item["segment_id"]) for item in answer["items"]} for answer in parsed]
     return result, _recall(corpus, vectors, hits), sorted({answer["mode"] for answer in parsed})
+
+
+SEARCH_CONNECTIONS = 8
+
+
+async def concurrent(
+    port: int,
+    token: str,
+    corpus: Corpus,
+    queries: list[str],
+    vectors: np.ndarray,
+    *,
+    connections: int = SEARCH_CONNECTIONS,
+    meter: Callable[[], dict[str, float]] | None,
+) -> tuple[PhaseResult, float]:
+    """GET /v1/search?mode=semantic over the same queries from `connections` clients at once (closed loop: each
+    sends its next query as soon as its last is answered): searches per second, latencies, recall@10."""
+    pool = [Connection(port, token) for _ in range(connections)]
+    bodies: list[bytes] = [b""] * len(queries)
+    result = PhaseResult(f"GET /v1/search ({connections} connections)", "closed", 0.0, connections)
+    cursor = iter(range(len(queries)))
+
+    async def client(connection: Connection) -> None:
+        for index in cursor:  # the shared iterator hands each query to exactly one client
+            begun = time.perf_counter()
+            bodies[index] = await _search(connection, queries[index])
+            result.latencies_ms.append((time.perf_counter() - begun) * 1000)
+
+    try:
+        await asyncio.gather(*(_search(connection, queries[0]) for connection in pool))  # connected, warm
+        before = meter() if meter else {}
+        started = time.perf_counter()
+        await asyncio.gather(*(client(connection) for connection in pool))
+        result.seconds = time.perf_counter() - started
+        after = meter() if meter else {}
+        result.cpu_seconds = {key: after[key] - before[key] for key in after}
+    finally:
+        for connection in pool:
+            await connection.close()
+    hits = [{uuid.UUID(item["segment_id"]) for item in orjson.loads(body)["items"]} for body in bodies]
+    return result, _recall(corpus, vectors, hits)
+
+
+def model_batched(
+    embedder: SentenceTransformerEmbedder, queries: list[str], batch: int = SEARCH_CONNECTIONS, threads: int = 1
+) -> PhaseResult:
+    """The model alone embedding the queries `batch` at a time on `threads` torch threads (the Registry's
+    setting): what the concurrent endpoint's embedding costs at best. Latencies are per batch."""
+    import torch
+
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        groups = [queries[start : start + batch] for start in range(0, len(queries), batch)]
+        result = _timed(
+            f"embed queries {batch} at a time (model only)", groups, lambda i: embedder.encode(groups[i]), None
+        )
+    finally:
+        torch.set_num_threads(default)
+    result.window_completions = len(queries)  # its rate counts queries, not batches
+    return result
 
 
 MODES = ("fulltext", "semantic", "hybrid")
