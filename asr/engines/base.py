@@ -128,6 +128,9 @@ class Options:
     # Batched windows of a higher priority are decoded before those of a lower one (asr/batching.py): a live turn's
     # first words and its last decode go ahead of re-decodes and files.
     priority: int = 0
+    # A batched window whose decode ends well before its speech does has the rest decoded from there (as the
+    # sequential decode seeks on); a live turn's interim decodes skip it (the next decode hears the rest anyway).
+    reseek: bool = True
     condition_on_previous_text: bool = False
     compression_ratio_threshold: float = COMPRESSION_RATIO_THRESHOLD
     log_prob_threshold: float = LOG_PROB_THRESHOLD

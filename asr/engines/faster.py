@@ -173,6 +173,7 @@ class FasterWhisperEngine:
                 trim=trim,
                 lead=options.window_lead,
                 priority=options.priority,
+                reseek=options.reseek,
             )
             raw, info = pipeline.transcribe(audio, without_timestamps=False, **kwargs)
             speech = float(info.duration_after_vad)

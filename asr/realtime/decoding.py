@@ -144,6 +144,7 @@ class Decoding:
             # Through the batcher, what someone waits on goes first: a turn's last decode (speech stopped → completed),
             # then its decodes until its first words, then the re-decodes of turns that already show words.
             priority=PRIORITY_FINAL if final else PRIORITY_FIRST_WORDS if first else 0,
+            reseek=final,  # an interim decode that ends early costs no second decode: the next one hears the rest
         )
 
     async def _decode(self, turn: Turn, *, final: bool) -> tuple[list[Segment], str, float]:

@@ -22,7 +22,7 @@ from asr import audio, bundled
 from asr.engines.base import Options
 from asr.engines.faster import Batching, FasterWhisperEngine
 from asr.evaluation import librivox_set, word_error_rate
-from tests.asr.service import start_asr
+from tests.asr.service import SAMPLE, SAMPLE_REFERENCE, start_asr
 
 FULL_ONLY = 120.0  # seconds: a wait no test reaches (a batch of these tests fills at once)
 GREEDY = Options(beam_size=1, temperature=(0.0,), batch_size=2, language="en")
@@ -234,3 +234,32 @@ def test_what_windows_cannot_decode_apart_runs_in_sequence_on_a_batching_engine(
     segments = list(engine.transcribe(minute, options).segments)
     assert segments[-1].end > len(minute) / 16000 - 15, segments[-1]  # heard to the end
     assert engine.batcher is not None and engine.batcher.batches == 0
+
+
+def test_a_window_whose_decode_ends_early_has_the_rest_of_its_speech_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first decode of the clip's window is cut after its first segment (as a fallback's sampled text sometimes
+    ends early): the rest of the window is decoded from where it ended, as the sequential decode seeks on, and the
+    transcript still holds all of the speech (before, everything after that segment was lost)."""
+    from asr.engines import windows
+
+    clip, reference = SAMPLE, SAMPLE_REFERENCE  # 15 s, four segments
+    path = str(bundled.tiny_en_dir())
+    whole = text(FasterWhisperEngine(path, model="tiny.en", device="cpu", batching=Batching(2, 0.0)), clip)
+    real = windows.WindowDecoder.__call__
+    cut: list[float] = []
+
+    def ending_early(self: windows.WindowDecoder, key: object, batch: list[windows.Window]) -> list[windows.Decoded]:
+        decoded = real(self, key, batch)
+        if not cut:
+            first = decoded[0]
+            cut.append(batch[0].metadata["offset"] + batch[0].metadata["duration"] - first.segments[0]["end"])
+            decoded[0] = replace(first, segments=first.segments[:1])
+        return decoded
+
+    monkeypatch.setattr(windows.WindowDecoder, "__call__", ending_early)
+    engine = FasterWhisperEngine(path, model="early-end", device="cpu", batching=Batching(2, 0.0))
+    got = text(engine, clip)
+    assert cut and cut[0] >= windows.RESEEK_SECONDS  # the doctored decode left speech behind
+    assert batch_samples("early-end")[0] >= 2  # the window, then its rest
+    assert word_error_rate(reference, whole) <= 0.15
+    assert word_error_rate(reference, got) <= word_error_rate(reference, whole) + 0.05, (got, whole)

@@ -41,15 +41,8 @@ def audio(conversation: Conversation) -> bytes:
 
 @pytest.fixture(scope="module")
 def asr(tmp_path_factory):
-    # Decoded in sequence (batch_size 1): this is the diarization's test, and on this clip the batched windows'
-    # decode is not stable yet: a window whose decode ends early (a fallback's sampled text) loses the rest of its
-    # speech, where the sequential decode seeks on from its last timestamp (DER 0.04-0.20 run to run batched, 0.05
-    # in sequence; the batching issue's note has the figures). The batched path has its own tests (test_batching).
     service = start_asr(
-        outbox_dir=tmp_path_factory.mktemp("outbox"),
-        spool_dir=tmp_path_factory.mktemp("spool"),
-        api_key=KEY,
-        batch_size=1,
+        outbox_dir=tmp_path_factory.mktemp("outbox"), spool_dir=tmp_path_factory.mktemp("spool"), api_key=KEY
     )
     yield service
     service.stop()

@@ -19,6 +19,7 @@ from asr.engines.windows import (
     is_silence,
     key_of,
     needs_fallback,
+    rest_of,
     token_budget,
     trimmed_frames,
 )
@@ -133,3 +134,40 @@ def test_a_trimmed_window_generates_at_most_what_its_audio_could_say_so_a_loopin
     assert token_budget(FRAMES) is None
     assert 40 <= token_budget(500) <= 80  # 5 s of even fast speech is ~35 tokens; a loop runs to 448
     assert token_budget(1000) > token_budget(500)
+
+
+def spoken(offset: float, duration: float, frames: int = FRAMES) -> Window:
+    """A window of `duration` s of speech at `offset`, its features numbered by frame (to see where a rest starts)."""
+    features = np.tile(np.arange(1, FRAMES + 1, dtype=np.float32), (80, 1))
+    features[:, round(duration * 100) :] = 0.0  # padding past its speech, as faster-whisper pads a short window
+    return replace(window(), features=features, metadata={"offset": offset, "duration": duration}, frames=frames)
+
+
+def ending_at(*ends: float) -> Decoded:
+    return Decoded([{"start": end - 1.0, "end": end} for end in ends], -0.2, 0.1, 1.2)
+
+
+def test_the_rest_of_a_window_whose_decode_ended_early_starts_where_it_ended() -> None:
+    whole = spoken(offset=40.0, duration=28.0)
+    rest = rest_of(whole, ending_at(45.0, 52.5))  # 12.5 s of its 28 s covered
+    assert rest is not None
+    assert rest.metadata == {"offset": 52.5, "duration": 15.5}
+    assert rest.features.shape == whole.features.shape
+    assert rest.features[0, 0] == 1251 and rest.features[0, 1549] == 2800  # its frames from 12.5 s on, in order
+    assert not rest.features[:, 1550:].any()  # then padding
+    assert rest.frames == trimmed_frames(15.5)  # encoded from its own audio and a margin
+    assert rest.temperature == whole.temperature and rest.tokenizer is whole.tokenizer
+
+
+def test_no_rest_when_the_decode_reached_the_end_or_said_nothing() -> None:
+    whole = spoken(offset=40.0, duration=28.0)
+    assert rest_of(whole, ending_at(50.0, 66.5)) is None  # 1.5 s short of the end: the speech's padding
+    assert rest_of(whole, ending_at(68.0)) is None
+    assert rest_of(whole, Decoded([], -0.2, 0.1, 1.2)) is None  # nothing decoded: no progress to seek from
+    assert rest_of(whole, ending_at(39.0)) is None  # before its start: no progress either
+
+
+def test_the_rest_of_a_trimmed_window_is_trimmed_to_its_own_length_too() -> None:
+    whole = spoken(offset=0.0, duration=20.0, frames=trimmed_frames(20.0))
+    rest = rest_of(whole, ending_at(4.0))
+    assert rest is not None and rest.metadata["duration"] == 16.0 and rest.frames == trimmed_frames(16.0)
